@@ -1,0 +1,119 @@
+"""One error hierarchy for the whole runtime, so callers can catch at the right depth.
+
+    AiosError
+    ├── UserError                 the caller asked for something wrong; fix the request
+    │   ├── ConfigError           invalid configuration file, key or value
+    │   ├── InvalidSyscall        malformed syscall arguments
+    │   ├── UnknownProcess        no such pid
+    │   ├── UnknownAgent          no installed agent by that name
+    │   ├── UnknownModel          no configured engine by that name
+    │   └── PermissionDenied      the process lacks the capability
+    ├── RuntimeFailure            the request was fine, something failed serving it
+    │   ├── EngineError           an LLM engine failed
+    │   │   ├── EngineAuthError
+    │   │   ├── EngineRateLimited
+    │   │   ├── ContextOverflow
+    │   │   └── EngineTimeout
+    │   ├── ToolError             a driver failed or the tool exited badly
+    │   │   └── ToolTimeout
+    │   ├── SandboxUnavailable    the sandbox cannot be set up and unsandboxed mode is off
+    │   └── LimitExceeded         a budget (steps, tokens, output bytes) ran out
+    └── Signal                    control flow, not failure
+        └── ProcessKilled         the process was killed while the call was in flight
+"""
+
+from __future__ import annotations
+
+
+class AiosError(Exception):
+    """Root of every error the runtime raises on purpose."""
+
+    def __init__(self, message: str, *, pid: int | None = None, syscall_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.pid = pid
+        self.syscall_id = syscall_id
+
+    def __str__(self) -> str:
+        where = []
+        if self.pid is not None:
+            where.append(f"pid {self.pid}")
+        if self.syscall_id is not None:
+            where.append(f"syscall {self.syscall_id}")
+        return f"{self.message} ({', '.join(where)})" if where else self.message
+
+
+class UserError(AiosError):
+    """The caller asked for something wrong; retrying unchanged will fail again."""
+
+
+class ConfigError(UserError):
+    """Configuration is invalid; the message names the offending key."""
+
+
+class InvalidSyscall(UserError):
+    """A syscall's arguments failed validation."""
+
+
+class UnknownProcess(UserError):
+    """No process with that pid exists."""
+
+
+class UnknownAgent(UserError):
+    """No installed agent has that name."""
+
+
+class UnknownModel(UserError):
+    """No configured engine has that name."""
+
+
+class PermissionDenied(UserError):
+    """The process lacks the capability for this syscall."""
+
+
+class RuntimeFailure(AiosError):
+    """The request was valid but serving it failed."""
+
+
+class EngineError(RuntimeFailure):
+    """An LLM engine failed to serve a request."""
+
+
+class EngineAuthError(EngineError):
+    """The provider rejected the credentials."""
+
+
+class EngineRateLimited(EngineError):
+    """The provider kept rate-limiting after the retries ran out."""
+
+
+class ContextOverflow(EngineError):
+    """The prompt does not fit the model's context window."""
+
+
+class EngineTimeout(EngineError):
+    """The engine did not answer in time."""
+
+
+class ToolError(RuntimeFailure):
+    """A driver operation failed."""
+
+
+class ToolTimeout(ToolError):
+    """A driver operation ran past its wall-clock limit."""
+
+
+class SandboxUnavailable(RuntimeFailure):
+    """The sandbox cannot be set up and running unsandboxed is not allowed."""
+
+
+class LimitExceeded(RuntimeFailure):
+    """A budget ran out (steps, tokens, output bytes)."""
+
+
+class Signal(AiosError):
+    """Control flow carried as an exception; not a failure of the request."""
+
+
+class ProcessKilled(Signal):
+    """The process was killed while this call was in flight."""

@@ -1,0 +1,135 @@
+"""The syscall wire types: what a process may ask of the kernel, and what it gets back."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+TOOL_NAME_PATTERN = r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ToolCall(_Strict):
+    """A model's request to run one tool operation."""
+
+    id: str
+    """Opaque id that ties the tool's answer back to this call."""
+    name: str = Field(pattern=TOOL_NAME_PATTERN)
+    """`driver.operation`, e.g. `shell.exec`."""
+    arguments: dict[str, Any]
+    """Arguments, already valid against the operation's JSON schema when produced by a grammar."""
+
+
+class Message(_Strict):
+    """One chat message; `tool` messages carry a tool's output back to the model."""
+
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """Calls the assistant made in this turn (assistant messages only)."""
+    tool_call_id: str | None = None
+    """The call this message answers (tool messages only)."""
+
+
+class ToolSpec(_Strict):
+    """A tool the model may call, described for the model."""
+
+    name: str = Field(pattern=TOOL_NAME_PATTERN)
+    description: str
+    parameters: dict[str, Any]
+    """JSON schema of the arguments object."""
+
+
+class Sampling(_Strict):
+    """Per-request sampling; temperature 0 means greedy."""
+
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    seed: int | None = Field(default=None, ge=0)
+    ignore_eos: bool = False
+    """Keep generating past end-of-generation tokens (benchmarks need fixed token counts)."""
+
+
+class LLMSyscall(_Strict):
+    """Ask an engine for one completion."""
+
+    kind: Literal["llm"] = "llm"
+    messages: tuple[Message, ...] = Field(min_length=1)
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: Literal["auto", "required", "none"] = "auto"
+    response_schema: dict[str, Any] | None = None
+    """JSON schema the answer must satisfy (grammar-constrained on the local engine)."""
+    max_tokens: int = Field(default=256, ge=1, le=32768)
+    stop: tuple[str, ...] = ()
+    sampling: Sampling = Sampling()
+    model: str | None = None
+    """Configured engine name or any litellm model string; None means the kernel's default."""
+
+
+class ToolSyscall(_Strict):
+    """Run one driver operation."""
+
+    kind: Literal["tool"] = "tool"
+    name: str = Field(pattern=TOOL_NAME_PATTERN)
+    arguments: dict[str, Any] = {}
+
+
+class MemorySyscall(_Strict):
+    """Reach the process's memory; served once a memory manager is installed."""
+
+    kind: Literal["memory"] = "memory"
+    op: Literal["remember", "recall", "forget", "pin"]
+    arguments: dict[str, Any] = {}
+
+
+class NoopSyscall(_Strict):
+    """Does nothing through the full syscall path; measures dispatch overhead."""
+
+    kind: Literal["noop"] = "noop"
+
+
+Syscall = Annotated[LLMSyscall | ToolSyscall | MemorySyscall | NoopSyscall, Field(discriminator="kind")]
+SYSCALL_ADAPTER: TypeAdapter[LLMSyscall | ToolSyscall | MemorySyscall | NoopSyscall] = TypeAdapter(Syscall)
+
+
+class Usage(_Strict):
+    """Token accounting of one LLM call."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reused_tokens: int = 0
+    """Prompt tokens whose KV cache was already in the engine (not recomputed)."""
+    prefilled_tokens: int = 0
+    """Prompt tokens actually computed for this call."""
+
+
+class LLMResult(_Strict):
+    """A completion: text, tool calls, or both."""
+
+    kind: Literal["llm"] = "llm"
+    content: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: Literal["stop", "length", "tool_calls"]
+    usage: Usage
+    model: str
+
+
+class ToolResult(_Strict):
+    """What a driver operation returned."""
+
+    kind: Literal["tool"] = "tool"
+    name: str
+    output: Any
+    """JSON-serialisable output of the operation."""
+    is_error: bool = False
+
+
+class NoopResult(_Strict):
+    kind: Literal["noop"] = "noop"
+
+
+SyscallResult = LLMResult | ToolResult | NoopResult

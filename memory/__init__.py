@@ -1,0 +1,1 @@
+"""Long-term plans: the tiered memory manager lands here (issue 4)."""
