@@ -1,0 +1,1 @@
+"""Bundled agent apps, written only against `aios.sdk`."""

@@ -1,0 +1,1 @@
+"""Evaluation runners and the benchmarks that back the performance claims."""

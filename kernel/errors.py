@@ -1,25 +1,25 @@
 """One error hierarchy for the whole runtime, so callers can catch at the right depth.
 
-    AiosError
-    ├── UserError                 the caller asked for something wrong; fix the request
-    │   ├── ConfigError           invalid configuration file, key or value
-    │   ├── InvalidSyscall        malformed syscall arguments
-    │   ├── UnknownProcess        no such pid
-    │   ├── UnknownAgent          no installed agent by that name
-    │   ├── UnknownModel          no configured engine by that name
-    │   └── PermissionDenied      the process lacks the capability
-    ├── RuntimeFailure            the request was fine, something failed serving it
-    │   ├── EngineError           an LLM engine failed
-    │   │   ├── EngineAuthError
-    │   │   ├── EngineRateLimited
-    │   │   ├── ContextOverflow
-    │   │   └── EngineTimeout
-    │   ├── ToolError             a driver failed or the tool exited badly
-    │   │   └── ToolTimeout
-    │   ├── SandboxUnavailable    the sandbox cannot be set up and unsandboxed mode is off
-    │   └── LimitExceeded         a budget (steps, tokens, output bytes) ran out
-    └── Signal                    control flow, not failure
-        └── ProcessKilled         the process was killed while the call was in flight
+AiosError
+├── UserError                 the caller asked for something wrong; fix the request
+│   ├── ConfigError           invalid configuration file, key or value
+│   ├── InvalidSyscall        malformed syscall arguments
+│   ├── UnknownProcess        no such pid
+│   ├── UnknownAgent          no installed agent by that name
+│   ├── UnknownModel          no configured engine by that name
+│   └── PermissionDenied      the process lacks the capability
+├── RuntimeFailure            the request was fine, something failed serving it
+│   ├── EngineError           an LLM engine failed
+│   │   ├── EngineAuthError
+│   │   ├── EngineRateLimited
+│   │   ├── ContextOverflow
+│   │   └── EngineTimeout
+│   ├── ToolError             a driver failed or the tool exited badly
+│   │   └── ToolTimeout
+│   ├── SandboxUnavailable    the sandbox cannot be set up and unsandboxed mode is off
+│   └── LimitExceeded         a budget (steps, tokens, output bytes) ran out
+└── Signal                    control flow, not failure
+    └── ProcessKilled         the process was killed while the call was in flight
 """
 
 from __future__ import annotations

@@ -50,6 +50,8 @@ class Sampling(_Strict):
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     seed: int | None = Field(default=None, ge=0)
+    repeat_penalty: float = Field(default=1.0, ge=1.0, le=2.0)
+    """Penalise tokens seen in the last 64 generated (1.0: off); small models loop without it."""
     ignore_eos: bool = False
     """Keep generating past end-of-generation tokens (benchmarks need fixed token counts)."""
 

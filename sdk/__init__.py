@@ -1,0 +1,37 @@
+"""What agent authors import: `from aios.sdk import Agent, Context`."""
+
+from aios.kernel.errors import (
+    AiosError,
+    InvalidSyscall,
+    LimitExceeded,
+    PermissionDenied,
+    RuntimeFailure,
+    ToolError,
+    ToolTimeout,
+    UserError,
+)
+from aios.kernel.syscalls import LLMResult, Message, ToolCall, ToolSpec, Usage
+from aios.sdk._agent import Agent
+from aios.sdk._context import Context
+from aios.sdk._manifest import Manifest
+from aios.sdk._transport import Transport
+
+__all__ = [
+    "Agent",
+    "AiosError",
+    "Context",
+    "InvalidSyscall",
+    "LLMResult",
+    "LimitExceeded",
+    "Manifest",
+    "Message",
+    "PermissionDenied",
+    "RuntimeFailure",
+    "ToolCall",
+    "ToolError",
+    "ToolSpec",
+    "ToolTimeout",
+    "Transport",
+    "Usage",
+    "UserError",
+]

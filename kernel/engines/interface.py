@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from pydantic import BaseModel
-
 from aios.kernel.syscalls import LLMResult, LLMSyscall
+from pydantic import BaseModel
 
 
 class EngineInfo(BaseModel):

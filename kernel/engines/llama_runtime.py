@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import llama_cpp
-
 from aios.kernel.errors import ConfigError, EngineError
 
 logger = logging.getLogger(__name__)
+
+REPEAT_PENALTY_WINDOW = 64
+"""Tokens looked back over by the repetition penalty."""
 
 _backend_lock = threading.Lock()
 _backend_ready = False
@@ -135,7 +137,9 @@ class LlamaRuntime:
 
     def piece(self, token: int, *, special: bool = False) -> bytes:
         """The bytes one token stands for."""
-        n = llama_cpp.llama_token_to_piece(self._vocab, token, self._piece_buf, len(self._piece_buf), 0, special)
+        n = llama_cpp.llama_token_to_piece(
+            self._vocab, token, self._piece_buf, len(self._piece_buf), 0, special
+        )
         if n < 0:
             big = ctypes.create_string_buffer(-n)
             n = llama_cpp.llama_token_to_piece(self._vocab, token, big, len(big), 0, special)
@@ -164,9 +168,9 @@ class LlamaRuntime:
             raise EngineError(f"llama.cpp refused to remove positions {start}..{end} of sequence {seq_id}")
 
     def new_sampler(
-        self, *, temperature: float, top_p: float, seed: int, grammar: str | None
+        self, *, temperature: float, top_p: float, seed: int, repeat_penalty: float, grammar: str | None
     ) -> llama_cpp.llama_sampler_p:
-        """A sampler chain for one sequence: optional grammar, then greedy or top-p/temperature sampling."""
+        """A sampler chain for one sequence: penalties, optional grammar, then greedy or top-p/temperature."""
         chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
         if grammar is not None:
             grammar_sampler = llama_cpp.llama_sampler_init_grammar(self._vocab, grammar.encode(), b"root")
@@ -174,6 +178,15 @@ class LlamaRuntime:
                 llama_cpp.llama_sampler_free(chain)
                 raise EngineError("llama.cpp could not compile the output grammar")
             llama_cpp.llama_sampler_chain_add(chain, grammar_sampler)
+        if repeat_penalty != 1.0:
+            # penalties scan every candidate: cut to the top 40 first (greedy picks the same token)
+            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_top_k(40))
+            llama_cpp.llama_sampler_chain_add(
+                chain,
+                llama_cpp.llama_sampler_init_penalties(
+                    self.n_vocab, REPEAT_PENALTY_WINDOW, repeat_penalty, 0.0, 0.0
+                ),
+            )
         if temperature == 0.0:
             llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
         else:

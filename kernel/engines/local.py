@@ -14,15 +14,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from llama_cpp.llama_grammar import json_schema_to_gbnf
-from pydantic import BaseModel, Field
-
-from aios.kernel.engines.chat_format import ChatTemplate, parse_tool_reply, template_messages, tool_call_schema
+from aios.kernel.engines.chat_format import (
+    ChatTemplate,
+    grammar_friendly,
+    parse_tool_reply,
+    template_messages,
+    tool_call_schema,
+)
 from aios.kernel.engines.interface import Engine, EngineInfo
 from aios.kernel.engines.llama_runtime import BatchEntry, LlamaRuntime, default_threads
 from aios.kernel.engines.model_file import resolve_model_path
 from aios.kernel.errors import AiosError, ContextOverflow, EngineError, InvalidSyscall
 from aios.kernel.syscalls import LLMResult, LLMSyscall, Usage
+from llama_cpp.llama_grammar import json_schema_to_gbnf
+from pydantic import BaseModel, Field
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +211,11 @@ class LocalEngine(Engine):
             sampling = request.sampling
             seed = sampling.seed if sampling.seed is not None else random.getrandbits(32)
             job.sampler = self._runtime.new_sampler(
-                temperature=sampling.temperature, top_p=sampling.top_p, seed=seed, grammar=grammar
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                seed=seed,
+                repeat_penalty=sampling.repeat_penalty,
+                grammar=grammar,
             )
         except AiosError as e:
             self._fail(job, e)
@@ -305,7 +314,10 @@ class LocalEngine(Engine):
                 sample_at.append((job, len(entries)))
                 entries.append(
                     BatchEntry(
-                        token=job.next_token, pos=len(job.slot.tokens), seq_id=job.slot.seq_id, wants_logits=True
+                        token=job.next_token,
+                        pos=len(job.slot.tokens),
+                        seq_id=job.slot.seq_id,
+                        wants_logits=True,
                     )
                 )
                 budget -= 1
@@ -320,7 +332,9 @@ class LocalEngine(Engine):
                     wants = last and i == len(chunk) - 1
                     if wants:
                         sample_at.append((job, len(entries)))
-                    entries.append(BatchEntry(token=token, pos=base + i, seq_id=job.slot.seq_id, wants_logits=wants))
+                    entries.append(
+                        BatchEntry(token=token, pos=base + i, seq_id=job.slot.seq_id, wants_logits=wants)
+                    )
                 chunks.append((job, chunk))
                 budget -= len(chunk)
         if not entries:
@@ -360,7 +374,9 @@ class LocalEngine(Engine):
         job = self._active[-1]
         self._active.remove(job)
         self._finish_slot(job, drop_kv=True)
-        self._fail(job, ContextOverflow("the KV cache is full") if rc == 1 else EngineError(f"llama_decode={rc}"))
+        self._fail(
+            job, ContextOverflow("the KV cache is full") if rc == 1 else EngineError(f"llama_decode={rc}")
+        )
 
     def _advance(self, job: _Job, token: int) -> None:
         request = job.request
@@ -424,7 +440,7 @@ class LocalEngine(Engine):
 
 def _compile_schema(schema: dict[str, object]) -> str:
     try:
-        return json_schema_to_gbnf(json.dumps(schema))
+        return json_schema_to_gbnf(json.dumps(grammar_friendly(schema)))
     except Exception as e:
         raise InvalidSyscall(f"response_schema cannot be turned into a grammar: {e}") from e
 

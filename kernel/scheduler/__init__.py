@@ -1,7 +1,13 @@
 """Scheduling policies behind one interface."""
 
 from aios.kernel.scheduler.interface import QueuedCall, SchedulerPolicy
-from aios.kernel.scheduler.policies import POLICIES, FifoPolicy, PriorityPolicy, RoundRobinPolicy, create_policy
+from aios.kernel.scheduler.policies import (
+    POLICIES,
+    FifoPolicy,
+    PriorityPolicy,
+    RoundRobinPolicy,
+    create_policy,
+)
 
 __all__ = [
     "POLICIES",

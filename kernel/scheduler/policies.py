@@ -110,4 +110,6 @@ def create_policy(name: str) -> SchedulerPolicy:
     except KeyError:
         from aios.kernel.errors import ConfigError
 
-        raise ConfigError(f"policy: unknown scheduler policy {name!r}; choose one of {sorted(POLICIES)}") from None
+        raise ConfigError(
+            f"policy: unknown scheduler policy {name!r}; choose one of {sorted(POLICIES)}"
+        ) from None

@@ -1,0 +1,59 @@
+"""Wires the concrete parts (store, engines, drivers, policy) into a kernel, and runs agents on it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from aios.agent_loader import load_agent
+from aios.config import Settings
+from aios.kernel.access import narrow
+from aios.kernel.engines.registry import EngineRegistry
+from aios.kernel.kernel import Kernel
+from aios.kernel.scheduler import create_policy
+from aios.kernel.store import ProcessStore
+from aios.sdk import Agent, Context
+from aios.tools.registry import build_drivers
+from aios.transport import InProcessTransport
+
+
+async def boot(settings: Settings, *, cwd: Path | None = None) -> Kernel:
+    """A ready kernel; orphans of a kernel that died are marked failed first."""
+    store = await asyncio.to_thread(ProcessStore, settings.db_url)
+    await asyncio.to_thread(store.reap_orphans, time.time())
+    return Kernel(
+        store=store,
+        engines=EngineRegistry(settings.models, default=settings.default_model),
+        drivers=build_drivers(shell=settings.shell, cwd=cwd),
+        policy=create_policy(settings.policy),
+        workdir_root=settings.workdir_root,
+    )
+
+
+async def spawn_agent(
+    kernel: Kernel,
+    agent: str | type[Agent],
+    task: str,
+    *,
+    owner: str = "local",
+    capabilities: list[str] | None = None,
+    priority: int = 0,
+    model: str | None = None,
+) -> int:
+    """Start an installed agent (by name or class) as a process; returns its pid."""
+    cls = load_agent(agent) if isinstance(agent, str) else agent
+    granted = narrow(cls.manifest.capabilities, capabilities)
+
+    async def program(pid: int) -> str:
+        return await cls().run(task, Context(InProcessTransport(kernel, pid)))
+
+    return await kernel.spawn(
+        program,
+        agent=cls.manifest.name,
+        task=task,
+        capabilities=granted,
+        owner=owner,
+        priority=priority,
+        model=model,
+    )

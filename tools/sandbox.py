@@ -1,0 +1,119 @@
+"""Builds the bubblewrap command line that confines one shell command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+NOBODY = 65534
+SANDBOX_HOME = "/workspace"
+"""Where the process's private writable folder appears inside the sandbox."""
+
+# Files and folders that root-owned yet readable-by-owner would leak to a root-launched sandbox.
+_MASKED_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "/etc/sudoers")
+_MASKED_DIRS = ("/etc/ssh", "/etc/sudoers.d", "/root", "/home")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """rlimits applied to the sandboxed command."""
+
+    cpu_seconds: int
+    memory_bytes: int
+    file_size_bytes: int
+    open_files: int = 256
+
+
+def find_bwrap(configured: str = "bwrap") -> str | None:
+    """Absolute path of bubblewrap, or None when it is not installed."""
+    return shutil.which(configured)
+
+
+def rlimit_prefix(limits: Limits) -> list[str]:
+    """`prlimit` arguments that set the limits for the command they wrap."""
+    return [
+        shutil.which("prlimit") or "prlimit",
+        f"--cpu={limits.cpu_seconds}",
+        f"--as={limits.memory_bytes}",
+        f"--fsize={limits.file_size_bytes}",
+        f"--nofile={limits.open_files}",
+        "--",
+    ]
+
+
+def _system_mounts() -> list[str]:
+    args: list[str] = []
+    for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/opt"):
+        path = Path(top)
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), top]
+        elif path.is_dir():
+            args += ["--ro-bind", top, top]
+    return args
+
+
+def bwrap_command(
+    bwrap: str,
+    command: str,
+    *,
+    workdir: Path,
+    readonly_dir: Path | None,
+    limits: Limits,
+) -> list[str]:
+    """argv that runs `command` with a read-only system, no network, no capabilities, uid nobody.
+
+    `workdir` is bound writable at /workspace; `readonly_dir` (the user's folder) is visible read-only
+    and is where the command starts, so relative paths in the task work.
+    """
+    args = [*rlimit_prefix(limits), bwrap, *_system_mounts()]
+    for path in _MASKED_FILES:
+        if Path(path).exists():
+            args += ["--ro-bind", "/dev/null", path]
+    for path in _MASKED_DIRS:
+        if Path(path).exists():
+            args += ["--tmpfs", path]
+    args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/var", "--tmpfs", "/run"]
+    args += ["--bind", str(workdir), SANDBOX_HOME]
+    start = SANDBOX_HOME
+    if readonly_dir is not None:
+        args += ["--ro-bind", str(readonly_dir), str(readonly_dir)]
+        start = str(readonly_dir)
+    args += [
+        "--chdir",
+        start,
+        "--unshare-all",
+        "--unshare-user",
+        "--uid",
+        str(NOBODY),
+        "--gid",
+        str(NOBODY),
+        "--cap-drop",
+        "ALL",
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+        "--setenv",
+        "PATH",
+        "/usr/local/bin:/usr/bin:/bin",
+        "--setenv",
+        "HOME",
+        SANDBOX_HOME,
+        "--setenv",
+        "TMPDIR",
+        "/tmp",
+        "--setenv",
+        "LANG",
+        "C.UTF-8",
+        "--",
+        "/bin/sh",
+        "-c",
+        command,
+    ]
+    return args
+
+
+def unsandboxed_command(command: str, *, limits: Limits) -> list[str]:
+    """argv for the explicitly allowed unsandboxed mode: rlimits only."""
+    return [*rlimit_prefix(limits), "/bin/sh", "-c", command]

@@ -1,0 +1,207 @@
+"""The `shell` driver: one command per call inside a bubblewrap sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Literal
+
+from aios.kernel.drivers import CallContext, Driver, DriverHealth, Operation, RiskLevel
+from aios.kernel.errors import SandboxUnavailable, ToolTimeout
+from aios.tools.sandbox import Limits, bwrap_command, find_bwrap, unsandboxed_command
+from pydantic import BaseModel, Field
+
+logger = logging.getLogger(__name__)
+
+SandboxMode = Literal["bubblewrap", "unsandboxed", "unavailable"]
+
+
+class ShellConfig(BaseModel):
+    """Settings of the shell driver."""
+
+    allow_unsandboxed: bool = False
+    """Run commands without bubblewrap when it is missing or broken (rlimits still apply). Off by default."""
+    timeout_s: float = Field(default=30.0, gt=0)
+    cpu_seconds: int = Field(default=10, ge=1)
+    memory_mb: int = Field(default=1024, ge=16)
+    file_size_mb: int = Field(default=64, ge=1)
+    output_bytes: int = Field(default=64 * 1024, ge=256)
+    """Most bytes kept of stdout and of stderr; the command is stopped when it writes more."""
+    mount_cwd: bool = True
+    """Show the folder aios was started in, read-only, and start commands there."""
+    bwrap: str = "bwrap"
+
+
+class ExecArgs(BaseModel):
+    """Arguments of `shell.exec`."""
+
+    cmd: str = Field(
+        min_length=1,
+        max_length=8000,
+        description="A POSIX shell command line.",
+        examples=["ls -la"],
+    )
+
+
+class ExecResult(BaseModel):
+    exit_code: int
+    stdout: str
+    stderr: str
+    truncated: bool
+    duration_ms: float
+    sandbox: SandboxMode
+
+
+class ShellDriver(Driver):
+    """Runs shell commands confined by bubblewrap: read-only system, private work dir, no network."""
+
+    name = "shell"
+    exclusive = False
+    max_concurrency = 4
+
+    def __init__(self, config: ShellConfig | None = None, *, cwd: Path | None = None) -> None:
+        self.config = config or ShellConfig()
+        self.cwd = (cwd or Path.cwd()).resolve()
+        self._mode: SandboxMode | None = None
+        self._probe_error = ""
+
+    def operations(self) -> dict[str, Operation]:
+        return {
+            "exec": Operation(
+                name="exec",
+                description=(
+                    "Run a shell command in a sandbox (read-only system, no network) and get its exit code, "
+                    "stdout and stderr. Starts in the user's folder; write files under /workspace."
+                ),
+                args_model=ExecArgs,
+                risk=RiskLevel.WRITE,
+                timeout_s=self.config.timeout_s,
+                capability="shell.exec",
+            )
+        }
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            cpu_seconds=self.config.cpu_seconds,
+            memory_bytes=self.config.memory_mb * 1024 * 1024,
+            file_size_bytes=self.config.file_size_mb * 1024 * 1024,
+        )
+
+    async def mode(self) -> SandboxMode:
+        """Which confinement commands get: probed once by running `true` in the sandbox."""
+        if self._mode is None:
+            self._mode = await self._probe()
+        return self._mode
+
+    async def _probe(self) -> SandboxMode:
+        bwrap = find_bwrap(self.config.bwrap)
+        if bwrap is None:
+            self._probe_error = (
+                f"{self.config.bwrap!r} not found on PATH (Debian: apt-get install bubblewrap)"
+            )
+        else:
+            probe_dir = Path(os.environ.get("TMPDIR", "/tmp"))
+            argv = bwrap_command(bwrap, "true", workdir=probe_dir, readonly_dir=None, limits=self.limits)
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+            )
+            _, err = await proc.communicate()
+            if proc.returncode == 0:
+                return "bubblewrap"
+            self._probe_error = f"bubblewrap failed: {err.decode(errors='replace').strip()}"
+        logger.warning("shell sandbox unavailable: %s", self._probe_error)
+        return "unsandboxed" if self.config.allow_unsandboxed else "unavailable"
+
+    async def health(self) -> DriverHealth:
+        mode = await self.mode()
+        if mode == "bubblewrap":
+            return DriverHealth(ok=True, detail="bubblewrap sandbox (no network, read-only root, uid nobody)")
+        if mode == "unsandboxed":
+            return DriverHealth(
+                ok=True, detail=f"UNSANDBOXED by config (shell.allow_unsandboxed): {self._probe_error}"
+            )
+        return DriverHealth(ok=False, detail=f"{self._probe_error}; shell.exec will refuse to run")
+
+    async def call(self, operation: str, args: object, ctx: CallContext) -> dict[str, object]:
+        assert operation == "exec", f"unexpected operation {operation}"
+        assert isinstance(args, ExecArgs), f"unexpected arguments {type(args).__name__}"
+        mode = await self.mode()
+        if mode == "unavailable":
+            raise SandboxUnavailable(
+                f"shell.exec refused: {self._probe_error}. Install bubblewrap or set shell.allow_unsandboxed"
+            )
+        if mode == "bubblewrap":
+            bwrap = find_bwrap(self.config.bwrap)
+            assert bwrap is not None
+            readonly = self.cwd if self.config.mount_cwd else None
+            argv = bwrap_command(
+                bwrap, args.cmd, workdir=ctx.workdir, readonly_dir=readonly, limits=self.limits
+            )
+            cwd = None
+        else:
+            argv = unsandboxed_command(args.cmd, limits=self.limits)
+            cwd = ctx.workdir
+        return (await self._run(argv, cwd=cwd, cmd=args.cmd, mode=mode)).model_dump()
+
+    async def _run(self, argv: list[str], *, cwd: Path | None, cmd: str, mode: SandboxMode) -> ExecResult:
+        started = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        limit = self.config.output_bytes
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        try:
+            async with asyncio.timeout(self.config.timeout_s):
+                (out, out_cut), (err, err_cut) = await asyncio.gather(
+                    _read_capped(proc, proc.stdout, limit), _read_capped(proc, proc.stderr, limit)
+                )
+                code = await proc.wait()
+        except TimeoutError as e:
+            _kill_group(proc)
+            await proc.wait()
+            raise ToolTimeout(
+                f"shell.exec: {cmd[:80]!r} ran past {self.config.timeout_s:.0f}s and was killed"
+            ) from e
+        except asyncio.CancelledError:
+            _kill_group(proc)
+            raise
+        return ExecResult(
+            exit_code=code,
+            stdout=out.decode("utf-8", "replace"),
+            stderr=err.decode("utf-8", "replace"),
+            truncated=out_cut or err_cut,
+            duration_ms=(time.monotonic() - started) * 1000,
+            sandbox=mode,
+        )
+
+
+async def _read_capped(
+    proc: asyncio.subprocess.Process, stream: asyncio.StreamReader, limit: int
+) -> tuple[bytes, bool]:
+    """Read a stream to its end, or stop the command once it has written more than `limit` bytes."""
+    data = bytearray()
+    while True:
+        chunk = await stream.read(65536)
+        if not chunk:
+            return bytes(data), False
+        data.extend(chunk)
+        if len(data) > limit:
+            _kill_group(proc)
+            return bytes(data[:limit]), True
+
+
+def _kill_group(proc: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
