@@ -610,8 +610,8 @@ class Kernel:
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
-    async def shutdown(self) -> None:
-        """Kill what still runs, close drivers and engines, and flush the store."""
+    async def shutdown(self, *, close_engines: bool = True) -> None:
+        """Kill what still runs, close drivers (and engines unless shared), and close the store."""
         self._closed = True
         for pid, proc in list(self._procs.items()):
             if not proc.record.state.is_terminal:
@@ -621,7 +621,8 @@ class Kernel:
                 await self.drivers[name].close()
             except Exception:
                 logger.exception("closing driver %s failed", name)
-        await self.engines.close()
+        if close_engines:
+            await self.engines.close()
         await asyncio.to_thread(self.store.close)
 
 

@@ -160,22 +160,20 @@ class ShellDriver(Driver):
             start_new_session=True,
         )
         limit = self.config.output_bytes
-        assert proc.stdout is not None
-        assert proc.stderr is not None
+        assert proc.stdout is not None and proc.stderr is not None
+        readers = (
+            asyncio.ensure_future(_read_capped(proc, proc.stdout, limit)),
+            asyncio.ensure_future(_read_capped(proc, proc.stderr, limit)),
+        )
         try:
             async with asyncio.timeout(self.config.timeout_s):
-                (out, out_cut), (err, err_cut) = await asyncio.gather(
-                    _read_capped(proc, proc.stdout, limit), _read_capped(proc, proc.stderr, limit)
-                )
+                (out, out_cut), (err, err_cut) = await asyncio.gather(*readers)
                 code = await proc.wait()
         except TimeoutError as e:
-            _kill_group(proc)
-            await proc.wait()
-            raise ToolTimeout(
-                f"shell.exec: {cmd[:80]!r} ran past {self.config.timeout_s:.0f}s and was killed"
-            ) from e
+            await _stop(proc, readers)
+            raise ToolTimeout(f"shell.exec: {cmd[:80]!r} ran past {self.config.timeout_s:.0f}s and was killed") from e
         except asyncio.CancelledError:
-            _kill_group(proc)
+            await asyncio.shield(_stop(proc, readers))
             raise
         return ExecResult(
             exit_code=code,
@@ -199,7 +197,17 @@ async def _read_capped(
         data.extend(chunk)
         if len(data) > limit:
             _kill_group(proc)
+            while await stream.read(65536):
+                pass  # drain to EOF so the pipe closes
             return bytes(data[:limit]), True
+
+
+async def _stop(proc: asyncio.subprocess.Process, readers: tuple[asyncio.Future[object], ...]) -> None:
+    """Kill the command and wait until its pipes close, so nothing is left behind."""
+    _kill_group(proc)
+    await asyncio.wait({*readers, asyncio.ensure_future(proc.wait())}, timeout=5)
+    for reader in readers:
+        reader.cancel()
 
 
 def _kill_group(proc: asyncio.subprocess.Process) -> None:

@@ -69,6 +69,12 @@ class EngineRegistry:
             task.add_done_callback(lambda _t: self._loading.pop(name, None))
         return await asyncio.shield(task)
 
+    def register(self, name: str, engine: Engine) -> None:
+        """Serve `name` with an engine built elsewhere (embedding, sharing one loaded model)."""
+        if name not in self.models and "/" not in name:
+            raise UnknownModel(f"no model named {name!r} is configured")
+        self._engines[name] = engine
+
     def loaded(self) -> list[Engine]:
         return list(self._engines.values())
 

@@ -1,0 +1,50 @@
+"""Shared fixtures: one loaded embedded model per test session, and kernels on temporary databases."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from aios.boot import boot
+from aios.config import Settings, load_settings
+from aios.kernel.engines.local import LocalEngine, LocalEngineConfig
+from aios.kernel.kernel import Kernel
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings that write only under tmp_path and ignore the user's config file."""
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    for name in [n for n in os.environ if n.startswith("AIOS_")]:
+        monkeypatch.delenv(name)
+    return load_settings(config, data_dir=tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def local_engine() -> Iterator[LocalEngine]:
+    """The real embedded model, loaded once; tests use distinct owner ids so their caches never mix."""
+    engine = LocalEngine(LocalEngineConfig(n_ctx=8192, n_seq_max=16, max_concurrency=8))
+    yield engine
+    asyncio.run(engine.close())
+
+
+@pytest.fixture
+async def kernel(settings: Settings, tmp_path: Path) -> AsyncIterator[Kernel]:
+    """A kernel on a fresh database; the model loads only if a test makes an LLM call."""
+    k = await boot(settings, cwd=tmp_path)
+    yield k
+    await k.shutdown(close_engines=True)
+
+
+@pytest.fixture
+async def model_kernel(settings: Settings, tmp_path: Path, local_engine: LocalEngine) -> AsyncIterator[Kernel]:
+    """A kernel whose default model is the shared, already loaded embedded engine."""
+    k = await boot(settings, cwd=tmp_path)
+    k.engines.register("local", local_engine)
+    yield k
+    await k.shutdown(close_engines=False)

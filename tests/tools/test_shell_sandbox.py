@@ -1,0 +1,136 @@
+"""The shell driver's bubblewrap sandbox, for real: escapes are refused, limits hold."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from aios.kernel.drivers import CallContext
+from aios.kernel.errors import SandboxUnavailable, ToolTimeout
+from aios.tools.sandbox import find_bwrap
+from aios.tools.shell import ExecArgs, ShellConfig, ShellDriver
+
+pytestmark = pytest.mark.skipif(find_bwrap() is None, reason="bubblewrap is not installed")
+
+
+@pytest.fixture
+def user_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("one\ntwo\n")
+    return folder
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> CallContext:
+    work = tmp_path / "work"
+    work.mkdir()
+    return CallContext(pid=1, workdir=work)
+
+
+async def sh(driver: ShellDriver, ctx: CallContext, cmd: str) -> dict:
+    return await driver.call("exec", ExecArgs(cmd=cmd), ctx)
+
+
+async def test_runs_as_nobody_without_capabilities(user_dir: Path, ctx: CallContext) -> None:
+    driver = ShellDriver(cwd=user_dir)
+    assert await driver.mode() == "bubblewrap"
+    out = await sh(driver, ctx, "id -u; id -g; grep CapEff /proc/self/status; pwd; cat notes.txt | wc -l")
+    assert out["exit_code"] == 0, out
+    lines = out["stdout"].split()
+    assert lines[:2] == ["65534", "65534"]
+    assert "CapEff:" in out["stdout"] and "0000000000000000" in out["stdout"]
+    assert str(user_dir) in out["stdout"] and lines[-1] == "2"
+    assert out["sandbox"] == "bubblewrap"
+
+
+async def test_writes_only_land_in_the_private_work_dir(user_dir: Path, ctx: CallContext) -> None:
+    driver = ShellDriver(cwd=user_dir)
+    out = await sh(driver, ctx, "echo data > /workspace/result.txt && cat /workspace/result.txt")
+    assert out["exit_code"] == 0 and out["stdout"] == "data\n"
+    assert (ctx.workdir / "result.txt").read_text() == "data\n"
+    for target in (f"{user_dir}/new.txt", "/etc/evil", "/usr/evil", "/opt/evil"):
+        refused = await sh(driver, ctx, f"touch {target}")
+        assert refused["exit_code"] != 0, target
+    assert not (user_dir / "new.txt").exists()
+    assert not Path("/etc/evil").exists()
+    tmp = await sh(driver, ctx, "echo x > /tmp/scratch && cat /tmp/scratch")
+    assert tmp["stdout"] == "x\n"
+
+
+async def test_home_and_secrets_are_not_readable(user_dir: Path, ctx: CallContext) -> None:
+    home = Path.home()
+    fd, secret_path = tempfile.mkstemp(dir=home, prefix="aios-secret-")
+    os.write(fd, b"top secret")
+    os.close(fd)
+    try:
+        driver = ShellDriver(cwd=user_dir)
+        out = await sh(driver, ctx, f"cat {secret_path}; ls -A {home} | wc -l; cat /etc/shadow | wc -c")
+        assert "top secret" not in out["stdout"]
+        assert "No such file" in out["stderr"]
+        assert out["stdout"].split() == ["0", "0"]
+    finally:
+        os.unlink(secret_path)
+
+
+async def test_no_network_even_to_loopback(user_dir: Path, ctx: CallContext) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    accepted: list[object] = []
+
+    def accept() -> None:
+        server.settimeout(1)
+        try:
+            accepted.append(server.accept())
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=accept)
+    thread.start()
+    try:
+        driver = ShellDriver(cwd=user_dir)
+        script = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2); print('connected')"
+        out = await sh(driver, ctx, f'python3 -c "{script}"')
+        assert out["exit_code"] != 0 and "connected" not in out["stdout"]
+        resolve = await sh(driver, ctx, "python3 -c \"import socket; socket.getaddrinfo('pypi.org', 443)\"")
+        assert resolve["exit_code"] != 0
+    finally:
+        server.close()
+        thread.join()
+    assert accepted == []
+
+
+async def test_wall_clock_timeout(user_dir: Path, ctx: CallContext) -> None:
+    driver = ShellDriver(ShellConfig(timeout_s=1), cwd=user_dir)
+    with pytest.raises(ToolTimeout, match="ran past 1s"):
+        await sh(driver, ctx, "sleep 30")
+
+
+async def test_cpu_memory_and_output_limits(user_dir: Path, ctx: CallContext) -> None:
+    driver = ShellDriver(ShellConfig(cpu_seconds=1, memory_mb=256, output_bytes=1000, timeout_s=20), cwd=user_dir)
+    spin = await sh(driver, ctx, "python3 -c 'while True: pass'")
+    assert spin["exit_code"] != 0 and spin["duration_ms"] < 15000
+    memory = await sh(driver, ctx, "python3 -c 'x = bytearray(600 * 1024 * 1024)'")
+    assert memory["exit_code"] != 0 and "MemoryError" in memory["stderr"]
+    flood = await sh(driver, ctx, "yes aios")
+    assert flood["truncated"] is True and len(flood["stdout"]) == 1000
+
+
+async def test_refuses_to_run_unsandboxed_unless_allowed(user_dir: Path, ctx: CallContext) -> None:
+    missing = ShellDriver(ShellConfig(bwrap="/nonexistent/bwrap"), cwd=user_dir)
+    assert await missing.mode() == "unavailable"
+    assert not (await missing.health()).ok
+    with pytest.raises(SandboxUnavailable, match="allow_unsandboxed"):
+        await sh(missing, ctx, "true")
+    allowed = ShellDriver(ShellConfig(bwrap="/nonexistent/bwrap", allow_unsandboxed=True), cwd=user_dir)
+    assert await allowed.mode() == "unsandboxed"
+    assert "UNSANDBOXED" in (await allowed.health()).detail
+    out = await sh(allowed, ctx, "pwd")
+    assert out["sandbox"] == "unsandboxed" and out["stdout"].strip() == str(ctx.workdir)
