@@ -52,8 +52,10 @@ class ReactAgent(Agent):
         ]
         seen: dict[str, bool] = {}  # call key -> did it fail
         for step in range(self.max_steps):
+            # the first step must act: small models otherwise answer from thin air
+            choice = "required" if step == 0 and tools else "auto"
             result = await ctx.llm(
-                messages, tools=tools, tool_choice="auto", max_tokens=self.max_tokens, repeat_penalty=1.1
+                messages, tools=tools, tool_choice=choice, max_tokens=self.max_tokens, repeat_penalty=1.1
             )
             if not result.tool_calls:
                 if result.finish_reason == "stop" and result.content.strip():

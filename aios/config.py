@@ -70,6 +70,14 @@ class Settings(BaseSettings):
         return self.data_dir / "work"
 
 
+def _key(loc: tuple[int | str, ...]) -> str:
+    """A dotted config key from a pydantic error location, without the model-kind tag pydantic inserts."""
+    parts = list(loc)
+    if len(parts) > 2 and parts[0] == "models" and parts[2] in ("local", "litellm"):
+        del parts[2]
+    return ".".join(str(p) for p in parts)
+
+
 def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:
     """Read settings; a named file must exist, the default one may be absent; errors name the key."""
     path = config_path.expanduser() if config_path else DEFAULT_CONFIG_PATH
@@ -84,9 +92,7 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
     try:
         settings = bound(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()[:5]
-        )
+        problems = "; ".join(f"{_key(err['loc'])}: {err['msg']}" for err in e.errors()[:5])
         raise ConfigError(
             f"invalid configuration (file {path}, AIOS_* environment, flags): {problems}"
         ) from e

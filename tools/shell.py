@@ -14,7 +14,7 @@ from typing import Literal
 from aios.kernel.drivers import CallContext, Driver, DriverHealth, Operation, RiskLevel
 from aios.kernel.errors import SandboxUnavailable, ToolTimeout
 from aios.tools.sandbox import Limits, bwrap_command, find_bwrap, unsandboxed_command
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +23,8 @@ SandboxMode = Literal["bubblewrap", "unsandboxed", "unavailable"]
 
 class ShellConfig(BaseModel):
     """Settings of the shell driver."""
+
+    model_config = ConfigDict(extra="forbid")
 
     allow_unsandboxed: bool = False
     """Run commands without bubblewrap when it is missing or broken (rlimits still apply). Off by default."""

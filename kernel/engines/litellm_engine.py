@@ -17,7 +17,7 @@ from aios.kernel.errors import (
     EngineTimeout,
 )
 from aios.kernel.syscalls import LLMResult, LLMSyscall, Message, ToolCall, Usage
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 class RemoteModelConfig(BaseModel):
     """One model reached through litellm."""
+
+    model_config = ConfigDict(extra="forbid")
 
     kind: Literal["litellm"] = "litellm"
     model: str

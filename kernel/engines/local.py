@@ -27,13 +27,15 @@ from aios.kernel.engines.model_file import resolve_model_path
 from aios.kernel.errors import AiosError, ContextOverflow, EngineError, InvalidSyscall
 from aios.kernel.syscalls import LLMResult, LLMSyscall, Usage
 from llama_cpp.llama_grammar import json_schema_to_gbnf
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 logger = logging.getLogger(__name__)
 
 
 class LocalEngineConfig(BaseModel):
     """Settings of the embedded llama.cpp engine."""
+
+    model_config = ConfigDict(extra="forbid")
 
     model_path: str | None = None
     """A GGUF file; None means the embedded SmolLM2-135M-Instruct."""

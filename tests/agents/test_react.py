@@ -1,0 +1,78 @@
+"""The react agent: its loop logic with a scripted engine, and a real run on the embedded model."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from aios.agents.react import ReactAgent
+from aios.boot import spawn_agent
+from aios.kernel.engines.interface import Engine, EngineInfo
+from aios.kernel.kernel import Kernel
+from aios.kernel.records import ProcessState
+from aios.kernel.syscalls import LLMResult, LLMSyscall, ToolCall, Usage
+
+
+class ScriptedEngine(Engine):
+    """Replies with a fixed tool call while tools may be called, then with plain text."""
+
+    name = "local"
+    max_concurrency = 1
+
+    def __init__(self, cmd: str) -> None:
+        self.cmd = cmd
+        self.requests: list[LLMSyscall] = []
+
+    async def generate(self, request: LLMSyscall, *, owner: int) -> LLMResult:
+        self.requests.append(request)
+        usage = Usage(prompt_tokens=10, completion_tokens=5, prefilled_tokens=10)
+        if request.tool_choice == "none":
+            return LLMResult(content="final words", finish_reason="stop", usage=usage, model="scripted")
+        call = ToolCall(id=f"c{len(self.requests)}", name="shell.exec", arguments={"cmd": self.cmd})
+        return LLMResult(tool_calls=(call,), finish_reason="tool_calls", usage=usage, model="scripted")
+
+    def info(self) -> EngineInfo:
+        return EngineInfo(name="local", kind="test", model="scripted", max_concurrency=1)
+
+
+async def test_stops_on_a_repeated_failing_call(kernel: Kernel) -> None:
+    engine = ScriptedEngine("ls /definitely/missing")
+    kernel.engines.register("local", engine)
+    pid = await spawn_agent(kernel, ReactAgent, "list it")
+    record = await kernel.wait(pid)
+    assert record.state == ProcessState.DONE, record.error
+    assert record.result == "final words"
+    assert record.tool_calls == 1  # the repeat was not executed again
+    assert len(engine.requests) == 3  # call, repeat, final answer
+    final = engine.requests[-1]
+    assert final.tool_choice == "none"
+    observations = [m.content for m in final.messages if m.role == "tool"]
+    assert "No such file" in observations[0] and "failed before" in observations[1]
+
+
+async def test_succeeding_repeats_end_with_an_answer_within_the_step_budget(kernel: Kernel) -> None:
+    engine = ScriptedEngine("echo same")
+    kernel.engines.register("local", engine)
+    pid = await spawn_agent(kernel, ReactAgent, "say it")
+    record = await kernel.wait(pid)
+    assert record.state == ProcessState.DONE and record.result == "final words"
+    assert len(engine.requests) <= ReactAgent.max_steps + 1
+
+
+@pytest.mark.model
+async def test_react_on_the_embedded_model_makes_valid_tool_calls(model_kernel: Kernel) -> None:
+    pid = await spawn_agent(model_kernel, ReactAgent, "How many files are in the current folder?")
+    record = await asyncio.wait_for(model_kernel.wait(pid), timeout=240)
+    assert record.state == ProcessState.DONE, record.error
+    assert record.result
+    await asyncio.to_thread(model_kernel.store.flush)
+    rows = model_kernel.store.audit(pid=pid)
+    tools = [r for r in rows if r.kind == "tool"]
+    llms = [r for r in rows if r.kind == "llm"]
+    assert tools, "the model never called a tool"
+    assert all(r.status == "ok" and r.target == "shell.exec" for r in tools), tools
+    assert llms[0].detail["tool_calls"] == ["shell.exec"]
+    # later turns reuse the process's own KV cache
+    assert any(r.detail["reused_tokens"] > 0 for r in llms[1:])
+    assert record.llm_calls <= ReactAgent.max_steps + 1

@@ -1,0 +1,82 @@
+"""The `aios` command line end to end, as a user runs it (subprocesses, the real embedded model)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AIOS_")}
+    environment.update({"AIOS_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200", "NO_COLOR": "1"})
+    return environment
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text("")
+    return path
+
+
+def aios(*args: str, env: dict[str, str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aios", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.mark.model
+def test_run_chat_then_ps(tmp_path: Path, env: dict[str, str], config: Path) -> None:
+    done = aios("--config", str(config), "run", "chat", "Write a haiku about schedulers", "--model", "local",
+                env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "spawned agent chat" in done.stdout
+    assert "llm local: prompt" in done.stdout and "answer (pid 1)" in done.stdout
+    assert "pid 1 chat done in" in done.stdout
+    table = aios("--config", str(config), "ps", env=env, cwd=tmp_path)
+    assert table.returncode == 0
+    row = next(line for line in table.stdout.splitlines() if "chat" in line)
+    assert "done" in row and "Write a haiku" in row
+
+
+@pytest.mark.model
+def test_run_react_end_to_end(tmp_path: Path, env: dict[str, str], config: Path) -> None:
+    project = tmp_path / "project"
+    (project / "kernel").mkdir(parents=True)
+    for i in range(3):
+        (project / "kernel" / f"m{i}.py").write_text("x = 1\n" * (i + 1))
+    run = aios("--config", str(config), "run", "react",
+               "How many .py files are under ./kernel, and how many lines do they have in total?",
+               env=env, cwd=project)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "tool shell.exec" in run.stdout and "exit " in run.stdout
+    assert "react done in" in run.stdout and "answer (pid" in run.stdout
+
+
+def test_agents_models_and_doctor(tmp_path: Path, env: dict[str, str], config: Path) -> None:
+    agents = aios("--config", str(config), "agents", env=env, cwd=tmp_path)
+    assert agents.returncode == 0 and "react" in agents.stdout and "shell.exec" in agents.stdout
+    models = aios("--config", str(config), "models", env=env, cwd=tmp_path)
+    assert models.returncode == 0
+    lines = [line for line in models.stdout.splitlines() if "local" in line]
+    assert "(default)" in lines[0]
+    doctor = aios("--config", str(config), "doctor", env=env, cwd=tmp_path)
+    assert doctor.returncode == 0, doctor.stdout
+    for check in ("model file", "llama.cpp", "sandbox (bubblewrap)", "database"):
+        assert check in doctor.stdout
+
+
+def test_errors_are_clear_and_exit_non_zero(tmp_path: Path, env: dict[str, str], config: Path) -> None:
+    unknown = aios("--config", str(config), "run", "ghost", "boo", env=env, cwd=tmp_path)
+    assert unknown.returncode == 2 and "UnknownAgent: no agent named 'ghost'" in unknown.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[shell]\ntimeout_s = -1\n")
+    broken = aios("--config", str(bad), "models", env=env, cwd=tmp_path)
+    assert broken.returncode == 2 and "ConfigError" in broken.stderr and "shell.timeout_s" in broken.stderr
+    wrong_model = aios("--config", str(config), "run", "chat", "hi", "--model", "nope", env=env, cwd=tmp_path)
+    assert wrong_model.returncode == 2 and "UnknownModel" in wrong_model.stderr
