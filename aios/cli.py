@@ -171,13 +171,13 @@ def run(
 
 @app.command()
 def ps(
-    all_: Annotated[bool, typer.Option("--all", "-a", help="Include ended processes.")] = True,
+    active: Annotated[bool, typer.Option("--active", help="Only processes that have not ended.")] = False,
     limit: Annotated[int, typer.Option(help="Most rows to show.")] = 20,
 ) -> None:
-    """The process table: live and recent processes."""
+    """The process table: live and recent processes, newest first."""
     settings = _settings()
     store = ProcessStore(settings.db_url)
-    rows = store.list_processes(limit=limit, active_only=not all_)
+    rows = store.list_processes(limit=limit, active_only=active)
     store.close()
     table = Table("pid", "agent", "state", "LLM tok in", "LLM tok out", "queue wait", "run time", "task")
     now = time.time()

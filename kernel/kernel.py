@@ -336,7 +336,8 @@ class Kernel:
             engine = await self.engines.acquire(model)
         except AiosError as e:
             e.pid, e.syscall_id = pid, syscall_id
-            self._audit(proc, syscall_id, "llm", model or self.engines.default, "denied", error=str(e))
+            status = "denied" if isinstance(e, PermissionDenied) else "error"
+            self._audit(proc, syscall_id, "llm", model or self.engines.default, status, error=str(e))
             raise
         proc.engines_used.add(engine.name)
         loop = asyncio.get_running_loop()

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from aios.kernel.engines.local import LocalEngine, LocalEngineConfig
+from aios.kernel.kernel import Kernel
 
 from aios.boot import boot
 from aios.config import Settings, load_settings
-from aios.kernel.engines.local import LocalEngine, LocalEngineConfig
-from aios.kernel.kernel import Kernel
 
 
 @pytest.fixture
@@ -42,7 +42,9 @@ async def kernel(settings: Settings, tmp_path: Path) -> AsyncIterator[Kernel]:
 
 
 @pytest.fixture
-async def model_kernel(settings: Settings, tmp_path: Path, local_engine: LocalEngine) -> AsyncIterator[Kernel]:
+async def model_kernel(
+    settings: Settings, tmp_path: Path, local_engine: LocalEngine
+) -> AsyncIterator[Kernel]:
     """A kernel whose default model is the shared, already loaded embedded engine."""
     k = await boot(settings, cwd=tmp_path)
     k.engines.register("local", local_engine)

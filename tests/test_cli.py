@@ -24,16 +24,32 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
-def aios(*args: str, env: dict[str, str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def aios(
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "aios", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "aios", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
 @pytest.mark.model
 def test_run_chat_then_ps(tmp_path: Path, env: dict[str, str], config: Path) -> None:
-    done = aios("--config", str(config), "run", "chat", "Write a haiku about schedulers", "--model", "local",
-                env=env, cwd=tmp_path)
+    done = aios(
+        "--config",
+        str(config),
+        "run",
+        "chat",
+        "Write a haiku about schedulers",
+        "--model",
+        "local",
+        env=env,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "spawned agent chat" in done.stdout
     assert "llm local: prompt" in done.stdout and "answer (pid 1)" in done.stdout
@@ -50,9 +66,15 @@ def test_run_react_end_to_end(tmp_path: Path, env: dict[str, str], config: Path)
     (project / "kernel").mkdir(parents=True)
     for i in range(3):
         (project / "kernel" / f"m{i}.py").write_text("x = 1\n" * (i + 1))
-    run = aios("--config", str(config), "run", "react",
-               "How many .py files are under ./kernel, and how many lines do they have in total?",
-               env=env, cwd=project)
+    run = aios(
+        "--config",
+        str(config),
+        "run",
+        "react",
+        "How many .py files are under ./kernel, and how many lines do they have in total?",
+        env=env,
+        cwd=project,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "tool shell.exec" in run.stdout and "exit " in run.stdout
     assert "react done in" in run.stdout and "answer (pid" in run.stdout
@@ -80,3 +102,40 @@ def test_errors_are_clear_and_exit_non_zero(tmp_path: Path, env: dict[str, str],
     assert broken.returncode == 2 and "ConfigError" in broken.stderr and "shell.timeout_s" in broken.stderr
     wrong_model = aios("--config", str(config), "run", "chat", "hi", "--model", "nope", env=env, cwd=tmp_path)
     assert wrong_model.returncode == 2 and "UnknownModel" in wrong_model.stderr
+
+
+@pytest.mark.model
+def test_ctrl_c_kills_the_process_cleanly(tmp_path: Path, env: dict[str, str], config: Path) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aios",
+            "--config",
+            str(config),
+            "run",
+            "react",
+            "Find every file and count lines.",
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    seen = ""
+    assert proc.stdout is not None
+    while "spawned agent react" not in seen and time.monotonic() < deadline:
+        seen += proc.stdout.readline()
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, seen + out + err
+    assert "killing pid 1" in out and "killed" in out
+    table = aios("--config", str(config), "ps", env=env, cwd=tmp_path)
+    row = next(line for line in table.stdout.splitlines() if "react" in line)
+    assert "killed" in row

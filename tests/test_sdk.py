@@ -5,14 +5,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pytest
-
 import aios.sdk
-from aios.agent_loader import installed_agents, load_agent
-from aios.boot import spawn_agent
+import pytest
 from aios.kernel.errors import PermissionDenied, UnknownAgent
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
+
+from aios.agent_loader import installed_agents, load_agent
+from aios.boot import spawn_agent
 
 from .kernel.helpers import GatedEngine
 
@@ -20,9 +20,23 @@ from .kernel.helpers import GatedEngine
 def test_public_surface_is_pinned() -> None:
     assert aios.sdk.__all__ == sorted(aios.sdk.__all__)
     assert set(aios.sdk.__all__) == {
-        "Agent", "AiosError", "Context", "InvalidSyscall", "LLMResult", "LimitExceeded", "Manifest", "Message",
-        "PermissionDenied", "RuntimeFailure", "ToolCall", "ToolError", "ToolSpec", "ToolTimeout", "Transport",
-        "Usage", "UserError",
+        "Agent",
+        "AiosError",
+        "Context",
+        "InvalidSyscall",
+        "LLMResult",
+        "LimitExceeded",
+        "Manifest",
+        "Message",
+        "PermissionDenied",
+        "RuntimeFailure",
+        "ToolCall",
+        "ToolError",
+        "ToolSpec",
+        "ToolTimeout",
+        "Transport",
+        "Usage",
+        "UserError",
     }
 
 
@@ -34,7 +48,7 @@ def test_bundled_agents_are_found_through_entry_points() -> None:
         load_agent("ghost")
 
 
-PLUGIN = '''
+PLUGIN = """
 from aios.sdk import Agent, Context, Manifest
 
 class EchoAgent(Agent):
@@ -43,7 +57,7 @@ class EchoAgent(Agent):
     async def run(self, task: str, ctx: Context) -> str:
         await ctx.noop()
         return task.upper()
-'''
+"""
 
 
 def test_a_pip_installed_third_party_agent_shows_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -93,3 +107,14 @@ async def test_capabilities_can_be_narrowed_never_widened(kernel: Kernel) -> Non
     assert kernel.process(pid).capabilities == ["llm"]
     assert kernel.tool_specs(pid) == []
     await kernel.kill(pid)
+
+
+def test_kernel_and_tools_surfaces_are_pinned() -> None:
+    import aios.kernel
+    import aios.tools
+
+    for module in (aios.kernel, aios.tools):
+        assert module.__all__ == sorted(module.__all__)
+        for name in module.__all__:
+            assert getattr(module, name) is not None
+    assert "LLMSyscall" in aios.kernel.__all__ and "ShellDriver" in aios.tools.__all__

@@ -173,7 +173,9 @@ class ShellDriver(Driver):
                 code = await proc.wait()
         except TimeoutError as e:
             await _stop(proc, readers)
-            raise ToolTimeout(f"shell.exec: {cmd[:80]!r} ran past {self.config.timeout_s:.0f}s and was killed") from e
+            raise ToolTimeout(
+                f"shell.exec: {cmd[:80]!r} ran past {self.config.timeout_s:.0f}s and was killed"
+            ) from e
         except asyncio.CancelledError:
             await asyncio.shield(_stop(proc, readers))
             raise

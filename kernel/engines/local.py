@@ -143,6 +143,8 @@ class LocalEngine(Engine):
         return self._template.render(template_messages(request))
 
     async def generate(self, request: LLMSyscall, *, owner: int) -> LLMResult:
+        if not self._thread.is_alive():
+            raise EngineError(f"engine {self.name!r} is stopped")
         loop = asyncio.get_running_loop()
         job = _Job(owner=owner, request=request, loop=loop, future=loop.create_future())
         self._inbox.put(("job", job))
@@ -174,10 +176,19 @@ class LocalEngine(Engine):
                 if not self._handle(command):
                     break
                 continue
-            self._drop_cancelled()
-            self._admit_waiting()
-            if self._active:
-                self._step()
+            try:
+                self._drop_cancelled()
+                self._admit_waiting()
+                if self._active:
+                    self._step()
+            except Exception as e:
+                # a bug must not hang every caller: fail what is in flight, drop its KV, keep serving
+                logger.exception("engine %s: decode step failed", self.name)
+                for job in [*self._active, *self._waiting]:
+                    self._finish_slot(job, drop_kv=True)
+                    self._fail(job, EngineError(f"engine step failed: {type(e).__name__}: {e}"))
+                self._active.clear()
+                self._waiting.clear()
         for job in [*self._active, *self._waiting]:
             self._fail(job, EngineError("engine stopped"))
 
@@ -295,9 +306,10 @@ class LocalEngine(Engine):
             self._active.append(job)
 
     def _slot_for(self, owner: int) -> _Slot | None:
+        """The owner's idle sequence (its cache), else the least valuable idle one; None if all are busy."""
         for slot in self._slots:
-            if slot.owner == owner:
-                return None if slot.busy else slot
+            if slot.owner == owner and not slot.busy:
+                return slot
         victims = self._idle_slots_lru()
         if not victims:
             return None

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from aios.agents.react import ReactAgent
-from aios.boot import spawn_agent
 from aios.kernel.engines.interface import Engine, EngineInfo
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
 from aios.kernel.syscalls import LLMResult, LLMSyscall, ToolCall, Usage
+
+from aios.boot import spawn_agent
 
 
 class ScriptedEngine(Engine):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from aios.evals.bench_concurrency import BenchParams, run_bench
 from aios.kernel.kernel import Kernel
 
@@ -21,4 +20,6 @@ async def test_bench_measures_every_mode(model_kernel: Kernel) -> None:
     assert {r.tokens for r in report.rows if r.agents == 2} == {12}
     assert all(r.seconds > 0 for r in report.rows)
     assert 0 < report.dispatch_us < 100_000
-    assert re.fullmatch(r"throughput_8_vs_serial=\d+\.\d\d kernel_vs_raw=\d+\.\d\d dispatch_us=\d+\.\d", report.last_line())
+    assert re.fullmatch(
+        r"throughput_8_vs_serial=\d+\.\d\d kernel_vs_raw=\d+\.\d\d dispatch_us=\d+\.\d", report.last_line()
+    )

@@ -9,8 +9,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
-def completion(content: str = "", *, tool_calls: list[dict[str, Any]] | None = None,
-               finish_reason: str = "stop", cached: int = 0) -> dict[str, Any]:
+def completion(
+    content: str = "",
+    *,
+    tool_calls: list[dict[str, Any]] | None = None,
+    finish_reason: str = "stop",
+    cached: int = 0,
+) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if tool_calls:
         message["tool_calls"] = tool_calls
@@ -30,7 +35,9 @@ def completion(content: str = "", *, tool_calls: list[dict[str, Any]] | None = N
     }
 
 
-def error(status: int, message: str, code: str | None = None, kind: str = "invalid_request_error") -> tuple[int, dict]:
+def error(
+    status: int, message: str, code: str | None = None, kind: str = "invalid_request_error"
+) -> tuple[int, dict]:
     return status, {"error": {"message": message, "type": kind, "code": code}}
 
 
@@ -45,8 +52,12 @@ class OpenAIStub:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                stub.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
-                status, payload, delay = stub.script.pop(0) if stub.script else (500, {"error": "no script"}, 0.0)
+                stub.requests.append(
+                    {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
+                )
+                status, payload, delay = (
+                    stub.script.pop(0) if stub.script else (500, {"error": "no script"}, 0.0)
+                )
                 time.sleep(delay)
                 data = json.dumps(payload).encode()
                 try:

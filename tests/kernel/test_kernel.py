@@ -6,7 +6,6 @@ import asyncio
 import time
 
 import pytest
-
 from aios.kernel.errors import InvalidSyscall, PermissionDenied, UnknownProcess
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessRecord, ProcessState
@@ -43,7 +42,7 @@ async def test_malformed_syscalls_get_clear_errors_and_the_kernel_keeps_serving(
         await kernel.syscall(pid, ToolSyscall(name="nope.run"))
     with pytest.raises(InvalidSyscall, match="no operation 'format'"):
         await kernel.syscall(pid, ToolSyscall(name="shell.format"))
-    with pytest.raises(InvalidSyscall, match="bad arguments for shell.exec: cmd"):
+    with pytest.raises(InvalidSyscall, match=r"bad arguments for shell\.exec: cmd"):
         await kernel.syscall(pid, ToolSyscall(name="shell.exec", arguments={"command": "ls"}))
     with pytest.raises(InvalidSyscall, match="no memory manager"):
         await kernel.syscall(pid, {"kind": "memory", "op": "recall"})
@@ -60,7 +59,7 @@ async def test_malformed_syscalls_get_clear_errors_and_the_kernel_keeps_serving(
 
 async def test_capabilities_are_enforced_and_denials_audited(kernel: Kernel) -> None:
     pid, stop = await idle(kernel, caps=["llm"])
-    with pytest.raises(PermissionDenied, match="'shell.exec' not granted"):
+    with pytest.raises(PermissionDenied, match=r"'shell\.exec' not granted"):
         await kernel.syscall(pid, ToolSyscall(name="shell.exec", arguments={"cmd": "true"}))
     assert [s.name for s in kernel.tool_specs(pid)] == []
     no_llm, stop2 = await idle(kernel, caps=["shell.exec"])
@@ -174,8 +173,15 @@ async def test_process_table_is_visible_to_another_reader_and_orphans_are_reaped
         assert reader.get_process(pid).state == ProcessState.RUNNING  # type: ignore[union-attr]
         # a row left running by a kernel process that no longer exists
         ghost = reader.create_process(
-            ProcessRecord(pid=0, agent="ghost", owner="x", state=ProcessState.WAITING_LLM, task="t",
-                          created_at=time.time(), host_pid=2**22 + 12345)
+            ProcessRecord(
+                pid=0,
+                agent="ghost",
+                owner="x",
+                state=ProcessState.WAITING_LLM,
+                task="t",
+                created_at=time.time(),
+                host_pid=2**22 + 12345,
+            )
         )
         assert reader.reap_orphans(time.time()) == [ghost]
         reaped = reader.get_process(ghost)
@@ -199,3 +205,27 @@ async def test_unknown_model_and_ended_process_are_user_errors(kernel: Kernel) -
         await kernel.syscall(pid, NoopSyscall())
     with pytest.raises(UnknownProcess):
         await kernel.kill(424242)
+
+
+async def test_kernel_dispatches_in_the_policy_order(kernel: Kernel) -> None:
+    from aios.kernel.scheduler import PriorityPolicy
+
+    kernel.policy = PriorityPolicy(aging_per_s=0.0)
+    engine = GatedEngine(max_concurrency=1)
+    kernel.engines.register("local", engine)
+
+    async def one_call(pid: int) -> str:
+        await kernel.syscall(pid, ask("x"))
+        return "ok"
+
+    blocker = await kernel.spawn(one_call, agent="a", task="t", capabilities=["llm"])
+    while engine.started != [blocker]:
+        await asyncio.sleep(0.01)
+    low = await kernel.spawn(one_call, agent="low", task="t", capabilities=["llm"], priority=0)
+    high = await kernel.spawn(one_call, agent="high", task="t", capabilities=["llm"], priority=9)
+    while len(kernel.policy) < 2:
+        await asyncio.sleep(0.01)
+    engine.gate.set()
+    for pid in (blocker, low, high):
+        assert (await kernel.wait(pid)).state == ProcessState.DONE
+    assert engine.started == [blocker, high, low]

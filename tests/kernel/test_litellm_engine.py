@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from aios.kernel.engines.litellm_engine import LiteLLMEngine, RemoteModelConfig
 from aios.kernel.errors import ContextOverflow, EngineAuthError, EngineRateLimited, EngineTimeout
 from aios.kernel.kernel import Kernel
@@ -26,7 +25,11 @@ def stub():
 
 def engine(stub: OpenAIStub, **overrides: object) -> LiteLLMEngine:
     config = RemoteModelConfig(
-        model="openai/stub-model", api_base=stub.base_url, api_key="sk-test", retry_backoff_s=0.01, **overrides
+        model="openai/stub-model",
+        api_base=stub.base_url,
+        api_key="sk-test",
+        retry_backoff_s=0.01,
+        **overrides,
     )
     return LiteLLMEngine(config, name="stub")
 
@@ -36,14 +39,27 @@ def ask(**kwargs: object) -> LLMSyscall:
 
 
 async def test_completion_with_tool_call_and_usage(stub: OpenAIStub) -> None:
-    stub.add(200, completion(tool_calls=[{
-        "id": "call_1", "type": "function",
-        "function": {"name": "shell__exec", "arguments": '{"cmd": "ls"}'},
-    }], cached=4))
+    stub.add(
+        200,
+        completion(
+            tool_calls=[
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "shell__exec", "arguments": '{"cmd": "ls"}'},
+                }
+            ],
+            cached=4,
+        ),
+    )
     result = await engine(stub).generate(ask(tools=(SHELL,)), owner=1)
     assert result.finish_reason == "tool_calls"
     assert result.tool_calls[0].name == "shell.exec" and result.tool_calls[0].arguments == {"cmd": "ls"}
-    assert (result.usage.prompt_tokens, result.usage.completion_tokens, result.usage.reused_tokens) == (11, 3, 4)
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens, result.usage.reused_tokens) == (
+        11,
+        3,
+        4,
+    )
     sent = stub.requests[0]
     assert sent["path"].endswith("/chat/completions")
     assert sent["auth"] == "Bearer sk-test"
@@ -75,7 +91,9 @@ async def test_rate_limit_gives_up_after_retries(stub: OpenAIStub) -> None:
 
 
 async def test_context_overflow_is_mapped(stub: OpenAIStub) -> None:
-    stub.add(*error(400, "This model's maximum context length is 8192 tokens.", code="context_length_exceeded"))
+    stub.add(
+        *error(400, "This model's maximum context length is 8192 tokens.", code="context_length_exceeded")
+    )
     with pytest.raises(ContextOverflow, match="prompt too long"):
         await engine(stub).generate(ask(), owner=1)
 

@@ -10,7 +10,6 @@ import json
 
 import jsonschema
 import pytest
-
 from aios.kernel.engines.local import LocalEngine
 from aios.kernel.errors import ContextOverflow, InvalidSyscall
 from aios.kernel.syscalls import LLMSyscall, Message, Sampling, ToolSpec
@@ -46,8 +45,12 @@ async def test_generation_counts_tokens(local_engine: LocalEngine) -> None:
 
 async def test_two_processes_are_batched_in_one_decode_step(local_engine: LocalEngine) -> None:
     before = local_engine.stats.multi_sequence_decodes
-    requests = [chat(f"Count from one to {n}.", max_tokens=24, sampling=Sampling(ignore_eos=True)) for n in (5, 9)]
-    results = await asyncio.gather(*(local_engine.generate(r, owner=1010 + i) for i, r in enumerate(requests)))
+    requests = [
+        chat(f"Count from one to {n}.", max_tokens=24, sampling=Sampling(ignore_eos=True)) for n in (5, 9)
+    ]
+    results = await asyncio.gather(
+        *(local_engine.generate(r, owner=1010 + i) for i, r in enumerate(requests))
+    )
     assert [r.usage.completion_tokens for r in results] == [24, 24]
     assert local_engine.stats.multi_sequence_decodes - before >= 20
     assert local_engine.stats.max_sequences_in_one_decode >= 2
@@ -75,7 +78,12 @@ async def test_greedy_output_is_deterministic(local_engine: LocalEngine) -> None
 
 
 async def test_tool_calls_are_always_schema_valid(local_engine: LocalEngine) -> None:
-    tasks = ["List the files here.", "How much disk space is free?", "What is the time?", "Show running processes."]
+    tasks = [
+        "List the files here.",
+        "How much disk space is free?",
+        "What is the time?",
+        "Show running processes.",
+    ]
     for i, task in enumerate(tasks):
         request = chat(task, tools=(SHELL,), tool_choice="required", max_tokens=60)
         result = await local_engine.generate(request, owner=1040 + i)
@@ -121,8 +129,8 @@ async def test_cancelling_a_generation_frees_its_slot(local_engine: LocalEngine)
     await local_engine.release(1070)
     result = await local_engine.generate(chat("Hi", max_tokens=4), owner=1071)
     assert result.usage.completion_tokens >= 1
-    assert not any(job.owner == 1070 for job in local_engine._active)  # noqa: SLF001
-    assert not any(slot.owner == 1070 for slot in local_engine._slots)  # noqa: SLF001
+    assert not any(job.owner == 1070 for job in local_engine._active)
+    assert not any(slot.owner == 1070 for slot in local_engine._slots)
 
 
 async def test_bad_requests_fail_cleanly(local_engine: LocalEngine) -> None:
@@ -130,7 +138,44 @@ async def test_bad_requests_fail_cleanly(local_engine: LocalEngine) -> None:
         await local_engine.generate(chat("word " * 9000, max_tokens=4), owner=1080)
     with pytest.raises(InvalidSyscall, match="grammar"):
         await local_engine.generate(
-            chat("x", response_schema={"type": "object", "properties": {"a": {"$ref": "#/nowhere"}}}), owner=1081
+            chat("x", response_schema={"type": "object", "properties": {"a": {"$ref": "#/nowhere"}}}),
+            owner=1081,
         )
     # the engine still serves
     assert (await local_engine.generate(chat("Hi", max_tokens=3), owner=1082)).usage.completion_tokens >= 1
+
+
+async def test_seeded_sampling_is_reproducible(local_engine: LocalEngine) -> None:
+    def sampled(seed: int) -> LLMSyscall:
+        return chat(
+            "Invent a name for a robot.",
+            max_tokens=16,
+            sampling=Sampling(temperature=1.0, top_p=0.9, seed=seed),
+        )
+
+    a = await local_engine.generate(sampled(7), owner=1090)
+    b = await local_engine.generate(sampled(7), owner=1091)
+    assert a.content == b.content
+    assert a.usage.completion_tokens >= 1
+
+
+async def test_decoding_never_blocks_the_event_loop(local_engine: LocalEngine) -> None:
+    ticks = 0
+    running = True
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while running:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    started = asyncio.get_running_loop().time()
+    await local_engine.generate(
+        chat("Tell a story.", max_tokens=60, sampling=Sampling(ignore_eos=True)), owner=1095
+    )
+    elapsed = asyncio.get_running_loop().time() - started
+    running = False
+    await task
+    # a blocked loop would tick about once in total; a free one about every 10 ms
+    assert ticks >= elapsed / 0.01 / 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import tempfile
@@ -9,7 +10,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from aios.kernel.drivers import CallContext
 from aios.kernel.errors import SandboxUnavailable, ToolTimeout
 from aios.tools.sandbox import find_bwrap
@@ -90,16 +90,16 @@ async def test_no_network_even_to_loopback(user_dir: Path, ctx: CallContext) -> 
 
     def accept() -> None:
         server.settimeout(1)
-        try:
+        with contextlib.suppress(OSError):
             accepted.append(server.accept())
-        except OSError:
-            pass
 
     thread = threading.Thread(target=accept)
     thread.start()
     try:
         driver = ShellDriver(cwd=user_dir)
-        script = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2); print('connected')"
+        script = (
+            f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2); print('connected')"
+        )
         out = await sh(driver, ctx, f'python3 -c "{script}"')
         assert out["exit_code"] != 0 and "connected" not in out["stdout"]
         resolve = await sh(driver, ctx, "python3 -c \"import socket; socket.getaddrinfo('pypi.org', 443)\"")
@@ -117,7 +117,9 @@ async def test_wall_clock_timeout(user_dir: Path, ctx: CallContext) -> None:
 
 
 async def test_cpu_memory_and_output_limits(user_dir: Path, ctx: CallContext) -> None:
-    driver = ShellDriver(ShellConfig(cpu_seconds=1, memory_mb=256, output_bytes=1000, timeout_s=20), cwd=user_dir)
+    driver = ShellDriver(
+        ShellConfig(cpu_seconds=1, memory_mb=256, output_bytes=1000, timeout_s=20), cwd=user_dir
+    )
     spin = await sh(driver, ctx, "python3 -c 'while True: pass'")
     assert spin["exit_code"] != 0 and spin["duration_ms"] < 15000
     memory = await sh(driver, ctx, "python3 -c 'x = bytearray(600 * 1024 * 1024)'")
