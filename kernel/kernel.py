@@ -300,7 +300,21 @@ class Kernel:
         tokens_in: int = 0,
         tokens_out: int = 0,
         detail: dict[str, Any] | None = None,
+        event: dict[str, Any] | None = None,
     ) -> None:
+        """Append the audit row; with `event`, also tell listeners the syscall finished."""
+        if event is not None:
+            self._emit(
+                KernelEvent(
+                    kind="syscall_finished",
+                    pid=proc.record.pid,
+                    syscall_id=syscall_id,
+                    syscall=kind,
+                    target=target,
+                    status=status,
+                    detail={**(detail or {}), **event, "error": error, "service_ms": service_us / 1000},
+                )
+            )
         self.store.append_audit(
             AuditRow(
                 ts=time.time(),
@@ -370,18 +384,7 @@ class Kernel:
             raise
         except AiosError as e:
             e.pid, e.syscall_id = pid, syscall_id
-            self._audit(proc, syscall_id, "llm", engine.name, "error", error=str(e))
-            self._emit(
-                KernelEvent(
-                    kind="syscall_finished",
-                    pid=pid,
-                    syscall_id=syscall_id,
-                    syscall="llm",
-                    target=engine.name,
-                    status="error",
-                    detail={"error": str(e)},
-                )
-            )
+            self._audit(proc, syscall_id, "llm", engine.name, "error", error=str(e), event={})
             raise
         finally:
             self._leave(proc)
@@ -422,23 +425,11 @@ class Kernel:
             tokens_in=usage.prompt_tokens,
             tokens_out=usage.completion_tokens,
             detail=detail,
-        )
-        self._emit(
-            KernelEvent(
-                kind="syscall_finished",
-                pid=pid,
-                syscall_id=syscall_id,
-                syscall="llm",
-                target=engine.name,
-                status="ok",
-                detail={
-                    **detail,
-                    "prompt_tokens": usage.prompt_tokens,
-                    "completion_tokens": usage.completion_tokens,
-                    "queue_wait_ms": wait_us / 1000,
-                    "service_ms": service_us / 1000,
-                },
-            )
+            event={
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "queue_wait_ms": wait_us / 1000,
+            },
         )
         return result
 
@@ -563,17 +554,7 @@ class Kernel:
             queue_wait_us=wait_us,
             service_us=service_us,
             detail={"arguments": request.arguments},
-        )
-        self._emit(
-            KernelEvent(
-                kind="syscall_finished",
-                pid=proc.record.pid,
-                syscall_id=syscall_id,
-                syscall="tool",
-                target=request.name,
-                status=status,
-                detail={"error": error, "output": output, "service_ms": service_us / 1000},
-            )
+            event={"output": output},
         )
 
     def _resolve_tool(
