@@ -7,12 +7,12 @@ import statistics
 import time
 from collections.abc import Callable
 
+from pydantic import BaseModel
+
 from aios.kernel.engines.interface import Engine
 from aios.kernel.kernel import Kernel
 from aios.kernel.syscalls import LLMSyscall, Message, Sampling
 from aios.sdk import Agent, Context, Manifest
-from pydantic import BaseModel
-
 from aios.transport import InProcessTransport
 
 TOPICS = ("schedulers", "caches", "compilers", "rivers", "bridges", "gardens", "robots", "libraries")

@@ -117,3 +117,11 @@ class Signal(AiosError):
 
 class ProcessKilled(Signal):
     """The process was killed while this call was in flight."""
+
+
+class GenerationPreempted(Signal):
+    """The engine paused a generation so others can run; pass `handle` back to resume it exactly."""
+
+    def __init__(self, message: str, *, handle: object) -> None:
+        super().__init__(message)
+        self.handle = handle

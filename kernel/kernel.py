@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from aios.kernel.access import LLM_CAPABILITY, grants, require
 from aios.kernel.drivers import CallContext, Driver, Operation
 from aios.kernel.engines.interface import Engine
@@ -42,7 +44,6 @@ from aios.kernel.syscalls import (
     ToolSpec,
     ToolSyscall,
 )
-from pydantic import BaseModel, ValidationError
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from aios.kernel.records import AuditRow, ProcessRecord, ProcessState
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
@@ -26,6 +25,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from aios.kernel.records import AuditRow, ProcessRecord, ProcessState
 
 logger = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from aios.kernel.engines.local import LocalEngine, LocalEngineConfig
-from aios.kernel.kernel import Kernel
 
 from aios.boot import boot
 from aios.config import Settings, load_settings
+from aios.kernel.engines.local import LocalEngine, LocalEngineConfig
+from aios.kernel.kernel import Kernel
 
 
 @pytest.fixture

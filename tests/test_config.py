@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+from aios.config import load_settings
 from aios.kernel.engines.litellm_engine import RemoteModelConfig
 from aios.kernel.engines.registry import LocalModelConfig
 from aios.kernel.errors import ConfigError
-
-from aios.config import load_settings
 
 
 @pytest.fixture(autouse=True)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import aios.sdk
 import pytest
+
+import aios.sdk
+from aios.agent_loader import installed_agents, load_agent
+from aios.boot import spawn_agent
 from aios.kernel.errors import PermissionDenied, UnknownAgent
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
-
-from aios.agent_loader import installed_agents, load_agent
-from aios.boot import spawn_agent
 
 from .kernel.helpers import GatedEngine
 

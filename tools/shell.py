@@ -11,10 +11,11 @@ import time
 from pathlib import Path
 from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from aios.kernel.drivers import CallContext, Driver, DriverHealth, Operation, RiskLevel
 from aios.kernel.errors import SandboxUnavailable, ToolTimeout
 from aios.tools.sandbox import Limits, bwrap_command, find_bwrap, unsandboxed_command
-from pydantic import BaseModel, ConfigDict, Field
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,9 @@ import json
 import uuid
 from typing import Any
 
-from aios.kernel.syscalls import LLMSyscall, Message, ToolCall, ToolSpec
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from aios.kernel.syscalls import LLMSyscall, Message, ToolCall, ToolSpec
 
 CHATML_FALLBACK = (
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "

@@ -8,6 +8,8 @@ import logging
 import os
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
 from aios.kernel.engines.interface import Engine, EngineInfo
 from aios.kernel.errors import (
     ContextOverflow,
@@ -17,7 +19,6 @@ from aios.kernel.errors import (
     EngineTimeout,
 )
 from aios.kernel.syscalls import LLMResult, LLMSyscall, Message, ToolCall, Usage
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +118,15 @@ class LiteLLMEngine(Engine):
             detail=self.config.api_base or "provider default endpoint",
         )
 
-    async def generate(self, request: LLMSyscall, *, owner: int) -> LLMResult:
+    async def generate(
+        self,
+        request: LLMSyscall,
+        *,
+        owner: int,
+        program_arrival: float = 0.0,
+        slice_tokens: int | None = None,
+        resume: object | None = None,
+    ) -> LLMResult:
         import litellm
 
         kwargs = request_kwargs(request)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import llama_cpp
+
 from aios.kernel.errors import ConfigError, EngineError
 
 logger = logging.getLogger(__name__)
@@ -166,6 +167,20 @@ class LlamaRuntime:
         """Drop positions [start, end) of a sequence from the KV cache (end -1: to the end)."""
         if not llama_cpp.llama_memory_seq_rm(self._memory, seq_id, start, end):
             raise EngineError(f"llama.cpp refused to remove positions {start}..{end} of sequence {seq_id}")
+
+    def state_get(self, seq_id: int) -> bytes:
+        """A copy of one sequence's KV state, to keep in host memory."""
+        size = llama_cpp.llama_state_seq_get_size(self._ctx, seq_id)
+        buf = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(self._ctx, buf, size, seq_id)
+        if written != size:
+            raise EngineError(f"llama.cpp copied {written} of {size} bytes of sequence {seq_id}")
+        return bytes(buf)
+
+    def state_set(self, seq_id: int, data: bytes) -> bool:
+        """Load a sequence's KV state saved by `state_get` (into any sequence id); False if it did not fit."""
+        buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        return llama_cpp.llama_state_seq_set_data(self._ctx, buf, len(data), seq_id) != 0
 
     def new_sampler(
         self, *, temperature: float, top_p: float, seed: int, repeat_penalty: float, grammar: str | None

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from llama_cpp.llama_grammar import json_schema_to_gbnf
+from pydantic import BaseModel, ConfigDict, Field
+
 from aios.kernel.engines.chat_format import (
     ChatTemplate,
     grammar_friendly,
@@ -21,13 +24,12 @@ from aios.kernel.engines.chat_format import (
     template_messages,
     tool_call_schema,
 )
-from aios.kernel.engines.interface import Engine, EngineInfo
+from aios.kernel.engines.interface import Engine, EngineInfo, KVDecision
+from aios.kernel.engines.kv_cache import KVCache, KVEntry, Sequence
 from aios.kernel.engines.llama_runtime import BatchEntry, LlamaRuntime, default_threads
 from aios.kernel.engines.model_file import resolve_model_path
-from aios.kernel.errors import AiosError, ContextOverflow, EngineError, InvalidSyscall
+from aios.kernel.errors import AiosError, ContextOverflow, EngineError, GenerationPreempted, InvalidSyscall
 from aios.kernel.syscalls import LLMResult, LLMSyscall, Usage
-from llama_cpp.llama_grammar import json_schema_to_gbnf
-from pydantic import BaseModel, ConfigDict, Field
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ class LocalEngineConfig(BaseModel):
     n_threads: int | None = None
     use_extra_buffers: bool = False
     """llama.cpp's repacked weight buffers (AMX and the like); off because they crash on some VMs."""
+    swap_budget_mb: int = Field(default=1024, ge=0)
+    """Host memory for KV caches swapped out of the engine."""
 
 
 class EngineStats(BaseModel):
@@ -63,40 +67,43 @@ class EngineStats(BaseModel):
 
 
 @dataclass(eq=False)
-class _Slot:
-    """One llama.cpp sequence; `tokens` mirrors exactly what its KV cache holds."""
-
-    seq_id: int
-    owner: int | None = None
-    tokens: list[int] = field(default_factory=list)
-    last_used: float = 0.0
-    busy: bool = False
-
-
-@dataclass(eq=False)
 class _Job:
-    """One generation from admission to result."""
+    """One generation from admission to result (kept across preemptions)."""
 
     owner: int
     request: LLMSyscall
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[LLMResult]
+    program_arrival: float = 0.0
+    slice_tokens: int | None = None
+    """Yield the batch after this many generated tokens when other calls wait (round robin)."""
     prompt: list[int] = field(default_factory=list)
-    slot: _Slot | None = None
+    seq: Sequence | None = None
     pending: list[int] = field(default_factory=list)
     """Prompt tokens still to prefill."""
     next_token: int | None = None
     """Sampled but not yet fed back (its KV is not in the cache yet)."""
     generated: list[int] = field(default_factory=list)
+    generated_at_admission: int = 0
     text: bytearray = field(default_factory=bytearray)
     sampler: object = None
     max_new: int = 0
     reused: int = 0
     cancelled: bool = False
     is_tool_reply: bool = False
+    preemptions: int = 0
 
 
-_Command = tuple[Literal["job"], _Job] | tuple[Literal["release"], int] | tuple[Literal["stop"], None]
+_Command = (
+    tuple[Literal["job"], _Job]
+    | tuple[Literal["resume"], _Job]
+    | tuple[Literal["release"], int]
+    | tuple[Literal["park"], tuple[int, KVDecision]]
+    | tuple[Literal["stop"], None]
+)
+
+IDLE_TICK_S = 0.5
+"""How often an idle engine wakes to expire pins and refresh its KV snapshot."""
 
 
 class LocalEngine(Engine):
@@ -121,13 +128,21 @@ class LocalEngine(Engine):
             eos_token=self._runtime.token_text(self._runtime.eos),
         )
         self.model_name = self._runtime.meta("general.name") or self.model_path.stem
-        self._slots = [_Slot(seq_id=i) for i in range(self._runtime.n_seq_max)]
+        self.kv = KVCache(self._runtime, swap_budget_bytes=self.config.swap_budget_mb * 1024 * 1024)
         self._inbox: queue.SimpleQueue[_Command] = queue.SimpleQueue()
         self._waiting: deque[_Job] = deque()
         self._active: list[_Job] = []
+        self._preempted: list[_Job] = []
+        self.waiting_hint = 0
+        """Calls the kernel holds for this engine; a positive value lets sliced generations yield."""
         self.stats = EngineStats()
+        self._kv_snapshot: list[KVEntry] = []
         self._thread = threading.Thread(target=self._run, name=f"aios-engine-{name}", daemon=True)
         self._thread.start()
+
+    @property
+    def n_ctx(self) -> int:
+        return self._runtime.n_ctx
 
     def info(self) -> EngineInfo:
         return EngineInfo(
@@ -142,17 +157,50 @@ class LocalEngine(Engine):
         """The exact text the model sees for a request."""
         return self._template.render(template_messages(request))
 
-    async def generate(self, request: LLMSyscall, *, owner: int) -> LLMResult:
+    def tokenize(self, text: str) -> list[int]:
+        """Tokens of a text (for calibration and tests; thread-safe: it touches only the vocabulary)."""
+        return self._runtime.tokenize(text)
+
+    def kv_entries(self) -> list[KVEntry]:
+        """The KV cache as of the engine's last step (a snapshot; safe from any thread)."""
+        return list(self._kv_snapshot)
+
+    async def generate(
+        self,
+        request: LLMSyscall,
+        *,
+        owner: int,
+        program_arrival: float = 0.0,
+        slice_tokens: int | None = None,
+        resume: object | None = None,
+    ) -> LLMResult:
+        """Run a completion; with `slice_tokens` it may raise GenerationPreempted, resumed by `resume`."""
         if not self._thread.is_alive():
             raise EngineError(f"engine {self.name!r} is stopped")
         loop = asyncio.get_running_loop()
-        job = _Job(owner=owner, request=request, loop=loop, future=loop.create_future())
-        self._inbox.put(("job", job))
+        if resume is not None:
+            assert isinstance(resume, _Job), "resume takes the handle of a GenerationPreempted"
+            job = resume
+            job.loop, job.future, job.cancelled = loop, loop.create_future(), False
+            self._inbox.put(("resume", job))
+        else:
+            job = _Job(
+                owner=owner,
+                request=request,
+                loop=loop,
+                future=loop.create_future(),
+                program_arrival=program_arrival,
+                slice_tokens=slice_tokens,
+            )
+            self._inbox.put(("job", job))
         try:
             return await job.future
         except asyncio.CancelledError:
             job.cancelled = True
             raise
+
+    async def park(self, owner: int, decision: KVDecision) -> None:
+        self._inbox.put(("park", (owner, decision)))
 
     async def release(self, owner: int) -> None:
         self._inbox.put(("release", owner))
@@ -167,9 +215,9 @@ class LocalEngine(Engine):
 
     def _run(self) -> None:
         while True:
-            block = not self._active and not self._waiting
+            idle = not self._active and not self._waiting
             try:
-                command = self._inbox.get() if block else self._inbox.get_nowait()
+                command = self._inbox.get(timeout=IDLE_TICK_S) if idle else self._inbox.get_nowait()
             except queue.Empty:
                 command = None
             if command is not None:
@@ -178,6 +226,7 @@ class LocalEngine(Engine):
                 continue
             try:
                 self._drop_cancelled()
+                self.kv.expire(time.monotonic())
                 self._admit_waiting()
                 if self._active:
                     self._step()
@@ -185,12 +234,17 @@ class LocalEngine(Engine):
                 # a bug must not hang every caller: fail what is in flight, drop its KV, keep serving
                 logger.exception("engine %s: decode step failed", self.name)
                 for job in [*self._active, *self._waiting]:
-                    self._finish_slot(job, drop_kv=True)
+                    self._finish_seq(job, drop_kv=True)
                     self._fail(job, EngineError(f"engine step failed: {type(e).__name__}: {e}"))
                 self._active.clear()
                 self._waiting.clear()
+            if idle or not self._active:
+                self._snapshot()
         for job in [*self._active, *self._waiting]:
             self._fail(job, EngineError("engine stopped"))
+
+    def _snapshot(self) -> None:
+        self._kv_snapshot = self.kv.entries(time.monotonic())
 
     def _handle(self, command: _Command) -> bool:
         kind, arg = command
@@ -199,6 +253,21 @@ class LocalEngine(Engine):
         if kind == "job":
             assert isinstance(arg, _Job)
             self._prepare(arg)
+        elif kind == "resume":
+            assert isinstance(arg, _Job)
+            self._preempted.remove(arg)
+            self._waiting.append(arg)
+        elif kind == "park":
+            assert isinstance(arg, tuple)
+            owner, decision = arg
+            self.kv.park(
+                owner,
+                decision.action,
+                now=time.monotonic(),
+                ttl_s=decision.ttl_s,
+                evict_to_host=decision.evict_to_host,
+            )
+            self._snapshot()
         elif kind == "release":
             assert isinstance(arg, int)
             self._release(arg)
@@ -242,80 +311,66 @@ class LocalEngine(Engine):
         for job in [j for j in (*self._active, *self._waiting) if j.owner == owner]:
             job.cancelled = True
         self._drop_cancelled()
-        for slot in self._slots:
-            if slot.owner == owner and not slot.busy:
-                self._evict(slot)
+        for job in [j for j in self._preempted if j.owner == owner]:
+            self._preempted.remove(job)
+            self._free_sampler(job)
+        self.kv.release(owner)
+        self._snapshot()
 
     def _drop_cancelled(self) -> None:
         for job in [j for j in (*self._active, *self._waiting) if j.cancelled]:
-            self._finish_slot(job)
+            self._finish_seq(job)
             if job in self._active:
                 self._active.remove(job)
             else:
                 self._waiting.remove(job)
             self._free_sampler(job)
 
-    def _used_cells(self) -> int:
-        return sum(len(slot.tokens) for slot in self._slots)
-
     def _reserved_cells(self) -> int:
         """Cells still to be written by admitted jobs (their remaining prompt and output)."""
         return sum(len(j.pending) + j.max_new - len(j.generated) for j in self._active)
 
-    def _evict(self, slot: _Slot) -> None:
-        if slot.tokens:
-            self._runtime.seq_remove(slot.seq_id, 0, -1)
-        slot.tokens = []
-        slot.owner = None
-
-    def _idle_slots_lru(self, keep: _Slot | None = None) -> list[_Slot]:
-        idle = [s for s in self._slots if not s.busy and s is not keep]
-        return sorted(idle, key=lambda s: (s.owner is not None, s.last_used))
-
     def _admit_waiting(self) -> None:
         while self._waiting and len(self._active) < self.max_concurrency:
             job = self._waiting[0]
-            slot = self._slot_for(job.owner)
-            if slot is None:
-                return
-            lcp = _common_prefix(slot.tokens, job.prompt)
-            if lcp == len(job.prompt):
-                lcp -= 1  # the last prompt token must be decoded again to get its logits
-            need = len(job.prompt) - lcp + job.max_new
-            while self._used_cells() - (len(slot.tokens) - lcp) + self._reserved_cells() + need > (
-                self._runtime.n_ctx
-            ):
-                victims = self._idle_slots_lru(keep=slot)
-                victims = [v for v in victims if v.tokens]
-                if not victims:
-                    if not self._active:
-                        # nothing else holds cells: shorten this slot's reuse to make room
-                        lcp = 0
-                        break
+            now = time.monotonic()
+            if job.seq is not None:  # a preempted generation coming back
+                if not self.kv.resume(job.seq, now):
                     return
-                self._evict(victims[0])
+            else:
+                seq = self.kv.acquire(job.owner, arrival=job.program_arrival, now=now)
+                if seq is None:
+                    return
+                lcp = _common_prefix(seq.tokens, job.prompt)
+                if lcp == len(job.prompt):
+                    lcp -= 1  # the last prompt token must be decoded again to get its logits
+                self.kv.trim(seq, lcp)
+                job.seq, job.reused, job.pending = seq, lcp, job.prompt[lcp:]
+            need = len(job.pending) + job.max_new - len(job.generated)
+            if not self.kv.make_room(need, now=now, keep=job.seq, reserved=self._reserved_cells()):
+                if self._active:
+                    self._park_waiting(job, now)
+                    return
+                if job.generated:
+                    self._waiting.popleft()
+                    self._finish_seq(job, drop_kv=True)
+                    self._fail(job, ContextOverflow("no room left to resume this generation"))
+                    continue
+                # nothing else holds cells: give up this sequence's cached prefix to make room
+                self.kv.trim(job.seq, 0)
+                job.reused, job.pending = 0, list(job.prompt)
             self._waiting.popleft()
-            if lcp < len(slot.tokens):
-                self._runtime.seq_remove(slot.seq_id, lcp, -1)
-                del slot.tokens[lcp:]
-            slot.owner = job.owner
-            slot.busy = True
-            job.slot = slot
-            job.reused = lcp
-            job.pending = job.prompt[lcp:]
+            job.generated_at_admission = len(job.generated)
             self._active.append(job)
 
-    def _slot_for(self, owner: int) -> _Slot | None:
-        """The owner's idle sequence (its cache), else the least valuable idle one; None if all are busy."""
-        for slot in self._slots:
-            if slot.owner == owner and not slot.busy:
-                return slot
-        victims = self._idle_slots_lru()
-        if not victims:
-            return None
-        slot = victims[0]
-        self._evict(slot)
-        return slot
+    def _park_waiting(self, job: _Job, now: float) -> None:
+        """A job that cannot be admitted yet gives its sequence back until the next try."""
+        assert job.seq is not None
+        if job.generated:
+            self.kv.preempt(job.seq, now)
+        else:
+            self.kv.finish(job.seq, now)
+            job.seq = None
 
     def _step(self) -> None:
         """Build one batch (decode tokens first, then prefill chunks), decode it, sample."""
@@ -324,31 +379,26 @@ class LocalEngine(Engine):
         budget = self._runtime.n_batch
         for job in self._active:
             if job.next_token is not None and budget > 0:
-                assert job.slot is not None
+                seq = job.seq
+                assert seq is not None and seq.slot is not None
                 sample_at.append((job, len(entries)))
                 entries.append(
-                    BatchEntry(
-                        token=job.next_token,
-                        pos=len(job.slot.tokens),
-                        seq_id=job.slot.seq_id,
-                        wants_logits=True,
-                    )
+                    BatchEntry(token=job.next_token, pos=len(seq.tokens), seq_id=seq.slot, wants_logits=True)
                 )
                 budget -= 1
         chunks: list[tuple[_Job, list[int]]] = []
         for job in self._active:
             if job.pending and budget > 0:
-                assert job.slot is not None
+                seq = job.seq
+                assert seq is not None and seq.slot is not None
                 chunk = job.pending[:budget]
-                base = len(job.slot.tokens)
+                base = len(seq.tokens)
                 last = len(chunk) == len(job.pending)
                 for i, token in enumerate(chunk):
                     wants = last and i == len(chunk) - 1
                     if wants:
                         sample_at.append((job, len(entries)))
-                    entries.append(
-                        BatchEntry(token=token, pos=base + i, seq_id=job.slot.seq_id, wants_logits=wants)
-                    )
+                    entries.append(BatchEntry(token=token, pos=base + i, seq_id=seq.slot, wants_logits=wants))
                 chunks.append((job, chunk))
                 budget -= len(chunk)
         if not entries:
@@ -360,12 +410,12 @@ class LocalEngine(Engine):
         self._count(entries)
         for job, _index in sample_at:
             if job.next_token is not None:
-                assert job.slot is not None
-                job.slot.tokens.append(job.next_token)
+                assert job.seq is not None
+                job.seq.tokens.append(job.next_token)
                 job.next_token = None
         for job, chunk in chunks:
-            assert job.slot is not None
-            job.slot.tokens.extend(chunk)
+            assert job.seq is not None
+            job.seq.tokens.extend(chunk)
             del job.pending[: len(chunk)]
         for job, index in sample_at:
             self._advance(job, self._runtime.sample(job.sampler, index))
@@ -380,17 +430,13 @@ class LocalEngine(Engine):
 
     def _on_decode_failure(self, rc: int) -> None:
         """No KV room (rc 1) or a hard error: free idle cells, else fail the youngest job."""
-        if rc == 1:
-            victims = [s for s in self._idle_slots_lru() if s.tokens]
-            if victims:
-                self._evict(victims[0])
-                return
+        if rc == 1 and self.kv.evict_one(time.monotonic()):
+            return
         job = self._active[-1]
         self._active.remove(job)
-        self._finish_slot(job, drop_kv=True)
-        self._fail(
-            job, ContextOverflow("the KV cache is full") if rc == 1 else EngineError(f"llama_decode={rc}")
-        )
+        self._finish_seq(job, drop_kv=True)
+        error = ContextOverflow("the KV cache is full") if rc == 1 else EngineError(f"llama_decode={rc}")
+        self._fail(job, error)
 
     def _advance(self, job: _Job, token: int) -> None:
         request = job.request
@@ -406,10 +452,28 @@ class LocalEngine(Engine):
             self._complete(job, text, "length")
         else:
             job.next_token = token
+            if self._should_yield(job):
+                self._preempt(job)
+
+    def _should_yield(self, job: _Job) -> bool:
+        return (
+            job.slice_tokens is not None
+            and self.waiting_hint > 0
+            and len(job.generated) - job.generated_at_admission >= job.slice_tokens
+        )
+
+    def _preempt(self, job: _Job) -> None:
+        """Stop a generation mid-way: its sequence and sampler stay as they are until it is resumed."""
+        assert job.seq is not None
+        self._active.remove(job)
+        self.kv.preempt(job.seq, time.monotonic())
+        job.preemptions += 1
+        self._preempted.append(job)
+        _deliver(job, GenerationPreempted(f"preempted after {len(job.generated)} tokens", handle=job))
 
     def _complete(self, job: _Job, text: str, reason: Literal["stop", "length"]) -> None:
         self._active.remove(job)
-        self._finish_slot(job)
+        self._finish_seq(job)
         usage = Usage(
             prompt_tokens=len(job.prompt),
             completion_tokens=len(job.generated),
@@ -432,15 +496,10 @@ class LocalEngine(Engine):
         self._free_sampler(job)
         _deliver(job, result)
 
-    def _finish_slot(self, job: _Job, *, drop_kv: bool = False) -> None:
-        slot = job.slot
-        if slot is None:
-            return
-        slot.busy = False
-        slot.last_used = time.monotonic()
-        job.slot = None
-        if drop_kv:
-            self._evict(slot)
+    def _finish_seq(self, job: _Job, *, drop_kv: bool = False) -> None:
+        if job.seq is not None:
+            self.kv.finish(job.seq, time.monotonic(), drop=drop_kv)
+            job.seq = None
 
     def _free_sampler(self, job: _Job) -> None:
         if job.sampler is not None:
@@ -472,11 +531,11 @@ def _stop_index(text: str, stops: tuple[str, ...]) -> int | None:
     return min(hits) if hits else None
 
 
-def _deliver(job: _Job, outcome: LLMResult | Exception) -> None:
+def _deliver(job: _Job, outcome: LLMResult | BaseException) -> None:
     def resolve() -> None:
         if job.future.done():
             return
-        if isinstance(outcome, Exception):
+        if isinstance(outcome, BaseException):
             job.future.set_exception(outcome)
         else:
             job.future.set_result(outcome)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Literal
 
+from pydantic import Field
+
 from aios.kernel.engines.interface import Engine, EngineInfo
 from aios.kernel.engines.litellm_engine import LiteLLMEngine, RemoteModelConfig
 from aios.kernel.engines.local import LocalEngine, LocalEngineConfig
 from aios.kernel.errors import UnknownModel
-from pydantic import Field
 
 
 class LocalModelConfig(LocalEngineConfig):

@@ -1,8 +1,9 @@
 """Alembic environment: migrations run on the connection the caller passes in `config.attributes`."""
 
-from aios.kernel.store import Base
 from alembic import context
 from sqlalchemy import create_engine
+
+from aios.kernel.store import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from aios.agents.react import ReactAgent
+from aios.boot import spawn_agent
 from aios.kernel.engines.interface import Engine, EngineInfo
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
 from aios.kernel.syscalls import LLMResult, LLMSyscall, ToolCall, Usage
-
-from aios.boot import spawn_agent
 
 
 class ScriptedEngine(Engine):
@@ -24,7 +24,15 @@ class ScriptedEngine(Engine):
         self.cmd = cmd
         self.requests: list[LLMSyscall] = []
 
-    async def generate(self, request: LLMSyscall, *, owner: int) -> LLMResult:
+    async def generate(
+        self,
+        request: LLMSyscall,
+        *,
+        owner: int,
+        program_arrival: float = 0.0,
+        slice_tokens: int | None = None,
+        resume: object | None = None,
+    ) -> LLMResult:
         self.requests.append(request)
         usage = Usage(prompt_tokens=10, completion_tokens=5, prefilled_tokens=10)
         if request.tool_choice == "none":

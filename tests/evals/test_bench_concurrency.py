@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from aios.evals.bench_concurrency import BenchParams, run_bench
 from aios.kernel.kernel import Kernel
 

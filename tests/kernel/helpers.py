@@ -19,7 +19,15 @@ class GatedEngine(Engine):
         self.cancelled: list[int] = []
         self.released: list[int] = []
 
-    async def generate(self, request: LLMSyscall, *, owner: int) -> LLMResult:
+    async def generate(
+        self,
+        request: LLMSyscall,
+        *,
+        owner: int,
+        program_arrival: float = 0.0,
+        slice_tokens: int | None = None,
+        resume: object | None = None,
+    ) -> LLMResult:
         self.started.append(owner)
         try:
             await self.gate.wait()

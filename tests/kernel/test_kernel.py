@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import pytest
+
 from aios.kernel.errors import InvalidSyscall, PermissionDenied, UnknownProcess
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessRecord, ProcessState

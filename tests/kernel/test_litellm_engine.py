@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from aios.kernel.engines.litellm_engine import LiteLLMEngine, RemoteModelConfig
 from aios.kernel.errors import ContextOverflow, EngineAuthError, EngineRateLimited, EngineTimeout
 from aios.kernel.kernel import Kernel

@@ -10,6 +10,7 @@ import json
 
 import jsonschema
 import pytest
+
 from aios.kernel.engines.local import LocalEngine
 from aios.kernel.errors import ContextOverflow, InvalidSyscall
 from aios.kernel.syscalls import LLMSyscall, Message, Sampling, ToolSpec
@@ -130,7 +131,7 @@ async def test_cancelling_a_generation_frees_its_slot(local_engine: LocalEngine)
     result = await local_engine.generate(chat("Hi", max_tokens=4), owner=1071)
     assert result.usage.completion_tokens >= 1
     assert not any(job.owner == 1070 for job in local_engine._active)
-    assert not any(slot.owner == 1070 for slot in local_engine._slots)
+    assert not any(entry.owner == 1070 for entry in local_engine.kv.entries(0.0))
 
 
 async def test_bad_requests_fail_cleanly(local_engine: LocalEngine) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+
 from aios.kernel.errors import ConfigError
 from aios.kernel.scheduler import FifoPolicy, PriorityPolicy, QueuedCall, RoundRobinPolicy, create_policy
 

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from aios.kernel.drivers import CallContext
 from aios.kernel.errors import SandboxUnavailable, ToolTimeout
 from aios.tools.sandbox import find_bwrap

@@ -1,0 +1,319 @@
+"""The engine's KV cache as the kernel sees it: one sequence per process, pinned, cached, swapped or dropped.
+
+All methods run on the engine thread. The cache never decides *what a pause deserves* (that is the kernel's
+KV policy); it carries out `park` decisions and chooses victims when cells or sequence slots run out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from pydantic import BaseModel
+
+logger = logging.getLogger(__name__)
+
+
+class KVState(StrEnum):
+    ACTIVE = "active"
+    """A generation is using it."""
+    CACHED = "cached"
+    """Idle in engine cells; the first to go when room is needed (least recently used first)."""
+    PINNED = "pinned"
+    """Idle in engine cells and held until its deadline; reclaimed early only under pressure."""
+    SWAPPED = "swapped"
+    """Copied to host memory; its cells are free."""
+    PREEMPTED = "preempted"
+    """A generation paused mid-way by the scheduler; resumed exactly where it stopped."""
+    DROPPED = "dropped"
+
+
+class Backend(Protocol):
+    """What the cache needs from llama.cpp (LlamaRuntime provides it)."""
+
+    n_ctx: int
+    n_seq_max: int
+
+    def seq_remove(self, seq_id: int, start: int, end: int = -1) -> None: ...
+    def state_get(self, seq_id: int) -> bytes: ...
+    def state_set(self, seq_id: int, data: bytes) -> bool: ...
+
+
+@dataclass(eq=False, kw_only=True)
+class Sequence:
+    """One process's cached conversation; `tokens` mirrors exactly what its KV holds (resident or on host)."""
+
+    owner: int
+    slot: int | None = None
+    tokens: list[int] = field(default_factory=list)
+    state: KVState = KVState.CACHED
+    deadline: float | None = None
+    host: bytes | None = None
+    evict_to_host: bool = False
+    """Under pressure, swap this sequence out instead of dropping it."""
+    last_used: float = 0.0
+    arrival: float = 0.0
+    """When the owning program arrived; under pressure pins of later programs go first."""
+    pinned_since: float | None = None
+
+
+class KVEntry(BaseModel):
+    """One row of `aios kv`."""
+
+    owner: int
+    state: KVState
+    tokens: int
+    cells: int
+    host_bytes: int
+    deadline_in_s: float | None = None
+
+
+class KVStats(BaseModel):
+    """What the KV lifecycle did; the KV benchmark reads these."""
+
+    ttl_hits: int = 0
+    """Returns that found their sequence still pinned."""
+    ttl_misses: int = 0
+    """Returns that found their sequence swapped or dropped."""
+    swap_out_bytes: int = 0
+    swap_in_bytes: int = 0
+    swap_out_s: float = 0.0
+    swap_in_s: float = 0.0
+    pinned_cell_seconds: float = 0.0
+    evictions: int = 0
+    pressure_reclaims: int = 0
+    """Pins taken back before their deadline because room was needed."""
+
+
+class KVCache:
+    """Sequences by owner, the free llama.cpp sequence ids, and the host swap space."""
+
+    def __init__(self, backend: Backend, *, swap_budget_bytes: int) -> None:
+        self.backend = backend
+        self.swap_budget_bytes = swap_budget_bytes
+        self._free_slots = list(range(backend.n_seq_max - 1, -1, -1))
+        self._sequences: list[Sequence] = []
+        self.stats = KVStats()
+
+    # ---- views -------------------------------------------------------------------------------------
+
+    @property
+    def used_cells(self) -> int:
+        return sum(len(s.tokens) for s in self._sequences if s.slot is not None)
+
+    @property
+    def host_bytes(self) -> int:
+        return sum(len(s.host) for s in self._sequences if s.host is not None)
+
+    def find(self, owner: int) -> Sequence | None:
+        """The owner's idle sequence, if any."""
+        for seq in self._sequences:
+            if seq.owner == owner and seq.state not in (KVState.ACTIVE, KVState.PREEMPTED):
+                return seq
+        return None
+
+    def entries(self, now: float) -> list[KVEntry]:
+        return [
+            KVEntry(
+                owner=s.owner,
+                state=s.state,
+                tokens=len(s.tokens),
+                cells=len(s.tokens) if s.slot is not None else 0,
+                host_bytes=len(s.host or b""),
+                deadline_in_s=None if s.deadline is None else round(s.deadline - now, 3),
+            )
+            for s in self._sequences
+        ]
+
+    # ---- the lifecycle -----------------------------------------------------------------------------
+
+    def acquire(self, owner: int, *, arrival: float, now: float) -> Sequence | None:
+        """Make the owner's sequence resident and active (swapping it in if needed); None if no slot frees."""
+        seq = self.find(owner)
+        if seq is not None and seq.state == KVState.PINNED:
+            self.stats.ttl_hits += 1
+            self._unpin(seq, now)
+        elif seq is not None and seq.state == KVState.SWAPPED:
+            self.stats.ttl_misses += 1
+        if seq is None or seq.slot is None:
+            slot = self._take_slot(now, keep=seq)
+            if slot is None:
+                return None
+            if seq is None:
+                seq = Sequence(owner=owner, arrival=arrival)
+                self._sequences.append(seq)
+            seq.slot = slot
+            if seq.host is not None:
+                self._swap_in(seq)
+        seq.state = KVState.ACTIVE
+        seq.deadline = None
+        seq.last_used = now
+        return seq
+
+    def finish(self, seq: Sequence, now: float, *, drop: bool = False) -> None:
+        """A generation ended: the sequence stays cached until the kernel parks it (or is dropped)."""
+        seq.last_used = now
+        if drop:
+            self._drop(seq)
+        else:
+            seq.state = KVState.CACHED
+
+    def preempt(self, seq: Sequence, now: float) -> None:
+        """Hold a paused generation's sequence; it is swapped, never dropped, if room is needed."""
+        seq.state = KVState.PREEMPTED
+        seq.evict_to_host = True
+        seq.last_used = now
+
+    def resume(self, seq: Sequence, now: float) -> bool:
+        """Make a preempted sequence resident and active again; False if no slot can be had yet."""
+        if seq.slot is None:
+            slot = self._take_slot(now, keep=seq)
+            if slot is None:
+                return False
+            seq.slot = slot
+            self._swap_in(seq)
+        seq.state = KVState.ACTIVE
+        seq.last_used = now
+        return True
+
+    def park(
+        self, owner: int, action: str, *, now: float, ttl_s: float = 0.0, evict_to_host: bool = False
+    ) -> None:
+        """Carry out the kernel's decision for a paused process: pin, swap, drop or keep (plain cache)."""
+        seq = self.find(owner)
+        if seq is None:
+            return
+        seq.evict_to_host = evict_to_host
+        if action == "pin" and seq.slot is not None:
+            seq.state = KVState.PINNED
+            seq.deadline = now + ttl_s
+            seq.pinned_since = now
+        elif action == "swap" and seq.slot is not None:
+            if not self._swap_out(seq):
+                self._drop(seq)
+        elif action == "drop":
+            self._drop(seq)
+
+    def expire(self, now: float) -> None:
+        """Pins past their deadline become plain cache entries."""
+        for seq in self._sequences:
+            if seq.state == KVState.PINNED and seq.deadline is not None and seq.deadline <= now:
+                self._unpin(seq, now)
+                seq.state = KVState.CACHED
+
+    def release(self, owner: int) -> None:
+        """The process ended: forget all its sequences."""
+        for seq in [s for s in self._sequences if s.owner == owner and s.state != KVState.ACTIVE]:
+            self._drop(seq)
+
+    def make_room(self, cells: int, *, now: float, keep: Sequence, reserved: int) -> bool:
+        """Free cells until `cells` more fit beside `reserved` ones; False if nothing more can go."""
+        while self.used_cells + reserved + cells > self.backend.n_ctx:
+            victim = self._victim(now, keep=keep)
+            if victim is None:
+                return False
+            self._evict(victim, now)
+        return True
+
+    def evict_one(self, now: float) -> bool:
+        """Free one victim's cells (after llama.cpp found no room); False if nothing can go."""
+        victim = self._victim(now, keep=None)
+        if victim is None:
+            return False
+        self._evict(victim, now)
+        return True
+
+    def trim(self, seq: Sequence, keep_tokens: int) -> None:
+        """Cut a resident sequence to its first `keep_tokens` tokens."""
+        assert seq.slot is not None, "trim of a sequence that is not resident"
+        if keep_tokens < len(seq.tokens):
+            self.backend.seq_remove(seq.slot, keep_tokens, -1)
+            del seq.tokens[keep_tokens:]
+
+    # ---- internals -----------------------------------------------------------------------------------
+
+    def _take_slot(self, now: float, *, keep: Sequence | None) -> int | None:
+        if not self._free_slots:
+            victim = self._victim(now, keep=keep)
+            if victim is None:
+                return None
+            self._evict(victim, now)
+        return self._free_slots.pop() if self._free_slots else None
+
+    def _victim(self, now: float, *, keep: Sequence | None) -> Sequence | None:
+        """Cached first (least recently used), then expired pins, then live pins of the latest program,
+        then preempted generations (swapped out, never dropped)."""
+        resident = [s for s in self._sequences if s.slot is not None and s is not keep]
+        cached = [s for s in resident if s.state == KVState.CACHED]
+        if cached:
+            return min(cached, key=lambda s: s.last_used)
+        pinned = [s for s in resident if s.state == KVState.PINNED]
+        if pinned:
+            expired = [s for s in pinned if s.deadline is not None and s.deadline <= now]
+            if expired:
+                return min(expired, key=lambda s: s.deadline or 0.0)
+            self.stats.pressure_reclaims += 1
+            return max(pinned, key=lambda s: s.arrival)
+        preempted = [s for s in resident if s.state == KVState.PREEMPTED]
+        return max(preempted, key=lambda s: s.arrival) if preempted else None
+
+    def _evict(self, seq: Sequence, now: float) -> None:
+        self.stats.evictions += 1
+        if seq.state == KVState.PINNED:
+            self._unpin(seq, now)
+        if seq.evict_to_host and self._swap_out(seq):
+            return
+        self._drop(seq)
+
+    def _unpin(self, seq: Sequence, now: float) -> None:
+        if seq.pinned_since is not None:
+            self.stats.pinned_cell_seconds += len(seq.tokens) * (now - seq.pinned_since)
+            seq.pinned_since = None
+        seq.deadline = None
+
+    def _swap_out(self, seq: Sequence) -> bool:
+        """Copy to host memory and free the cells; False when the swap budget has no room."""
+        assert seq.slot is not None, "swap-out of a sequence that is not resident"
+        if not seq.tokens:
+            self._drop(seq)
+            return True
+        started = time.perf_counter()
+        data = self.backend.state_get(seq.slot)
+        if self.host_bytes + len(data) > self.swap_budget_bytes:
+            return False
+        self.stats.swap_out_s += time.perf_counter() - started
+        self.stats.swap_out_bytes += len(data)
+        seq.host = data
+        self._release_slot(seq)
+        if seq.state != KVState.PREEMPTED:
+            seq.state = KVState.SWAPPED
+        return True
+
+    def _swap_in(self, seq: Sequence) -> None:
+        assert seq.slot is not None and seq.host is not None, "swap-in needs a slot and host data"
+        started = time.perf_counter()
+        ok = self.backend.state_set(seq.slot, seq.host)
+        self.stats.swap_in_s += time.perf_counter() - started
+        self.stats.swap_in_bytes += len(seq.host)
+        seq.host = None
+        if not ok:
+            logger.warning("swap-in of pid %s failed; its prefix will be recomputed", seq.owner)
+            self.backend.seq_remove(seq.slot, 0, -1)
+            seq.tokens = []
+
+    def _release_slot(self, seq: Sequence) -> None:
+        assert seq.slot is not None
+        self.backend.seq_remove(seq.slot, 0, -1)
+        self._free_slots.append(seq.slot)
+        seq.slot = None
+
+    def _drop(self, seq: Sequence) -> None:
+        if seq.slot is not None:
+            self._release_slot(seq)
+        seq.host = None
+        seq.tokens = []
+        seq.state = KVState.DROPPED
+        self._sequences.remove(seq)
