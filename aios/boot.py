@@ -11,6 +11,7 @@ from aios.config import Settings
 from aios.kernel.access import narrow
 from aios.kernel.engines.registry import EngineRegistry
 from aios.kernel.kernel import Kernel
+from aios.kernel.kv_policy import create_kv_policy
 from aios.kernel.scheduler import create_policy
 from aios.kernel.store import ProcessStore
 from aios.sdk import Agent, Context
@@ -24,9 +25,10 @@ async def boot(settings: Settings, *, cwd: Path | None = None) -> Kernel:
     await asyncio.to_thread(store.reap_orphans, time.time())
     return Kernel(
         store=store,
-        engines=EngineRegistry(settings.models, default=settings.default_model),
+        engines=EngineRegistry(settings.engine_models(), default=settings.default_model),
         drivers=build_drivers(shell=settings.shell, cwd=cwd),
-        policy=create_policy(settings.policy),
+        policy=create_policy(settings.policy, slice_tokens=settings.slice_tokens),
+        kv_policy=create_kv_policy(settings.kv_policy),
         workdir_root=settings.workdir_root,
     )
 

@@ -146,14 +146,19 @@ def run(
     model: Annotated[
         str | None, typer.Option(help="Configured model name or any litellm model string.")
     ] = None,
-    policy: Annotated[str | None, typer.Option(help="Scheduler policy: fifo, round_robin, priority.")] = None,
+    policy: Annotated[
+        str | None, typer.Option(help="Scheduler policy: fifo, round_robin, priority, program_fcfs.")
+    ] = None,
+    kv_policy: Annotated[
+        str | None, typer.Option(help="KV cache policy: none, lru, pin_inf, ttl_fixed, continuum, ours.")
+    ] = None,
     cap: Annotated[
         list[str] | None, typer.Option(help="Narrow the agent's capabilities (repeatable).")
     ] = None,
     priority: Annotated[int, typer.Option(help="Scheduling priority (higher first).")] = 0,
 ) -> None:
     """Run an agent on a task and stream what it does."""
-    settings = _settings(policy=policy)
+    settings = _settings(policy=policy, kv_policy=kv_policy)
     record = asyncio.run(_run(settings, agent, task, model=model, caps=cap, priority=priority))
     if record.state.value == "done":
         console.print(

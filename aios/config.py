@@ -44,7 +44,12 @@ class Settings(BaseSettings):
     """Database, per-process work folders and benchmark results live here."""
     database_url: str | None = None
     """Any SQLAlchemy URL; default: SQLite (WAL) at <data_dir>/aios.db."""
-    policy: Literal["fifo", "round_robin", "priority"] = "fifo"
+    policy: Literal["fifo", "round_robin", "priority", "program_fcfs"] = "program_fcfs"
+    """Scheduler policy for LLM calls."""
+    slice_tokens: int = Field(default=32, ge=1)
+    """round_robin: generated tokens after which a generation yields to waiting calls."""
+    kv_policy: Literal["none", "lru", "pin_inf", "ttl_fixed", "continuum", "ours"] = "ours"
+    """What happens to a process's KV cache while it waits on a tool call."""
     default_model: str = "local"
     models: dict[str, ModelConfig] = Field(default_factory=lambda: {"local": LocalModelConfig()})
     shell: ShellConfig = Field(default_factory=ShellConfig)
@@ -68,6 +73,17 @@ class Settings(BaseSettings):
     @property
     def workdir_root(self) -> Path:
         return self.data_dir / "work"
+
+    def engine_models(self) -> dict[str, ModelConfig]:
+        """Model configs with machine-specific defaults filled in (where local engines keep calibration)."""
+        out: dict[str, ModelConfig] = {}
+        for name, config in self.models.items():
+            if isinstance(config, LocalModelConfig) and config.calibration_file is None:
+                config = config.model_copy(
+                    update={"calibration_file": str(self.data_dir / "calibration.json")}
+                )
+            out[name] = config
+        return out
 
 
 def _key(loc: tuple[int | str, ...]) -> str:

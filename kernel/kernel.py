@@ -21,6 +21,7 @@ from aios.kernel.engines.interface import Engine
 from aios.kernel.engines.registry import EngineRegistry
 from aios.kernel.errors import (
     AiosError,
+    GenerationPreempted,
     InvalidSyscall,
     PermissionDenied,
     ProcessKilled,
@@ -29,6 +30,7 @@ from aios.kernel.errors import (
     UnknownProcess,
 )
 from aios.kernel.events import KernelEvent
+from aios.kernel.kv_policy import DEFAULT_CALIBRATION, CostModelPolicy, KVPolicy, Pause, ToolDurations
 from aios.kernel.records import AuditRow, ProcessRecord, ProcessState
 from aios.kernel.scheduler import QueuedCall, SchedulerPolicy
 from aios.kernel.store import ProcessStore
@@ -47,6 +49,8 @@ from aios.kernel.syscalls import (
 
 logger = logging.getLogger(__name__)
 
+KV_MONITOR_PERIOD_S = 0.5
+
 Program = Callable[[int], Awaitable[Any]]
 """What a process runs: given its pid, a coroutine whose value is the process's result."""
 
@@ -59,6 +63,13 @@ class _Process:
     inflight: int = 0
     engines_used: set[str] = field(default_factory=set)
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    last_engine: str | None = None
+    """Engine of the process's latest LLM call (the one holding its KV cache)."""
+    cached_tokens: int = 0
+    """Prompt plus output tokens of that call: the size of the cache a pause decision is about."""
+    last_llm_end: float | None = None
+    paused_for: str | None = None
+    """Tool the process went off to after its latest LLM call; its duration is measured at return."""
 
 
 @dataclass(eq=False)
@@ -69,6 +80,8 @@ class _LLMCall:
     started_at: float = 0.0
     task: asyncio.Task[None] | None = None
     cancelled: bool = False
+    resume: object | None = None
+    """Handle of a preempted generation to continue."""
 
 
 class Kernel:
@@ -82,12 +95,19 @@ class Kernel:
         drivers: Mapping[str, Driver],
         policy: SchedulerPolicy,
         workdir_root: Path,
+        kv_policy: KVPolicy | None = None,
+        durations: ToolDurations | None = None,
     ) -> None:
         self.store = store
         self.engines = engines
         self.drivers = dict(drivers)
         self.policy = policy
         self.workdir_root = workdir_root
+        self.kv_policy = kv_policy or CostModelPolicy()
+        self.durations = durations or ToolDurations()
+        self.queue_delay_s = 0.0
+        """Moving average of LLM queue waits (the T of the TTL trade-off)."""
+        self._kv_monitor: asyncio.Task[None] | None = None
         self._procs: dict[int, _Process] = {}  # pid -> live process
         self._seq = itertools.count()
         self._engine_inflight: dict[str, int] = {}  # engine name -> calls running on it
@@ -146,6 +166,7 @@ class Kernel:
         proc = _Process(record=record.model_copy(update={"pid": pid}))
         self._procs[pid] = proc
         proc.task = asyncio.create_task(self._run(proc, program), name=f"aios-pid-{pid}")
+        self._watch_kv()
         self._emit(KernelEvent(kind="spawned", pid=pid, target=agent, detail={"task": task}))
         return pid
 
@@ -183,7 +204,17 @@ class Kernel:
         error: str | None = None,
         tb: str | None = None,
     ) -> None:
-        self._set_state(proc, state, result=result, error=error, traceback=tb, ended_at=time.time())
+        self._set_state(
+            proc,
+            state,
+            result=result,
+            error=error,
+            traceback=tb,
+            ended_at=time.time(),
+            kv_state=None,
+            kv_tokens=0,
+            kv_host_bytes=0,
+        )
         proc.done.set()
         self._emit(
             KernelEvent(
@@ -355,6 +386,7 @@ class Kernel:
             self._audit(proc, syscall_id, "llm", model or self.engines.default, status, error=str(e))
             raise
         proc.engines_used.add(engine.name)
+        self._note_return(proc)
         loop = asyncio.get_running_loop()
         call = _LLMCall(request=request, engine=engine, future=loop.create_future())
         enqueued = time.monotonic()
@@ -365,6 +397,8 @@ class Kernel:
             enqueued_at=enqueued,
             priority=proc.record.priority,
             engine=engine.name,
+            program_arrival=proc.record.created_at,
+            kv_resident=self._kv_resident(engine, pid),
             payload=call,
         )
         self._enter(proc, ProcessState.WAITING_LLM)
@@ -390,7 +424,11 @@ class Kernel:
         finally:
             self._leave(proc)
         finished = time.monotonic()
-        wait_us = int(max(0.0, call.started_at - enqueued) * 1e6)
+        proc.last_engine, proc.last_llm_end = engine.name, finished
+        proc.cached_tokens = result.usage.prompt_tokens + result.usage.completion_tokens
+        wait_s = max(0.0, call.started_at - enqueued)
+        self.queue_delay_s = 0.8 * self.queue_delay_s + 0.2 * wait_s
+        wait_us = int(wait_s * 1e6)
         service_us = int((finished - call.started_at) * 1e6)
         usage = result.usage
         record = proc.record
@@ -434,23 +472,95 @@ class Kernel:
         )
         return result
 
+    # ---- KV cache lifecycle ----------------------------------------------------------------------
+
+    def _note_return(self, proc: _Process) -> None:
+        """A process is back from a tool call: the pause it took is one more sample for that tool."""
+        if proc.paused_for is not None and proc.last_llm_end is not None:
+            self.durations.record(proc.paused_for, time.monotonic() - proc.last_llm_end)
+        proc.paused_for = None
+
+    @staticmethod
+    def _kv_resident(engine: Engine, pid: int) -> bool:
+        return any(e.owner == pid and e.cells > 0 for e in engine.kv_entries())
+
+    async def _pause(self, proc: _Process, tool: str) -> dict[str, Any] | None:
+        """The process goes off to `tool`: decide what its KV cache deserves and tell the engine."""
+        proc.paused_for = tool
+        if proc.last_engine is None:
+            return None
+        engine = self.engines.get(proc.last_engine)
+        entries = engine.kv_entries()
+        n_ctx = getattr(engine, "n_ctx", 0)
+        pause = Pause(
+            pid=proc.record.pid,
+            tool=tool,
+            tokens=proc.cached_tokens,
+            program_arrival=proc.record.created_at,
+            pressure=sum(e.cells for e in entries) / n_ctx if n_ctx else 0.0,
+            queue_delay_s=self.queue_delay_s,
+        )
+        decision = self.kv_policy.decide(pause, self.durations, engine.calibration or DEFAULT_CALIBRATION)
+        decision = decision.model_copy(update={"program_id": proc.record.pid})
+        await engine.park(proc.record.pid, decision)
+        return {"action": decision.action, "ttl_s": round(decision.ttl_s, 3), "policy": self.kv_policy.name}
+
+    def _watch_kv(self) -> None:
+        if self._kv_monitor is None or self._kv_monitor.done():
+            self._kv_monitor = asyncio.create_task(self._kv_monitor_loop(), name="aios-kv-monitor")
+
+    async def _kv_monitor_loop(self) -> None:
+        """Mirror each live process's KV state into the process table, for `aios ps` and `aios kv`."""
+        pid_to_shown: dict[int, tuple[str | None, int, int]] = {}
+        while any(not p.record.state.is_terminal for p in self._procs.values()):
+            owner_to_entry = {e.owner: e for engine in self.engines.loaded() for e in engine.kv_entries()}
+            for pid, proc in self._procs.items():
+                if proc.record.state.is_terminal:
+                    continue
+                entry = owner_to_entry.get(pid)
+                shown = (entry.state.value, entry.tokens, entry.host_bytes) if entry else (None, 0, 0)
+                if pid_to_shown.get(pid) != shown:
+                    pid_to_shown[pid] = shown
+                    kv_state, kv_tokens, kv_host_bytes = shown
+                    proc.record = proc.record.model_copy(
+                        update={"kv_state": kv_state, "kv_tokens": kv_tokens, "kv_host_bytes": kv_host_bytes}
+                    )
+                    self.store.update_process(
+                        pid, kv_state=kv_state, kv_tokens=kv_tokens, kv_host_bytes=kv_host_bytes
+                    )
+            await asyncio.sleep(KV_MONITOR_PERIOD_S)
+
     def _dispatch(self, engine: Engine) -> None:
         """Start queued calls on `engine` while it has free slots, in the policy's order."""
         name = engine.name
         while self._engine_inflight.get(name, 0) < engine.max_concurrency:
             queued = self.policy.pop(time.monotonic(), name)
             if queued is None:
-                return
+                break
             call: _LLMCall = queued.payload  # type: ignore[assignment]
             if call.cancelled or call.future.done():
                 continue
             self._engine_inflight[name] = self._engine_inflight.get(name, 0) + 1
-            call.started_at = time.monotonic()
-            call.task = asyncio.create_task(self._serve(queued.pid, call))
+            if not call.started_at:
+                call.started_at = time.monotonic()
+            call.task = asyncio.create_task(self._serve(queued, call))
+        engine.waiting_hint = len(self.policy)
 
-    async def _serve(self, pid: int, call: _LLMCall) -> None:
+    async def _serve(self, queued: QueuedCall, call: _LLMCall) -> None:
+        pid = queued.pid
         try:
-            result = await call.engine.generate(call.request, owner=pid)
+            result = await call.engine.generate(
+                call.request,
+                owner=pid,
+                program_arrival=queued.program_arrival,
+                slice_tokens=self.policy.slice_tokens,
+                resume=call.resume,
+            )
+        except GenerationPreempted as e:
+            # back into the queue as a preempted call; its sequence waits in the engine
+            call.resume, call.task = e.handle, None
+            queued.preempted, queued.seq = True, next(self._seq)
+            self.policy.push(queued)
         except asyncio.CancelledError:
             if not call.future.done():
                 call.future.set_exception(ProcessKilled("cancelled while generating", pid=pid))
@@ -485,6 +595,7 @@ class Kernel:
                 detail={"arguments": request.arguments},
             )
             raise
+        kv = await self._pause(proc, request.name)
         enqueued = time.monotonic()
         self._enter(proc, ProcessState.WAITING_TOOL)
         self._emit(
@@ -516,17 +627,19 @@ class Kernel:
             raise
         except AiosError as e:
             e.pid, e.syscall_id = pid, syscall_id
-            self._tool_done(proc, syscall_id, request, enqueued, started, status="error", error=str(e))
+            self._tool_done(proc, syscall_id, request, enqueued, started, kv, status="error", error=str(e))
             raise
         except Exception as e:
             error = ToolError(
                 f"{request.name} failed: {type(e).__name__}: {e}", pid=pid, syscall_id=syscall_id
             )
-            self._tool_done(proc, syscall_id, request, enqueued, started, status="error", error=str(error))
+            self._tool_done(
+                proc, syscall_id, request, enqueued, started, kv, status="error", error=str(error)
+            )
             raise error from e
         finally:
             self._leave(proc)
-        self._tool_done(proc, syscall_id, request, enqueued, started, status="ok", output=output)
+        self._tool_done(proc, syscall_id, request, enqueued, started, kv, status="ok", output=output)
         return ToolResult(name=request.name, output=output)
 
     def _tool_done(
@@ -536,6 +649,7 @@ class Kernel:
         request: ToolSyscall,
         enqueued: float,
         started: float,
+        kv: dict[str, Any] | None,
         *,
         status: str,
         error: str | None = None,
@@ -554,7 +668,7 @@ class Kernel:
             error=error,
             queue_wait_us=wait_us,
             service_us=service_us,
-            detail={"arguments": request.arguments},
+            detail={"arguments": request.arguments, "kv": kv},
             event={"output": output},
         )
 

@@ -50,6 +50,10 @@ class ProcessRecord(BaseModel):
     queue_wait_ms: float = 0.0
     host_pid: int | None = None
     """OS pid of the kernel that ran the process (to find orphans after a crash)."""
+    kv_state: str | None = None
+    """Where the engine keeps its KV cache: active, cached, pinned, swapped, preempted; None: nowhere."""
+    kv_tokens: int = 0
+    kv_host_bytes: int = 0
 
 
 class AuditRow(BaseModel):

@@ -61,6 +61,9 @@ class ProcessRow(Base):
     tokens_out: Mapped[int] = mapped_column(Integer, default=0)
     queue_wait_ms: Mapped[float] = mapped_column(Float, default=0.0)
     host_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    kv_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    kv_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    kv_host_bytes: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class AuditLogRow(Base):
@@ -197,6 +200,12 @@ class ProcessStore:
             query = query.where(AuditLogRow.pid == pid)
         with Session(self.engine) as session:
             return [AuditRow.model_validate(r) for r in session.scalars(query)]
+
+    def kv_processes(self) -> list[ProcessRecord]:
+        """Processes whose KV cache the engine still holds (resident or swapped)."""
+        query = select(ProcessRow).where(ProcessRow.kv_state.is_not(None)).order_by(ProcessRow.pid)
+        with Session(self.engine) as session:
+            return [ProcessRecord.model_validate(r) for r in session.scalars(query)]
 
     def reap_orphans(self, now: float) -> list[int]:
         """Mark live-looking processes of kernels that no longer run as failed; return their pids."""

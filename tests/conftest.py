@@ -15,20 +15,29 @@ from aios.kernel.engines.local import LocalEngine, LocalEngineConfig
 from aios.kernel.kernel import Kernel
 
 
+@pytest.fixture(scope="session")
+def calibration_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One calibration per test session (measuring takes a second or two)."""
+    return tmp_path_factory.mktemp("calibration") / "calibration.json"
+
+
 @pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calibration_file: Path) -> Settings:
     """Settings that write only under tmp_path and ignore the user's config file."""
     config = tmp_path / "config.toml"
-    config.write_text("")
+    config.write_text(f"[models.local]\nkind = 'local'\ncalibration_file = '{calibration_file}'\n")
     for name in [n for n in os.environ if n.startswith("AIOS_")]:
         monkeypatch.delenv(name)
     return load_settings(config, data_dir=tmp_path / "data")
 
 
 @pytest.fixture(scope="session")
-def local_engine() -> Iterator[LocalEngine]:
+def local_engine(calibration_file: Path) -> Iterator[LocalEngine]:
     """The real embedded model, loaded once; tests use distinct owner ids so their caches never mix."""
-    engine = LocalEngine(LocalEngineConfig(n_ctx=8192, n_seq_max=16, max_concurrency=8))
+    config = LocalEngineConfig(
+        n_ctx=8192, n_seq_max=16, max_concurrency=8, calibration_file=str(calibration_file)
+    )
+    engine = LocalEngine(config)
     yield engine
     asyncio.run(engine.close())
 

@@ -28,7 +28,8 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_defaults(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, ""))
-    assert settings.policy == "fifo"
+    assert settings.policy == "program_fcfs"
+    assert settings.kv_policy == "ours"
     assert settings.default_model == "local"
     assert isinstance(settings.models["local"], LocalModelConfig)
     assert settings.shell.allow_unsandboxed is False

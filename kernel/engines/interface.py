@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
 from aios.kernel.syscalls import LLMResult, LLMSyscall
+
+if TYPE_CHECKING:
+    from aios.kernel.engines.kv_cache import KVEntry
+    from aios.kernel.kv_policy import Calibration
 
 
 class EngineInfo(BaseModel):
@@ -45,6 +49,8 @@ class Engine(ABC):
     max_concurrency: int
     waiting_hint: int = 0
     """Calls the kernel holds back for this engine (set by the kernel; sliced generations yield to them)."""
+    calibration: Calibration | None = None
+    """Measured costs (prefill and swap rates) when the engine keeps a local KV cache."""
 
     @abstractmethod
     async def generate(
@@ -68,6 +74,10 @@ class Engine(ABC):
 
     async def release(self, owner: int) -> None:  # noqa: B027 - optional hook, nothing to free by default
         """Forget what was kept for `owner` (its KV cache, its slot)."""
+
+    def kv_entries(self) -> list[KVEntry]:
+        """What the engine holds per process (empty for engines without a local KV cache)."""
+        return []
 
     @abstractmethod
     def info(self) -> EngineInfo:

@@ -29,6 +29,7 @@ from aios.kernel.engines.kv_cache import KVCache, KVEntry, Sequence
 from aios.kernel.engines.llama_runtime import BatchEntry, LlamaRuntime, default_threads
 from aios.kernel.engines.model_file import resolve_model_path
 from aios.kernel.errors import AiosError, ContextOverflow, EngineError, GenerationPreempted, InvalidSyscall
+from aios.kernel.kv_policy import Calibration
 from aios.kernel.syscalls import LLMResult, LLMSyscall, Usage
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ class LocalEngineConfig(BaseModel):
     """llama.cpp's repacked weight buffers (AMX and the like); off because they crash on some VMs."""
     swap_budget_mb: int = Field(default=1024, ge=0)
     """Host memory for KV caches swapped out of the engine."""
+    calibration_file: str | None = None
+    """Where measured costs (prefill and swap rates) are kept; measured again if absent or stale."""
 
 
 class EngineStats(BaseModel):
@@ -129,6 +132,7 @@ class LocalEngine(Engine):
         )
         self.model_name = self._runtime.meta("general.name") or self.model_path.stem
         self.kv = KVCache(self._runtime, swap_budget_bytes=self.config.swap_budget_mb * 1024 * 1024)
+        self.calibration = self._load_or_measure_calibration()
         self._inbox: queue.SimpleQueue[_Command] = queue.SimpleQueue()
         self._waiting: deque[_Job] = deque()
         self._active: list[_Job] = []
@@ -210,6 +214,24 @@ class LocalEngine(Engine):
             self._inbox.put(("stop", None))
             await asyncio.to_thread(self._thread.join)
         self._runtime.close()
+
+    def _load_or_measure_calibration(self) -> Calibration:
+        """Costs of prefill and swap here (measured before the decode thread starts: it owns the context)."""
+        key = f"{self.model_path}|{self.config.n_threads or default_threads()}"
+        path = Path(self.config.calibration_file) if self.config.calibration_file else None
+        if path is not None and path.is_file():
+            try:
+                stored = json.loads(path.read_text())
+                if stored.get("key") == key:
+                    return Calibration.model_validate(stored["calibration"])
+            except (ValueError, KeyError):
+                logger.warning("ignoring unreadable calibration file %s", path)
+        calibration = measure_calibration(self._runtime)
+        logger.info("calibrated %s: %s", self.name, calibration)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"key": key, "calibration": calibration.model_dump()}))
+        return calibration
 
     # ---- the decode thread -------------------------------------------------------------------------
 
@@ -509,6 +531,42 @@ class LocalEngine(Engine):
     def _fail(self, job: _Job, error: Exception) -> None:
         self._free_sampler(job)
         _deliver(job, error)
+
+
+CALIBRATION_TOKENS = 256
+
+
+def measure_calibration(runtime: LlamaRuntime) -> Calibration:
+    """Time a prefill of 256 tokens and a swap of its KV out and back on this machine."""
+    text = "The kernel schedules agents onto the engine and keeps their caches between tool calls. " * 40
+    tokens = runtime.tokenize(text)[:CALIBRATION_TOKENS]
+
+    def prefill() -> float:
+        runtime.seq_remove(0, 0, -1)
+        entries = [BatchEntry(token=t, pos=i, seq_id=0, wants_logits=False) for i, t in enumerate(tokens)]
+        started = time.perf_counter()
+        rc = runtime.decode(entries)
+        if rc != 0:
+            raise EngineError(f"calibration prefill failed: llama_decode={rc}")
+        return time.perf_counter() - started
+
+    prefill()  # warm-up
+    prefill_s = min(prefill(), prefill())
+    started = time.perf_counter()
+    data = runtime.state_get(0)
+    out_s = time.perf_counter() - started
+    runtime.seq_remove(0, 0, -1)
+    started = time.perf_counter()
+    if not runtime.state_set(0, data):
+        raise EngineError("calibration swap-in failed")
+    in_s = time.perf_counter() - started
+    runtime.seq_remove(0, 0, -1)
+    return Calibration(
+        prefill_tokens_per_s=len(tokens) / prefill_s,
+        swap_out_bytes_per_s=len(data) / max(out_s, 1e-6),
+        swap_in_bytes_per_s=len(data) / max(in_s, 1e-6),
+        kv_bytes_per_token=len(data) / len(tokens),
+    )
 
 
 def _compile_schema(schema: dict[str, object]) -> str:

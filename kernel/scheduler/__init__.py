@@ -5,6 +5,7 @@ from aios.kernel.scheduler.policies import (
     POLICIES,
     FifoPolicy,
     PriorityPolicy,
+    ProgramFcfsPolicy,
     RoundRobinPolicy,
     create_policy,
 )
@@ -13,6 +14,7 @@ __all__ = [
     "POLICIES",
     "FifoPolicy",
     "PriorityPolicy",
+    "ProgramFcfsPolicy",
     "QueuedCall",
     "RoundRobinPolicy",
     "SchedulerPolicy",

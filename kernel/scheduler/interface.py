@@ -20,6 +20,12 @@ class QueuedCall:
     """Higher runs first under the `priority` policy."""
     engine: str = ""
     """Name of the engine this call must run on."""
+    program_arrival: float = 0.0
+    """When the calling process (the agent program) started; `program_fcfs` orders by it."""
+    preempted: bool = False
+    """A generation paused by the scheduler, waiting to resume."""
+    kv_resident: bool = False
+    """The engine still holds this process's KV cache (pinned or cached), so it resumes with no prefill."""
     payload: object = field(default=None, repr=False)
     """Whatever the dispatcher needs to run the call; opaque to policies."""
 
@@ -32,6 +38,8 @@ class SchedulerPolicy(ABC):
     """
 
     name: str
+    slice_tokens: int | None = None
+    """Generated tokens after which a running generation yields to waiting calls (None: never)."""
 
     @abstractmethod
     def push(self, call: QueuedCall) -> None:

@@ -35,11 +35,12 @@ class FifoPolicy(SchedulerPolicy):
 
 
 class RoundRobinPolicy(SchedulerPolicy):
-    """Serves processes in turn, one call each, so a chatty process cannot crowd out the others."""
+    """Serves processes in turn; a generation yields after `slice_tokens` tokens when others wait."""
 
     name = "round_robin"
 
-    def __init__(self) -> None:
+    def __init__(self, *, slice_tokens: int = 32) -> None:
+        self.slice_tokens = slice_tokens
         self._pid_to_queue: OrderedDict[int, deque[QueuedCall]] = OrderedDict()
 
     def push(self, call: QueuedCall) -> None:
@@ -98,13 +99,51 @@ class PriorityPolicy(SchedulerPolicy):
         return len(self._calls)
 
 
+class ProgramFcfsPolicy(SchedulerPolicy):
+    """Whole agent programs first come, first served: a returning agent does not queue behind newcomers.
+
+    Order: preempted generations, then calls whose KV cache is still in the engine, then the earliest
+    program arrival, then call arrival.
+    """
+
+    name = "program_fcfs"
+
+    def __init__(self) -> None:
+        self._calls: list[QueuedCall] = []
+
+    @staticmethod
+    def _key(call: QueuedCall) -> tuple[bool, bool, float, int]:
+        return (not call.preempted, not call.kv_resident, call.program_arrival, call.seq)
+
+    def push(self, call: QueuedCall) -> None:
+        self._calls.append(call)
+
+    def pop(self, now: float, engine: str) -> QueuedCall | None:
+        candidates = [c for c in self._calls if c.engine == engine]
+        if not candidates:
+            return None
+        best = min(candidates, key=self._key)
+        self._calls.remove(best)
+        return best
+
+    def remove(self, pid: int) -> list[QueuedCall]:
+        removed = [c for c in self._calls if c.pid == pid]
+        self._calls = [c for c in self._calls if c.pid != pid]
+        return removed
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+
 POLICIES: dict[str, type[SchedulerPolicy]] = {
-    p.name: p for p in (FifoPolicy, RoundRobinPolicy, PriorityPolicy)
+    p.name: p for p in (FifoPolicy, RoundRobinPolicy, PriorityPolicy, ProgramFcfsPolicy)
 }
 
 
-def create_policy(name: str) -> SchedulerPolicy:
+def create_policy(name: str, *, slice_tokens: int = 32) -> SchedulerPolicy:
     """Build a policy by its configured name."""
+    if name == RoundRobinPolicy.name:
+        return RoundRobinPolicy(slice_tokens=slice_tokens)
     try:
         return POLICIES[name]()
     except KeyError:
