@@ -167,14 +167,23 @@ class KVCache:
         seq.evict_to_host = True
         seq.last_used = now
 
-    def resume(self, seq: Sequence, now: float) -> bool:
-        """Make a preempted sequence resident and active again; False if no slot can be had yet."""
+    def resume(self, seq: Sequence, now: float, *, repack: bool = False) -> bool:
+        """Make a preempted sequence resident and active again; False if no slot can be had yet.
+
+        `repack` rewrites a resident sequence into contiguous cells: llama.cpp's attention sums cells in
+        buffer order, so a sequence interleaved with others' cells would not continue bit for bit.
+        """
         if seq.slot is None:
             slot = self._take_slot(now, keep=seq)
             if slot is None:
                 return False
             seq.slot = slot
             self._swap_in(seq)
+        elif repack and seq.tokens:
+            data = self.backend.state_get(seq.slot)
+            self.backend.seq_remove(seq.slot, 0, -1)
+            if not self.backend.state_set(seq.slot, data):
+                raise RuntimeError(f"repacking the sequence of pid {seq.owner} failed")
         seq.state = KVState.ACTIVE
         seq.last_used = now
         return True

@@ -10,6 +10,7 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -67,6 +68,7 @@ class EngineStats(BaseModel):
     max_sequences_in_one_decode: int = 0
     multi_sequence_decodes: int = 0
     """`llama_decode` calls that carried tokens of more than one sequence."""
+    preemptions: int = 0
 
 
 @dataclass(eq=False)
@@ -95,6 +97,7 @@ class _Job:
     cancelled: bool = False
     is_tool_reply: bool = False
     preemptions: int = 0
+    decode_calls_at_preemption: int = 0
 
 
 _Command = (
@@ -102,6 +105,7 @@ _Command = (
     | tuple[Literal["resume"], _Job]
     | tuple[Literal["release"], int]
     | tuple[Literal["park"], tuple[int, KVDecision]]
+    | tuple[Literal["call"], Callable[[], None]]
     | tuple[Literal["stop"], None]
 )
 
@@ -293,6 +297,9 @@ class LocalEngine(Engine):
         elif kind == "release":
             assert isinstance(arg, int)
             self._release(arg)
+        elif kind == "call":
+            assert callable(arg)
+            arg()
         return True
 
     def _prepare(self, job: _Job) -> None:
@@ -357,7 +364,8 @@ class LocalEngine(Engine):
             job = self._waiting[0]
             now = time.monotonic()
             if job.seq is not None:  # a preempted generation coming back
-                if not self.kv.resume(job.seq, now):
+                others_ran = self.stats.decode_calls != job.decode_calls_at_preemption
+                if not self.kv.resume(job.seq, now, repack=others_ran):
                     return
             else:
                 seq = self.kv.acquire(job.owner, arrival=job.program_arrival, now=now)
@@ -490,6 +498,8 @@ class LocalEngine(Engine):
         self._active.remove(job)
         self.kv.preempt(job.seq, time.monotonic())
         job.preemptions += 1
+        job.decode_calls_at_preemption = self.stats.decode_calls
+        self.stats.preemptions += 1
         self._preempted.append(job)
         _deliver(job, GenerationPreempted(f"preempted after {len(job.generated)} tokens", handle=job))
 
