@@ -184,7 +184,9 @@ def ps(
     store = ProcessStore(settings.db_url)
     rows = store.list_processes(limit=limit, active_only=active)
     store.close()
-    table = Table("pid", "agent", "state", "LLM tok in", "LLM tok out", "queue wait", "run time", "task")
+    table = Table(
+        "pid", "agent", "state", "LLM tok in", "LLM tok out", "queue wait", "run time", "KV", "task"
+    )
     now = time.time()
     for r in rows:
         run_s = ((r.ended_at or now) - r.started_at) if r.started_at else 0.0
@@ -197,9 +199,36 @@ def ps(
             str(r.tokens_out),
             _fmt_ms(r.queue_wait_ms),
             f"{run_s:.2f} s",
+            _fmt_kv(r),
             escape(r.task[:50]),
         )
     console.print(table)
+
+
+def _fmt_kv(record: ProcessRecord) -> str:
+    if record.kv_state is None:
+        return "-"
+    size = f"{record.kv_tokens} tok"
+    if record.kv_host_bytes:
+        size += f", {record.kv_host_bytes / 1e6:.1f} MB on host"
+    return f"{record.kv_state} ({size})"
+
+
+@app.command()
+def kv() -> None:
+    """The KV cache: which live processes the engines hold a cache for, and where (cells or host memory)."""
+    settings = _settings()
+    store = ProcessStore(settings.db_url)
+    rows = store.kv_processes()
+    store.close()
+    table = Table("pid", "agent", "process state", "KV state", "tokens", "host bytes")
+    for r in rows:
+        table.add_row(
+            str(r.pid), r.agent, r.state.value, r.kv_state or "-", str(r.kv_tokens), str(r.kv_host_bytes)
+        )
+    console.print(table)
+    if not rows:
+        console.print("[dim]no live process holds a KV cache[/]")
 
 
 @app.command()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 
 from aios.kernel.engines.kv_cache import KVCache, KVState
@@ -26,7 +28,7 @@ class FakeBackend:
         self.loaded.append(seq_id)
         return True
 
-    sizes: dict[int, int] = {}
+    sizes: ClassVar[dict[int, int]] = {}
 
 
 def fill(cache: KVCache, owner: int, tokens: int, *, arrival: float = 0.0, now: float = 0.0) -> None:
