@@ -96,5 +96,6 @@ class ReactAgent(Agent):
             tool_choice="none",
             max_tokens=self.max_tokens,
             repeat_penalty=1.2,
+            last_step=True,
         )
         return result.content.strip() or f"(no answer: {reason})"

@@ -70,6 +70,8 @@ class LLMSyscall(_Strict):
     sampling: Sampling = Sampling()
     model: str | None = None
     """Configured engine name or any litellm model string; None means the kernel's default."""
+    last_step: bool = False
+    """The caller expects no further LLM call in this program (remote servers may free its cache)."""
 
 
 class ToolSyscall(_Strict):

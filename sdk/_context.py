@@ -48,6 +48,7 @@ class Context:
         model: str | None = None,
         repeat_penalty: float = 1.0,
         ignore_eos: bool = False,
+        last_step: bool = False,
     ) -> LLMResult:
         """One completion; `tools=True` offers every tool this process may call."""
         if isinstance(messages, str):
@@ -68,6 +69,7 @@ class Context:
                 ignore_eos=ignore_eos,
             ),
             model=model,
+            last_step=last_step,
         )
         result = await self._transport.syscall(request)
         assert isinstance(result, LLMResult), f"llm syscall answered with {type(result).__name__}"

@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from aios.kernel.engines.interface import Engine, EngineInfo
+from aios.kernel.engines.cache_hints import CacheHints, apply_hints, provider_of
+from aios.kernel.engines.interface import Engine, EngineInfo, KVDecision
 from aios.kernel.errors import (
     ContextOverflow,
     EngineAuthError,
@@ -41,6 +42,10 @@ class RemoteModelConfig(BaseModel):
     """Retries after a rate limit, with exponential backoff."""
     retry_backoff_s: float = Field(default=1.0, ge=0)
     max_concurrency: int = Field(default=16, ge=1)
+    cache_hints: CacheHints = "auto"
+    """Cache controls to send: guessed from the model prefix (anthropic/, openai/, hosted_vllm/) or named."""
+    llamacpp_slots: int = Field(default=4, ge=1)
+    """Slots of a llama.cpp server (cache_hints = "llamacpp"): each process sticks to one."""
 
 
 def _wire_name(name: str) -> str:
@@ -108,6 +113,14 @@ class LiteLLMEngine(Engine):
         self.config = config
         self.name = name
         self.max_concurrency = config.max_concurrency
+        self.provider = provider_of(config.model, config.cache_hints)
+        self._owner_to_decision: dict[int, KVDecision] = {}
+
+    async def park(self, owner: int, decision: KVDecision) -> None:
+        self._owner_to_decision[owner] = decision
+
+    async def release(self, owner: int) -> None:
+        self._owner_to_decision.pop(owner, None)
 
     def info(self) -> EngineInfo:
         return EngineInfo(
@@ -130,6 +143,14 @@ class LiteLLMEngine(Engine):
         import litellm
 
         kwargs = request_kwargs(request)
+        kwargs = apply_hints(
+            kwargs,
+            provider=self.provider,
+            owner=owner,
+            decision=self._owner_to_decision.get(owner),
+            last_step=request.last_step,
+            llamacpp_slots=self.config.llamacpp_slots,
+        )
         kwargs["model"] = self.config.model
         kwargs["timeout"] = self.config.timeout_s
         kwargs["num_retries"] = 0
