@@ -232,6 +232,26 @@ def kv() -> None:
 
 
 @app.command()
+def trace(
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSON Lines file to write.")] = Path(
+        "traces.jsonl"
+    ),
+    limit: Annotated[int, typer.Option(help="Most recent processes to export.")] = 1000,
+) -> None:
+    """Export the audit log as agent traces (one program per line) that `aios bench kv --trace` replays."""
+    from aios.kernel.traces import program_trace, write_traces
+
+    settings = _settings()
+    store = ProcessStore(settings.db_url)
+    processes = sorted(store.list_processes(limit=limit), key=lambda p: p.created_at)
+    epoch = processes[0].created_at if processes else 0.0
+    traces = [program_trace(p, store.audit(pid=p.pid), epoch=epoch) for p in processes]
+    store.close()
+    count = write_traces((t for t in traces if t.turns), out)
+    console.print(f"wrote {count} program traces to {out}")
+
+
+@app.command()
 def agents() -> None:
     """Installed agents and their capabilities."""
     table = Table("name", "version", "capabilities", "description")

@@ -13,7 +13,11 @@ ANTHROPIC_LONG_TTL_AFTER_S = 300.0
 """Anthropic keeps a cache entry 5 minutes by default; a pause predicted to be longer asks for 1 hour."""
 
 
-_PREFIX_TO_PROVIDER: dict[str, CacheHints] = {"anthropic": "anthropic", "openai": "openai", "hosted_vllm": "vllm"}
+_PREFIX_TO_PROVIDER: dict[str, CacheHints] = {
+    "anthropic": "anthropic",
+    "openai": "openai",
+    "hosted_vllm": "vllm",
+}
 
 
 def provider_of(model: str, configured: CacheHints) -> CacheHints:
