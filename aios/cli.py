@@ -337,6 +337,56 @@ def bench_concurrency(
     print(report.last_line())
 
 
+@bench_app.command("kv")
+def bench_kv(
+    quick: Annotated[
+        bool, typer.Option(help="A small run (under a minute) that prints the same last line.")
+    ] = False,
+    trace: Annotated[
+        Path | None, typer.Option(help="Replay programs from a trace file (aios trace).")
+    ] = None,
+    shape: Annotated[str, typer.Option(help="Generated programs: swe or bfcl.")] = "swe",
+    seeds: Annotated[int, typer.Option(help="Seeds at the main arrival rate.")] = 3,
+    out: Annotated[
+        Path | None, typer.Option(help="Results folder (default: <data_dir>/results/bench_kv).")
+    ] = None,
+) -> None:
+    """KV policies compared on agent programs with tool pauses; ends with the summary line."""
+    from aios.evals.bench_kv import QUICK, KVBenchParams, run_kv_bench
+
+    base = QUICK if quick else KVBenchParams()
+    params = base.model_copy(
+        update={"trace": trace, "shape": shape, "seeds": base.seeds if quick else tuple(range(1, seeds + 1))}
+    )
+    settings = _settings()
+    folder = out or settings.data_dir / "results" / "bench_kv"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    async def go() -> Any:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+        ) as progress:
+            task_id = progress.add_task("starting", total=None)
+            return await run_kv_bench(
+                params,
+                calibration_file=settings.data_dir / "calibration.json",
+                progress=lambda m: progress.update(task_id, description=m),
+            )
+
+    report = asyncio.run(go())
+    table = report.markdown()
+    (folder / "table.md").write_text(table + "\n" + report.last_line() + "\n")
+    (folder / "report.json").write_text(report.model_dump_json(indent=1))
+    report.plot(folder / "jct_vs_rate.png")
+    console.print(table)
+    console.print(f"[dim]written to {folder}[/]")
+    print(report.last_line())
+
+
 def main() -> None:
     """Console-script entry: run the app, turning runtime errors into `Type: message` and exit 2."""
     try:

@@ -130,8 +130,9 @@ class KVCache:
 
     # ---- the lifecycle -----------------------------------------------------------------------------
 
-    def acquire(self, owner: int, *, arrival: float, now: float) -> Sequence | None:
-        """Make the owner's sequence resident and active (swapping it in if needed); None if no slot frees."""
+    def acquire(self, owner: int, *, arrival: float, now: float, reserved: int = 0) -> Sequence | None:
+        """Make the owner's sequence resident and active (swapping it in if needed); None if it cannot be
+        yet (no free sequence slot, or no room for its cells beside the `reserved` ones)."""
         seq = self.find(owner)
         if seq is not None and seq.state == KVState.PINNED:
             self.stats.ttl_hits += 1
@@ -146,8 +147,8 @@ class KVCache:
                 seq = Sequence(owner=owner, arrival=arrival)
                 self._sequences.append(seq)
             seq.slot = slot
-            if seq.host is not None:
-                self._swap_in(seq)
+            if seq.host is not None and not self._load(seq, now, reserved):
+                return None
         seq.state = KVState.ACTIVE
         seq.deadline = None
         seq.last_used = now
@@ -167,7 +168,7 @@ class KVCache:
         seq.evict_to_host = True
         seq.last_used = now
 
-    def resume(self, seq: Sequence, now: float, *, repack: bool = False) -> bool:
+    def resume(self, seq: Sequence, now: float, *, reserved: int = 0, repack: bool = False) -> bool:
         """Make a preempted sequence resident and active again; False if no slot can be had yet.
 
         `repack` rewrites a resident sequence into contiguous cells: llama.cpp's attention sums cells in
@@ -178,7 +179,8 @@ class KVCache:
             if slot is None:
                 return False
             seq.slot = slot
-            self._swap_in(seq)
+            if not self._load(seq, now, reserved):
+                return False
         elif repack and seq.tokens:
             data = self.backend.state_get(seq.slot)
             self.backend.seq_remove(seq.slot, 0, -1)
@@ -268,6 +270,20 @@ class KVCache:
             return max(pinned, key=lambda s: s.arrival)
         preempted = [s for s in resident if s.state == KVState.PREEMPTED]
         return max(preempted, key=lambda s: s.arrival) if preempted else None
+
+    def _load(self, seq: Sequence, now: float, reserved: int) -> bool:
+        """Swap a sequence back in once its cells fit; otherwise give the slot back and say no."""
+        state = seq.state
+        seq.state = KVState.ACTIVE  # not a victim of its own make_room
+        # with its slot assigned, its tokens already count in used_cells
+        if not self.make_room(0, now=now, keep=seq, reserved=reserved):
+            seq.state = state
+            self._free_slots.append(seq.slot)  # type: ignore[arg-type]
+            seq.slot = None
+            return False
+        seq.state = state
+        self._swap_in(seq)
+        return True
 
     def _evict(self, seq: Sequence, now: float) -> None:
         self.stats.evictions += 1

@@ -365,10 +365,12 @@ class LocalEngine(Engine):
             now = time.monotonic()
             if job.seq is not None:  # a preempted generation coming back
                 others_ran = self.stats.decode_calls != job.decode_calls_at_preemption
-                if not self.kv.resume(job.seq, now, repack=others_ran):
+                if not self.kv.resume(job.seq, now, reserved=self._reserved_cells(), repack=others_ran):
                     return
             else:
-                seq = self.kv.acquire(job.owner, arrival=job.program_arrival, now=now)
+                seq = self.kv.acquire(
+                    job.owner, arrival=job.program_arrival, now=now, reserved=self._reserved_cells()
+                )
                 if seq is None:
                     return
                 lcp = _common_prefix(seq.tokens, job.prompt)
@@ -460,6 +462,7 @@ class LocalEngine(Engine):
 
     def _on_decode_failure(self, rc: int) -> None:
         """No KV room (rc 1) or a hard error: free idle cells, else fail the youngest job."""
+        logger.warning("engine %s: llama_decode=%d with %d cells in use", self.name, rc, self.kv.used_cells)
         if rc == 1 and self.kv.evict_one(time.monotonic()):
             return
         job = self._active[-1]
