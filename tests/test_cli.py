@@ -58,6 +58,12 @@ def test_run_chat_then_ps(tmp_path: Path, env: dict[str, str], config: Path) -> 
     assert table.returncode == 0
     row = next(line for line in table.stdout.splitlines() if "chat" in line)
     assert "done" in row and "Write a haiku" in row
+    cache = aios("--config", str(config), "kv", env=env, cwd=tmp_path)
+    assert cache.returncode == 0 and "no live process holds a KV cache" in cache.stdout
+    out = tmp_path / "traces.jsonl"
+    export = aios("--config", str(config), "trace", "-o", str(out), env=env, cwd=tmp_path)
+    assert export.returncode == 0 and "wrote 1 program traces" in export.stdout
+    assert '"agent":"chat"' in out.read_text() and '"output_tokens"' in out.read_text()
 
 
 @pytest.mark.model

@@ -151,3 +151,26 @@ async def test_a_tool_call_pins_the_cache_and_the_return_reuses_it(model_kernel:
     tool_row = next(r for r in model_kernel.store.audit(pid=pid) if r.kind == "tool")
     assert tool_row.detail["kv"]["policy"] == "ours" and tool_row.detail["kv"]["action"] == "pin"
     assert model_kernel.durations.count("shell.exec") == 1
+
+
+async def test_ps_sees_the_pinned_cache_while_the_tool_runs(model_kernel: Kernel) -> None:
+    seen: list[tuple[str | None, int]] = []
+
+    async def program(pid: int) -> str:
+        await model_kernel.syscall(pid, chat("Write a plan.", max_tokens=6))
+        tool = asyncio.create_task(
+            model_kernel.syscall(pid, ToolSyscall(name="shell.exec", arguments={"cmd": "sleep 2"}))
+        )
+        await asyncio.sleep(1.5)
+        await asyncio.to_thread(model_kernel.store.flush)
+        stored = model_kernel.store.get_process(pid)
+        assert stored is not None
+        seen.append((stored.kv_state, stored.kv_tokens))
+        await tool
+        return "ok"
+
+    pid = await model_kernel.spawn(program, agent="ps", task="t", capabilities=["llm", "shell.exec"])
+    assert (await model_kernel.wait(pid)).state == ProcessState.DONE
+    assert seen and seen[0][0] == "pinned" and seen[0][1] > 0
+    await asyncio.to_thread(model_kernel.store.flush)
+    assert model_kernel.store.get_process(pid).kv_state is None  # type: ignore[union-attr]
