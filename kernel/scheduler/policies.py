@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections import OrderedDict, deque
 
 from aios.kernel.scheduler.interface import QueuedCall, SchedulerPolicy
@@ -66,18 +67,15 @@ class RoundRobinPolicy(SchedulerPolicy):
         return sum(len(q) for q in self._pid_to_queue.values())
 
 
-class PriorityPolicy(SchedulerPolicy):
-    """Highest priority first; waiting raises a call's priority so that nothing starves."""
+class _OrderedPolicy(SchedulerPolicy):
+    """Keeps calls in a list and pops the one with the smallest `order` key (queues here are short)."""
 
-    name = "priority"
-
-    def __init__(self, *, aging_per_s: float = 1.0) -> None:
-        self.aging_per_s = aging_per_s
+    def __init__(self) -> None:
         self._calls: list[QueuedCall] = []
 
-    def effective_priority(self, call: QueuedCall, now: float) -> float:
-        """Base priority plus credit for time spent waiting."""
-        return call.priority + self.aging_per_s * max(0.0, now - call.enqueued_at)
+    @abstractmethod
+    def order(self, call: QueuedCall, now: float) -> tuple[float, ...]:
+        """Sort key of a waiting call at time `now`; the smallest runs first."""
 
     def push(self, call: QueuedCall) -> None:
         self._calls.append(call)
@@ -86,7 +84,7 @@ class PriorityPolicy(SchedulerPolicy):
         candidates = [c for c in self._calls if c.engine == engine]
         if not candidates:
             return None
-        best = max(candidates, key=lambda c: (self.effective_priority(c, now), -c.seq))
+        best = min(candidates, key=lambda c: self.order(c, now))
         self._calls.remove(best)
         return best
 
@@ -99,7 +97,24 @@ class PriorityPolicy(SchedulerPolicy):
         return len(self._calls)
 
 
-class ProgramFcfsPolicy(SchedulerPolicy):
+class PriorityPolicy(_OrderedPolicy):
+    """Highest priority first; waiting raises a call's priority so that nothing starves."""
+
+    name = "priority"
+
+    def __init__(self, *, aging_per_s: float = 1.0) -> None:
+        super().__init__()
+        self.aging_per_s = aging_per_s
+
+    def effective_priority(self, call: QueuedCall, now: float) -> float:
+        """Base priority plus credit for time spent waiting."""
+        return call.priority + self.aging_per_s * max(0.0, now - call.enqueued_at)
+
+    def order(self, call: QueuedCall, now: float) -> tuple[float, ...]:
+        return (-self.effective_priority(call, now), call.seq)
+
+
+class ProgramFcfsPolicy(_OrderedPolicy):
     """Whole agent programs first come, first served: a returning agent does not queue behind newcomers.
 
     Order: preempted generations, then calls whose KV cache is still in the engine, then the earliest
@@ -108,31 +123,8 @@ class ProgramFcfsPolicy(SchedulerPolicy):
 
     name = "program_fcfs"
 
-    def __init__(self) -> None:
-        self._calls: list[QueuedCall] = []
-
-    @staticmethod
-    def _key(call: QueuedCall) -> tuple[bool, bool, float, int]:
+    def order(self, call: QueuedCall, now: float) -> tuple[float, ...]:
         return (not call.preempted, not call.kv_resident, call.program_arrival, call.seq)
-
-    def push(self, call: QueuedCall) -> None:
-        self._calls.append(call)
-
-    def pop(self, now: float, engine: str) -> QueuedCall | None:
-        candidates = [c for c in self._calls if c.engine == engine]
-        if not candidates:
-            return None
-        best = min(candidates, key=self._key)
-        self._calls.remove(best)
-        return best
-
-    def remove(self, pid: int) -> list[QueuedCall]:
-        removed = [c for c in self._calls if c.pid == pid]
-        self._calls = [c for c in self._calls if c.pid != pid]
-        return removed
-
-    def __len__(self) -> int:
-        return len(self._calls)
 
 
 POLICIES: dict[str, type[SchedulerPolicy]] = {
