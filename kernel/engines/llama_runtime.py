@@ -168,6 +168,10 @@ class LlamaRuntime:
         if not llama_cpp.llama_memory_seq_rm(self._memory, seq_id, start, end):
             raise EngineError(f"llama.cpp refused to remove positions {start}..{end} of sequence {seq_id}")
 
+    def clear(self) -> None:
+        """Empty the whole KV cache and reset its layout (after calibration, before any real work)."""
+        llama_cpp.llama_memory_clear(self._memory, True)
+
     def state_get(self, seq_id: int) -> bytes:
         """A copy of one sequence's KV state, to keep in host memory."""
         size = llama_cpp.llama_state_seq_get_size(self._ctx, seq_id)

@@ -573,7 +573,7 @@ def measure_calibration(runtime: LlamaRuntime) -> Calibration:
     if not runtime.state_set(0, data):
         raise EngineError("calibration swap-in failed")
     in_s = time.perf_counter() - started
-    runtime.seq_remove(0, 0, -1)
+    runtime.clear()
     return Calibration(
         prefill_tokens_per_s=len(tokens) / prefill_s,
         swap_out_bytes_per_s=len(data) / max(out_s, 1e-6),
