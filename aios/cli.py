@@ -8,6 +8,7 @@ import json
 import logging
 import signal
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -294,6 +295,20 @@ def version() -> None:
     console.print(f"aios-runtime {__version__}")
 
 
+@contextlib.contextmanager
+def _spinner() -> Iterator[Callable[[str], None]]:
+    """A transient spinner on stderr; yields a function that sets its text."""
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task_id = progress.add_task("starting", total=None)
+        yield lambda message: progress.update(task_id, description=message)
+
+
 @bench_app.command("concurrency")
 def bench_concurrency(
     quick: Annotated[bool, typer.Option(help="Fewer calls and tokens (about a minute).")] = False,
@@ -314,15 +329,8 @@ def bench_concurrency(
     async def go() -> Any:
         kernel = await boot(settings, cwd=Path.cwd())
         try:
-            with Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                TimeElapsedColumn(),
-                console=err_console,
-                transient=True,
-            ) as progress:
-                task_id = progress.add_task("starting", total=None)
-                return await run_bench(kernel, params, lambda m: progress.update(task_id, description=m))
+            with _spinner() as say:
+                return await run_bench(kernel, params, say)
         finally:
             await kernel.shutdown()
 
@@ -363,18 +371,9 @@ def bench_kv(
     folder.mkdir(parents=True, exist_ok=True)
 
     async def go() -> Any:
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=err_console,
-            transient=True,
-        ) as progress:
-            task_id = progress.add_task("starting", total=None)
+        with _spinner() as say:
             return await run_kv_bench(
-                params,
-                calibration_file=settings.data_dir / "calibration.json",
-                progress=lambda m: progress.update(task_id, description=m),
+                params, calibration_file=settings.data_dir / "calibration.json", progress=say
             )
 
     report = asyncio.run(go())
