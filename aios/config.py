@@ -18,6 +18,7 @@ from pydantic_settings import (
 
 from aios.kernel.engines.registry import LocalModelConfig, ModelConfig
 from aios.kernel.errors import ConfigError
+from aios.memory.config import MemorySettings
 from aios.tools.shell import ShellConfig
 
 DEFAULT_CONFIG_PATH = Path("~/.config/aios/config.toml").expanduser()
@@ -53,6 +54,7 @@ class Settings(BaseSettings):
     default_model: str = "local"
     models: dict[str, ModelConfig] = Field(default_factory=lambda: {"local": LocalModelConfig()})
     shell: ShellConfig = Field(default_factory=ShellConfig)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
     owner: str = Field(default_factory=_default_owner)
 
     @classmethod
@@ -69,6 +71,14 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'aios.db'}"
+
+    @property
+    def memory_db_url(self) -> str:
+        return self.memory.database_url or self.db_url
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.memory.chroma_path or self.data_dir / "chroma"
 
     @property
     def workdir_root(self) -> Path:

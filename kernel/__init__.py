@@ -4,10 +4,12 @@
 from aios.kernel.drivers import CallContext, Driver, DriverHealth, Operation, RiskLevel
 from aios.kernel.engines.interface import Engine, EngineInfo
 from aios.kernel.events import KernelEvent
+from aios.kernel.memory_port import MemoryHit, MemoryItem, MemoryPort, MemoryScope
 from aios.kernel.records import AuditRow, ProcessRecord, ProcessState
 from aios.kernel.syscalls import (
     LLMResult,
     LLMSyscall,
+    MemoryResult,
     MemorySyscall,
     Message,
     NoopSyscall,
@@ -29,6 +31,11 @@ __all__ = [
     "KernelEvent",
     "LLMResult",
     "LLMSyscall",
+    "MemoryHit",
+    "MemoryItem",
+    "MemoryPort",
+    "MemoryResult",
+    "MemoryScope",
     "MemorySyscall",
     "Message",
     "NoopSyscall",

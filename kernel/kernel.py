@@ -8,6 +8,7 @@ import logging
 import os
 import time
 import traceback
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from aios.kernel.errors import (
 )
 from aios.kernel.events import KernelEvent
 from aios.kernel.kv_policy import DEFAULT_CALIBRATION, CostModelPolicy, KVPolicy, Pause, ToolDurations
+from aios.kernel.memory_port import MemoryPort, MemoryScope
 from aios.kernel.records import AuditRow, ProcessRecord, ProcessState
 from aios.kernel.scheduler import QueuedCall, SchedulerPolicy
 from aios.kernel.store import ProcessStore
@@ -38,6 +40,7 @@ from aios.kernel.syscalls import (
     SYSCALL_ADAPTER,
     LLMResult,
     LLMSyscall,
+    MemoryResult,
     MemorySyscall,
     NoopResult,
     NoopSyscall,
@@ -70,6 +73,10 @@ class _Process:
     last_llm_end: float | None = None
     paused_for: str | None = None
     """Tool the process went off to after its latest LLM call; its duration is measured at return."""
+    session: str = ""
+    """Memory session: short-term dialogue pages are kept per session."""
+    background: bool = False
+    """Kernel housekeeping (the memory pager): its LLM calls run only when no other call waits."""
 
 
 @dataclass(eq=False)
@@ -97,8 +104,10 @@ class Kernel:
         workdir_root: Path,
         kv_policy: KVPolicy | None = None,
         durations: ToolDurations | None = None,
+        memory: MemoryPort | None = None,
     ) -> None:
         self.store = store
+        self.memory = memory
         self.engines = engines
         self.drivers = dict(drivers)
         self.policy = policy
@@ -111,6 +120,7 @@ class Kernel:
         self._procs: dict[int, _Process] = {}  # pid -> live process
         self._seq = itertools.count()
         self._engine_inflight: dict[str, int] = {}  # engine name -> calls running on it
+        self._idle_calls: deque[QueuedCall] = deque()  # background calls, run when the policy has none
         self._driver_slots: dict[str, asyncio.Semaphore] = {}
         self._opened_drivers: set[str] = set()
         self._listeners: list[Callable[[KernelEvent], None]] = []
@@ -143,8 +153,13 @@ class Kernel:
         priority: int = 0,
         model: str | None = None,
         parent_pid: int | None = None,
+        session: str | None = None,
+        background: bool = False,
     ) -> int:
-        """Create a process that runs `program`; returns its pid at once."""
+        """Create a process that runs `program`; returns its pid at once.
+
+        `session` names the dialogue whose short-term memory pages the process continues (default: its own).
+        """
         if self._closed:
             raise AiosError("the kernel is shut down")
         if model is not None:
@@ -163,7 +178,11 @@ class Kernel:
             host_pid=os.getpid(),
         )
         pid = await asyncio.to_thread(self.store.create_process, record)
-        proc = _Process(record=record.model_copy(update={"pid": pid}))
+        proc = _Process(
+            record=record.model_copy(update={"pid": pid}),
+            session=session or f"pid-{pid}",
+            background=background,
+        )
         self._procs[pid] = proc
         proc.task = asyncio.create_task(self._run(proc, program), name=f"aios-pid-{pid}")
         self._watch_kv()
@@ -244,7 +263,9 @@ class Kernel:
         if proc.record.state.is_terminal:
             return proc.record
         proc.killed = True
-        for call in self.policy.remove(pid):
+        idle = [c for c in self._idle_calls if c.pid == pid]
+        self._idle_calls = deque(c for c in self._idle_calls if c.pid != pid)
+        for call in [*self.policy.remove(pid), *idle]:
             llm_call: _LLMCall = call.payload  # type: ignore[assignment]
             if not llm_call.future.done():
                 llm_call.future.set_exception(ProcessKilled("killed while queued", pid=pid))
@@ -311,11 +332,7 @@ class Kernel:
         if isinstance(request, ToolSyscall):
             return await self._tool(proc, request, syscall_id)
         if isinstance(request, MemorySyscall):
-            error = InvalidSyscall(
-                "no memory manager is installed in this kernel", pid=pid, syscall_id=syscall_id
-            )
-            self._audit(proc, syscall_id, "memory", request.op, "error", error=error.message)
-            raise error
+            return await self._memory(proc, request, syscall_id)
         raise InvalidSyscall(f"unknown syscall type {type(request).__name__}", pid=pid, syscall_id=syscall_id)
 
     def _audit(
@@ -377,9 +394,12 @@ class Kernel:
     async def _llm(self, proc: _Process, request: LLMSyscall, syscall_id: str) -> LLMResult:
         pid = proc.record.pid
         model = request.model or proc.record.model
+        original = request
         try:
             require(proc.record.capabilities, LLM_CAPABILITY, pid=pid, syscall_id=syscall_id)
             engine = await self.engines.acquire(model)
+            if request.memory:
+                request = await self._page_in(proc, request, engine)
         except AiosError as e:
             e.pid, e.syscall_id = pid, syscall_id
             status = "denied" if isinstance(e, PermissionDenied) else "error"
@@ -407,7 +427,10 @@ class Kernel:
                 kind="syscall_started", pid=pid, syscall_id=syscall_id, syscall="llm", target=engine.name
             )
         )
-        self.policy.push(queued)
+        if proc.background:
+            self._idle_calls.append(queued)
+        else:
+            self.policy.push(queued)
         self._dispatch(engine)
         try:
             result = await call.future
@@ -469,6 +492,71 @@ class Kernel:
                 "completion_tokens": usage.completion_tokens,
                 "queue_wait_ms": wait_us / 1000,
             },
+        )
+        if original.memory:
+            await self._page_record(proc, original, result, syscall_id)
+        return result
+
+    # ---- memory ----------------------------------------------------------------------------------
+
+    def _memory_scope(self, proc: _Process) -> MemoryScope:
+        record = proc.record
+        return MemoryScope(
+            pid=record.pid,
+            user=record.owner,
+            agent=record.agent,
+            session=proc.session,
+            capabilities=tuple(record.capabilities),
+        )
+
+    def _memory_port(self, pid: int) -> MemoryPort:
+        if self.memory is None:
+            raise InvalidSyscall("memory is off in this kernel (no memory manager installed)", pid=pid)
+        return self.memory
+
+    async def _page_in(self, proc: _Process, request: LLMSyscall, engine: Engine) -> LLMSyscall:
+        """`llm(memory=True)`: the memory manager assembles the prompt for the engine's context."""
+        memory = self._memory_port(proc.record.pid)
+        context_tokens = int(getattr(engine, "n_ctx", 0) or 8192)
+        return await memory.assemble(self._memory_scope(proc), request, context_tokens)
+
+    async def _page_record(
+        self, proc: _Process, request: LLMSyscall, result: LLMResult, syscall_id: str
+    ) -> None:
+        """The exchange becomes a short-term page; the answer is returned even if recording it fails."""
+        try:
+            await self._memory_port(proc.record.pid).observe(self._memory_scope(proc), request, result)
+        except Exception as e:
+            logger.exception("pid %d: recording the dialogue page failed", proc.record.pid)
+            self._audit(proc, syscall_id, "memory", "observe", "error", error=f"{type(e).__name__}: {e}")
+
+    async def _memory(self, proc: _Process, request: MemorySyscall, syscall_id: str) -> MemoryResult:
+        pid = proc.record.pid
+        started = time.monotonic()
+        try:
+            result = await self._memory_port(pid).call(self._memory_scope(proc), request)
+        except AiosError as e:
+            e.pid, e.syscall_id = pid, syscall_id
+            status = "denied" if isinstance(e, PermissionDenied) else "error"
+            self._audit(proc, syscall_id, "memory", request.op, status, error=str(e), event={})
+            raise
+        except Exception as e:
+            logger.exception("memory.%s failed", request.op)
+            error = AiosError(
+                f"memory.{request.op} failed: {type(e).__name__}: {e}", pid=pid, syscall_id=syscall_id
+            )
+            self._audit(proc, syscall_id, "memory", request.op, "error", error=str(error), event={})
+            raise error from e
+        service_us = int((time.monotonic() - started) * 1e6)
+        self._audit(
+            proc,
+            syscall_id,
+            "memory",
+            request.op,
+            "ok",
+            service_us=service_us,
+            detail=result.detail,
+            event={},
         )
         return result
 
@@ -534,7 +622,7 @@ class Kernel:
         """Start queued calls on `engine` while it has free slots, in the policy's order."""
         name = engine.name
         while self._engine_inflight.get(name, 0) < engine.max_concurrency:
-            queued = self.policy.pop(time.monotonic(), name)
+            queued = self.policy.pop(time.monotonic(), name) or self._pop_idle(name)
             if queued is None:
                 break
             call: _LLMCall = queued.payload  # type: ignore[assignment]
@@ -545,6 +633,13 @@ class Kernel:
                 call.started_at = time.monotonic()
             call.task = asyncio.create_task(self._serve(queued, call))
         engine.waiting_hint = len(self.policy)
+
+    def _pop_idle(self, engine: str) -> QueuedCall | None:
+        for queued in self._idle_calls:
+            if queued.engine == engine:
+                self._idle_calls.remove(queued)
+                return queued
+        return None
 
     async def _serve(self, queued: QueuedCall, call: _LLMCall) -> None:
         pid = queued.pid
@@ -560,7 +655,11 @@ class Kernel:
             # back into the queue as a preempted call; its sequence waits in the engine
             call.resume, call.task = e.handle, None
             queued.preempted, queued.seq = True, next(self._seq)
-            self.policy.push(queued)
+            proc = self._procs.get(pid)
+            if proc is not None and proc.background:
+                self._idle_calls.appendleft(queued)
+            else:
+                self.policy.push(queued)
         except asyncio.CancelledError:
             if not call.future.done():
                 call.future.set_exception(ProcessKilled("cancelled while generating", pid=pid))
@@ -707,12 +806,19 @@ class Kernel:
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
+    async def start(self) -> None:
+        """Start the kernel's own services (the memory manager's indexing and paging)."""
+        if self.memory is not None:
+            await self.memory.start(self)
+
     async def shutdown(self, *, close_engines: bool = True) -> None:
-        """Kill what still runs, close drivers (and engines unless shared), and close the store."""
+        """Kill what still runs, close memory, drivers (and engines unless shared), and close the store."""
         self._closed = True
         for pid, proc in list(self._procs.items()):
             if not proc.record.state.is_terminal:
                 await self.kill(pid)
+        if self.memory is not None:
+            await self.memory.close()
         for name in self._opened_drivers:
             try:
                 await self.drivers[name].close()

@@ -92,21 +92,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def open_database(url: str) -> Engine:
-    """Create the SQLAlchemy engine (SQLite: WAL, parent folder created) and bring the schema to head."""
+def open_database(url: str, migrations: Path = MIGRATIONS_DIR) -> Engine:
+    """Create the SQLAlchemy engine (SQLite: WAL, parent folder created) and bring `migrations` to head."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    migrate(engine)
+    migrate(engine, migrations)
     return engine
 
 
-def migrate(engine: Engine) -> None:
-    """Run the Alembic migrations up to head on this database."""
+def migrate(engine: Engine, migrations: Path = MIGRATIONS_DIR) -> None:
+    """Run the Alembic migrations in `migrations` up to head on this database."""
     config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(migrations))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

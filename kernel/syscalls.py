@@ -72,6 +72,8 @@ class LLMSyscall(_Strict):
     """Configured engine name or any litellm model string; None means the kernel's default."""
     last_step: bool = False
     """The caller expects no further LLM call in this program (remote servers may free its cache)."""
+    memory: bool = False
+    """Let the memory manager assemble the context: relevant memories, then the recent dialogue pages."""
 
 
 class ToolSyscall(_Strict):
@@ -82,11 +84,14 @@ class ToolSyscall(_Strict):
     arguments: dict[str, Any] = {}
 
 
+MemoryOp = Literal["remember", "recall", "get", "forget", "pin", "unpin", "observe"]
+
+
 class MemorySyscall(_Strict):
-    """Reach the process's memory; served once a memory manager is installed."""
+    """Reach the process's memory (the memory manager validates `arguments` per operation)."""
 
     kind: Literal["memory"] = "memory"
-    op: Literal["remember", "recall", "forget", "pin"]
+    op: MemoryOp
     arguments: dict[str, Any] = {}
 
 
@@ -132,8 +137,18 @@ class ToolResult(_Strict):
     is_error: bool = False
 
 
+class MemoryResult(_Strict):
+    """The answer to a memory syscall."""
+
+    kind: Literal["memory"] = "memory"
+    op: MemoryOp
+    output: Any = None
+    detail: dict[str, Any] = {}
+    """What the audit log records about the call (counts, ids), never memory contents."""
+
+
 class NoopResult(_Strict):
     kind: Literal["noop"] = "noop"
 
 
-SyscallResult = LLMResult | ToolResult | NoopResult
+SyscallResult = LLMResult | ToolResult | MemoryResult | NoopResult

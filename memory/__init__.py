@@ -1,1 +1,1 @@
-"""Long-term plans: the tiered memory manager lands here (issue 4)."""
+"""The tiered memory manager: short-term pages, mid-term topic segments, long-term facts, with paging."""

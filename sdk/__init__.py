@@ -10,10 +10,12 @@ from aios.kernel.errors import (
     ToolTimeout,
     UserError,
 )
+from aios.kernel.memory_port import MemoryHit, MemoryItem
 from aios.kernel.syscalls import LLMResult, Message, ToolCall, ToolSpec, Usage
 from aios.sdk._agent import Agent
 from aios.sdk._context import Context
 from aios.sdk._manifest import Manifest
+from aios.sdk._memory import Memory
 from aios.sdk._transport import Transport
 
 __all__ = [
@@ -24,6 +26,9 @@ __all__ = [
     "LLMResult",
     "LimitExceeded",
     "Manifest",
+    "Memory",
+    "MemoryHit",
+    "MemoryItem",
     "Message",
     "PermissionDenied",
     "RuntimeFailure",

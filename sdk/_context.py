@@ -15,6 +15,7 @@ from aios.kernel.syscalls import (
     ToolSpec,
     ToolSyscall,
 )
+from aios.sdk._memory import Memory
 from aios.sdk._transport import Transport
 
 
@@ -23,6 +24,8 @@ class Context:
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
+        self.memory = Memory(transport)
+        """Remember, recall, forget and pin; see `aios.sdk.Memory`."""
         self.log = logging.getLogger(f"aios.agent.pid{transport.pid}")
 
     @property
@@ -49,8 +52,13 @@ class Context:
         repeat_penalty: float = 1.0,
         ignore_eos: bool = False,
         last_step: bool = False,
+        memory: bool = False,
     ) -> LLMResult:
-        """One completion; `tools=True` offers every tool this process may call."""
+        """One completion; `tools=True` offers every tool this process may call.
+
+        With `memory=True` send only the new turn: the kernel adds relevant memories and the recent dialogue,
+        and records the exchange as a page of the process's session.
+        """
         if isinstance(messages, str):
             messages = [Message(role="user", content=messages)]
         specs: Sequence[ToolSpec] = await self.tools() if tools is True else (tools or ())
@@ -70,6 +78,7 @@ class Context:
             ),
             model=model,
             last_step=last_step,
+            memory=memory,
         )
         result = await self._transport.syscall(request)
         assert isinstance(result, LLMResult), f"llm syscall answered with {type(result).__name__}"

