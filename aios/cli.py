@@ -8,21 +8,21 @@ import json
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from aios import __version__
 from aios.agent_loader import installed_agents
 from aios.boot import boot, spawn_agent
-from aios.config import Settings, load_settings
+from aios.cli_common import _settings, _spinner, _State, console, err_console
+from aios.cli_eval import eval_app
+from aios.cli_memory import memory_app
+from aios.config import Settings
 from aios.kernel.engines.registry import EngineRegistry
 from aios.kernel.errors import AiosError
 from aios.kernel.events import KernelEvent
@@ -34,15 +34,10 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Benchmarks that back the performance claims.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
-console = Console()
-err_console = Console(stderr=True)
+app.add_typer(memory_app, name="memory")
+app.add_typer(eval_app, name="eval")
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file.")]
-
-
-class _State:
-    config: Path | None = None
-    verbose: bool = False
 
 
 @app.callback()
@@ -57,10 +52,6 @@ def _main(
     )
 
 
-def _settings(**overrides: Any) -> Settings:
-    return load_settings(_State.config, **overrides)
-
-
 def _fmt_ms(ms: float) -> str:
     return f"{ms:.1f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
 
@@ -72,10 +63,10 @@ class _Printer:
         self.started = started
 
     def __call__(self, event: KernelEvent) -> None:
-        t = f"[dim]{time.monotonic() - self.started:6.2f}s[/]"
+        t = f"[dim]{time.monotonic() - self.started:6.2f}s pid {event.pid}[/]"
         d = event.detail
         if event.kind == "spawned":
-            console.print(f"{t} [bold]pid {event.pid}[/] spawned agent [cyan]{event.target}[/]")
+            console.print(f"{t} spawned agent [cyan]{event.target}[/]")
         elif event.kind == "syscall_started" and event.syscall == "tool":
             args = escape(json.dumps(d.get("arguments", {}))[:200])
             console.print(f"{t}   [magenta]tool[/] {event.target} {args}")
@@ -90,6 +81,10 @@ class _Printer:
                 f"-> {d['completion_tokens']} tok, "
                 f"queue {_fmt_ms(d['queue_wait_ms'])}, {_fmt_ms(d['service_ms'])} [dim]({calls})[/]"
             )
+        elif event.kind == "syscall_finished" and event.syscall == "memory":
+            shown = {k: v for k, v in d.items() if k not in ("error", "service_ms") and v is not None}
+            outcome = escape(str(d.get("error"))) if event.status != "ok" else escape(json.dumps(shown)[:160])
+            console.print(f"{t}   [blue]memory[/] {event.target} {event.status}: {outcome}")
         elif event.kind == "syscall_finished" and event.syscall == "tool":
             if event.status != "ok":
                 console.print(f"{t}     [red]failed:[/] {escape(str(d.get('error')))}")
@@ -116,14 +111,28 @@ def _summary(record: ProcessRecord) -> str:
 
 
 async def _run(
-    settings: Settings, agent: str, task: str, *, model: str | None, caps: list[str] | None, priority: int
+    settings: Settings,
+    agent: str,
+    task: str,
+    *,
+    model: str | None,
+    caps: list[str] | None,
+    priority: int,
+    session: str | None,
 ) -> ProcessRecord:
     kernel = await boot(settings, cwd=Path.cwd())
     kernel.subscribe(_Printer(time.monotonic()))
     loop = asyncio.get_running_loop()
     try:
         pid = await spawn_agent(
-            kernel, agent, task, owner=settings.owner, capabilities=caps, priority=priority, model=model
+            kernel,
+            agent,
+            task,
+            owner=settings.owner,
+            capabilities=caps,
+            priority=priority,
+            model=model,
+            session=session,
         )
 
         kills: list[asyncio.Task[ProcessRecord]] = []
@@ -157,10 +166,15 @@ def run(
         list[str] | None, typer.Option(help="Narrow the agent's capabilities (repeatable).")
     ] = None,
     priority: Annotated[int, typer.Option(help="Scheduling priority (higher first).")] = 0,
+    session: Annotated[
+        str | None, typer.Option(help="Continue this dialogue's short-term memory (default: a new one).")
+    ] = None,
 ) -> None:
     """Run an agent on a task and stream what it does."""
     settings = _settings(policy=policy, kv_policy=kv_policy)
-    record = asyncio.run(_run(settings, agent, task, model=model, caps=cap, priority=priority))
+    record = asyncio.run(
+        _run(settings, agent, task, model=model, caps=cap, priority=priority, session=session)
+    )
     if record.state.value == "done":
         console.print(
             Panel(escape(record.result or ""), title=f"answer (pid {record.pid})", border_style="green")
@@ -295,20 +309,6 @@ def version() -> None:
     console.print(f"aios-runtime {__version__}")
 
 
-@contextlib.contextmanager
-def _spinner() -> Iterator[Callable[[str], None]]:
-    """A transient spinner on stderr; yields a function that sets its text."""
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as progress:
-        task_id = progress.add_task("starting", total=None)
-        yield lambda message: progress.update(task_id, description=message)
-
-
 @bench_app.command("concurrency")
 def bench_concurrency(
     quick: Annotated[bool, typer.Option(help="Fewer calls and tokens (about a minute).")] = False,
@@ -381,6 +381,49 @@ def bench_kv(
     (folder / "table.md").write_text(table + "\n" + report.last_line() + "\n")
     (folder / "report.json").write_text(report.model_dump_json(indent=1))
     report.plot(folder / "jct_vs_rate.png")
+    console.print(table)
+    console.print(f"[dim]written to {folder}[/]")
+    print(report.last_line())
+
+
+@bench_app.command("memory")
+def bench_memory(
+    quick: Annotated[bool, typer.Option(help="200 and 2,000 items only (about a minute).")] = False,
+    queries: Annotated[int | None, typer.Option(help="Recalls measured per size.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Results and the benchmark's own store (default: <data_dir>/results).")
+    ] = None,
+) -> None:
+    """Recall latency at 1k/10k/100k memories and write latency; ends with the summary line."""
+    from aios.evals.bench_memory import QUICK, BenchParams, run_bench
+
+    params = QUICK if quick else BenchParams()
+    if queries:
+        params = params.model_copy(update={"queries": queries})
+    settings = _settings()
+    folder = out or settings.data_dir / "results" / ("bench_memory_quick" if quick else "bench_memory")
+    folder.mkdir(parents=True, exist_ok=True)
+    # the benchmark's memories live in its own store (kept between runs: embedding 100k items takes minutes)
+    run_settings = settings.model_copy(
+        update={
+            "memory": settings.memory.model_copy(
+                update={"database_url": f"sqlite:///{folder / 'memory.db'}", "chroma_path": folder / "chroma"}
+            )
+        }
+    )
+
+    async def go() -> Any:
+        kernel = await boot(run_settings, cwd=Path.cwd())
+        try:
+            with _spinner() as say:
+                return await run_bench(kernel, params, say)
+        finally:
+            await kernel.shutdown()
+
+    report = asyncio.run(go())
+    table = report.markdown()
+    (folder / "table.md").write_text(table + "\n" + report.last_line() + "\n")
+    (folder / "report.json").write_text(report.model_dump_json(indent=1))
     console.print(table)
     console.print(f"[dim]written to {folder}[/]")
     print(report.last_line())

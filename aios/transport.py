@@ -17,3 +17,6 @@ class InProcessTransport(Transport):
 
     async def tool_specs(self) -> list[ToolSpec]:
         return self.kernel.tool_specs(self.pid)
+
+    async def capabilities(self) -> list[str]:
+        return list(self.kernel.process(self.pid).capabilities)

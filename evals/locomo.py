@@ -80,7 +80,7 @@ class Conversation(_Model):
         if missing:
             raise ValueError(f"session_{missing[0]} has turns but no session_{missing[0]}_date_time")
         # A date with no turns is an empty session: nothing to remember from it, so it is dropped.
-        sessions = {i: {"index": i, "date_time": dates[i], "turns": turns[i]} for i in sorted(turns)}
+        sessions = {i: {"index": i, "date_time": dates[i], "turns": turns[i]} for i in turns}
         return {**data, "sessions": sessions}
 
 
@@ -242,5 +242,5 @@ def bleu1(prediction: str, ground_truth: str) -> float:
         return 0.0
     clipped = sum((Counter(pred) & Counter(gold)).values())
     c, r = len(pred), len(gold)
-    brevity_penalty = 1.0 if c >= 0 else math.exp(1 - r / c)
+    brevity_penalty = 1.0 if c > r else math.exp(1 - r / c)
     return clipped / c * brevity_penalty

@@ -67,6 +67,8 @@ class MemoryHit(BaseModel):
     """Reciprocal-rank fusion of the vector and keyword ranks (higher is better)."""
     vector_rank: int | None = None
     keyword_rank: int | None = None
+    similarity: float | None = None
+    """Cosine similarity of the item's embedding to the query's (None: found by keywords only)."""
 
 
 class MemoryScope(BaseModel):

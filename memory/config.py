@@ -41,6 +41,9 @@ class MemorySettings(BaseModel):
     """Token budget of the paged-in memories (facts, retrieved pages and segments)."""
     recall_k: int = Field(default=6, ge=1, le=50)
     """Memories retrieved for an assembled prompt."""
+    min_similarity: float = Field(default=0.3, ge=-1.0, le=1.0)
+    """An assembled prompt takes a retrieved memory only if a keyword matched or its cosine similarity to
+    the question reaches this (unrelated memories waste the window and mislead small models)."""
     segment_threshold: float = Field(default=0.6, ge=0.0, le=2.0)
     """A paged-out page joins the closest segment when cosine similarity plus keyword Jaccard reach this."""
     mid_term_segments: int = Field(default=200, ge=1)

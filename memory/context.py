@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from aios.kernel.memory_port import MemoryItem
 from aios.kernel.syscalls import Message
 from aios.memory.store import estimate_tokens
 
 MEMORY_HEADER = "Memories from earlier conversations (use them if relevant):"
+ANSWER_CHARS = 120
+"""An earlier answer is shortened to this in a memory line (the user's words are the memory)."""
 
 
 def page_text(messages: Sequence[Message]) -> str:
@@ -30,13 +33,34 @@ def page_messages(page: MemoryItem, meta_messages: list[dict[str, str]]) -> list
     return out or [Message(role="user", content=page.text)]
 
 
-def memory_block(items: Sequence[MemoryItem], budget_tokens: int) -> tuple[str, list[int]]:
+def memory_line(item: MemoryItem, meta_messages: list[dict[str, str]]) -> str:
+    """One memory as plain prose (small models misread `user:`/`assistant:` transcripts inside a turn)."""
+    when = time.strftime("%Y-%m-%d", time.localtime(item.created_at))
+    if item.kind == "page" and meta_messages:
+        parts = []
+        for message in meta_messages:
+            text = " ".join(message.get("content", "").split())
+            role = message.get("role")
+            if role == "user":
+                parts.append(f'the user said "{text}"')
+            elif role == "assistant":
+                parts.append(f'you answered "{text[:ANSWER_CHARS]}"')
+            else:
+                parts.append(f'a tool returned "{text[:ANSWER_CHARS]}"')
+        return f"- On {when} " + " and ".join(parts) + "."
+    label = {"segment": "summary of an earlier conversation", "profile": "about the user"}.get(
+        item.kind, item.kind
+    )
+    return f"- ({label}, {when}) {' '.join(item.text.split())}"
+
+
+def memory_block(
+    items: Sequence[MemoryItem], budget_tokens: int, metas: dict[int, dict[str, Any]] | None = None
+) -> tuple[str, list[int]]:
     """A bulleted list of memories within `budget_tokens`; returns it and the ids that fit."""
     lines, used, ids = [MEMORY_HEADER], estimate_tokens(MEMORY_HEADER), []
     for item in items:
-        when = time.strftime("%Y-%m-%d", time.localtime(item.created_at))
-        body = " ".join(item.text.split())
-        line = f"- ({item.kind}, {when}) {body}"
+        line = memory_line(item, (metas or {}).get(item.id, {}).get("messages", []))
         cost = estimate_tokens(line)
         if used + cost > budget_tokens:
             room = (budget_tokens - used) * 3 - 40
@@ -65,14 +89,16 @@ def recent_pages(pages: Sequence[MemoryItem], budget_tokens: int) -> list[Memory
 def assemble(
     messages: Sequence[Message], block: str, pages: Sequence[tuple[MemoryItem, list[Message]]]
 ) -> list[Message]:
-    """System text (with the memory block), the recent pages as turns, then the request's own turns."""
+    """System text, the recent pages as turns, then the request's turns with the memories before the last
+    user turn: what changes every call comes last, so the engine reuses the KV cache of the dialogue."""
     system = [m for m in messages if m.role == "system"]
     rest = [m for m in messages if m.role != "system"]
     if block:
-        if system:
-            first = system[0]
-            system[0] = first.model_copy(update={"content": f"{first.content}\n\n{block}"})
+        last_user = max((i for i, m in enumerate(rest) if m.role == "user"), default=None)
+        if last_user is None:
+            system = [*system, Message(role="system", content=block)]
         else:
-            system = [Message(role="system", content=block)]
+            turn = rest[last_user]
+            rest[last_user] = turn.model_copy(update={"content": f"{block}\n\n{turn.content}"})
     history = [m for _, page in pages for m in page]
     return [*system, *history, *rest]

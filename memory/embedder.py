@@ -7,6 +7,7 @@ import importlib.metadata
 import logging
 import os
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,22 +41,31 @@ class Embedder:
     def __init__(self, model_dir: Path) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
 
         self.model_dir = model_dir
         self._model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
-        self._lock = threading.Lock()
         self.dimension = int(self._model.get_embedding_dimension() or 384)
+        # one thread runs every encode: torch's OpenMP pool stays warm there, instead of a cold pool being
+        # woken in whichever thread asks
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aios-embedder")
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        with self._lock:
-            return self._model.encode(
-                texts,
-                batch_size=64,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+        """Blocks the calling thread; calls from any thread are served one at a time."""
+        return self.submit(texts).result()
+
+    def submit(self, texts: list[str]) -> Future[np.ndarray]:
+        """Encode on the embedder's thread; the caller may do other work meanwhile."""
+        return self._thread.submit(self._encode, texts)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        return self._model.encode(
+            texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
 
 
 _LOAD_LOCK = threading.Lock()

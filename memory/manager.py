@@ -290,11 +290,17 @@ class MemoryManager(MemoryPort):
                     scopes=[scope_token(scope.user, scope.agent)],
                     text=query,
                     k=self.settings.recall_k,
-                    tiers=["mid", "long", "archive"],
-                    exclude=frozenset(p.id for p in pinned),
+                    exclude=frozenset(p.id for p in [*pinned, *recent]),
                 )
             )
-            block, _ = context.memory_block([*pinned, *(h.item for h in hits)], memory_budget)
+            relevant = [
+                h.item
+                for h in hits
+                if h.keyword_rank is not None or (h.similarity or -1.0) >= self.settings.min_similarity
+            ]
+            chosen = [*pinned, *relevant]
+            metas = {r.id: r.meta for r in await asyncio.to_thread(self.store.rows, [i.id for i in chosen])}
+            block, _ = context.memory_block(chosen, memory_budget, metas)
         rows = await asyncio.to_thread(self.store.rows, [p.id for p in recent])
         id_to_meta = {r.id: r.meta for r in rows}
         history = [

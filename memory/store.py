@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, func, or_, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from aios.kernel.memory_port import MemoryItem
@@ -93,7 +94,11 @@ STOPWORDS = frozenset(
     ]
 )
 
-ITEM_FIELDS = frozenset(MemoryItem.model_fields)
+FTS_COMMON_SHARE = 0.05
+"""Terms in more than this share of all memories are too common to rank by (SQLite keyword search)."""
+FTS_OR_TERMS = 4
+FTS_RANK_ROWS = 2000
+STATS_TTL_S = 60.0
 
 
 def estimate_tokens(text_: str) -> int:
@@ -121,6 +126,8 @@ class MemoryStore:
         self.url = url
         self.engine = open_database(url, MIGRATIONS_DIR)
         self.dialect = self.engine.dialect.name
+        self._df_cache: dict[str, tuple[int, float]] = {}
+        self._total: tuple[int, float] = (0, -STATS_TTL_S)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -204,7 +211,7 @@ class MemoryStore:
         return len(rows)
 
     def import_items(self, items: Iterable[dict[str, Any]]) -> dict[int, int]:
-        """Insert exported items under new ids, keeping their links (history, segments); returns old -> new."""
+        """Insert exported items under new ids, keeping links (history, segments); returns old -> new id."""
         columns = {c.name for c in MemoryRow.__table__.columns} - {"id", "scope", "indexed_at"}
         old_to_new: dict[int, int] = {}
         with Session(self.engine) as session, session.begin():
@@ -396,6 +403,26 @@ class MemoryStore:
                 )
             )
 
+    def agents(self, user: str) -> list[str]:
+        """Agents that hold memory of `user`."""
+        with Session(self.engine) as session:
+            query = select(MemoryRow.agent).where(MemoryRow.user == user).distinct().order_by(MemoryRow.agent)
+            return list(session.scalars(query))
+
+    def count_items(self, user: str, agent: str) -> int:
+        with Session(self.engine) as session:
+            query = (
+                select(func.count())
+                .select_from(MemoryRow)
+                .where(MemoryRow.user == user, MemoryRow.agent == agent)
+            )
+            return session.scalar(query) or 0
+
+    def count_unindexed(self) -> int:
+        with Session(self.engine) as session:
+            query = select(func.count()).select_from(MemoryRow).where(MemoryRow.indexed_at.is_(None))
+            return session.scalar(query) or 0
+
     def keyword_search(self, scopes: Sequence[str], query: str, limit: int) -> list[int]:
         """Ids of active items in `scopes` ranked by full-text relevance (BM25 or ts_rank)."""
         terms = query_terms(query)
@@ -403,15 +430,7 @@ class MemoryStore:
             return []
         with self.engine.connect() as connection:
             if self.dialect == "sqlite":
-                words = " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
-                scope_filter = " OR ".join(f'"{s}"' for s in scopes)
-                match = f"scope:({scope_filter}) AND text:({words})"
-                sql = text(
-                    "SELECT m.id FROM (SELECT rowid AS id, rank FROM memory_fts WHERE memory_fts MATCH :q "
-                    "ORDER BY rank LIMIT :n) f JOIN memory_items m ON m.id = f.id "
-                    "WHERE m.state = 'active' ORDER BY f.rank"
-                )
-                return [r[0] for r in connection.execute(sql, {"q": match, "n": limit * 2})][:limit]
+                return self._fts5_search(connection, scopes, terms, limit)
             if self.dialect == "postgresql":
                 tsquery = " | ".join(re.sub(r"\W", "", t) for t in terms if re.sub(r"\W", "", t))
                 if not tsquery:
@@ -433,6 +452,70 @@ class MemoryStore:
                 .limit(limit)
             )
             return [r[0] for r in rows]
+
+    def _fts5_search(
+        self, connection: Connection, scopes: Sequence[str], terms: list[str], limit: int
+    ) -> list[int]:
+        """All terms together first (precise and cheap); then the rarer terms, any of them.
+
+        BM25 ordering costs about a microsecond per matching row, so terms found in more than
+        FTS_COMMON_SHARE of all memories do not take part in the ranked OR query, and an OR query that would
+        still match more than FTS_RANK_ROWS rows returns the newest matches instead of ranking them. Scopes
+        are filtered in the join: as a MATCH term, a 100k-item scope's posting list costs milliseconds.
+        """
+        quoted = {t: '"' + t.replace('"', "") + '"' for t in terms}
+        df = {t: self._document_frequency(connection, quoted[t]) for t in terms}
+        present = sorted((t for t in terms if df[t] > 0), key=df.__getitem__)
+        if not present:
+            return []
+        found: list[int] = []
+        if len(present) > 1:
+            every = " AND ".join(quoted[t] for t in present)
+            found = self._fts5_query(connection, every, scopes, limit, ranked=True)
+        if len(found) < limit:
+            common = max(FTS_COMMON_SHARE * self._document_count(connection), 50.0)
+            chosen = [t for t in present if df[t] <= common][:FTS_OR_TERMS] or present[:1]
+            anyof = " OR ".join(quoted[t] for t in chosen)
+            ranked = sum(df[t] for t in chosen) <= FTS_RANK_ROWS
+            seen = set(found)
+            found += [
+                i for i in self._fts5_query(connection, anyof, scopes, limit, ranked=ranked) if i not in seen
+            ]
+        return found[:limit]
+
+    @staticmethod
+    def _fts5_query(
+        connection: Connection, match: str, scopes: Sequence[str], limit: int, *, ranked: bool
+    ) -> list[int]:
+        sql = text(
+            "SELECT m.id FROM memory_fts JOIN memory_items m ON m.id = memory_fts.rowid "
+            "WHERE memory_fts MATCH :q AND m.scope IN :scopes AND m.state = 'active' "
+            f"ORDER BY {'memory_fts.rank' if ranked else 'memory_fts.rowid DESC'} LIMIT :n"
+        ).bindparams(bindparam("scopes", expanding=True))
+        return [
+            r[0]
+            for r in connection.execute(sql, {"q": f"text:({match})", "scopes": list(scopes), "n": limit})
+        ]
+
+    def _document_frequency(self, connection: Connection, quoted_term: str) -> int:
+        """Memories containing a term (all scopes), cached for a minute: its order of magnitude is enough."""
+        now = time.monotonic()
+        cached = self._df_cache.get(quoted_term)
+        if cached is not None and now - cached[1] < STATS_TTL_S:
+            return cached[0]
+        count = connection.execute(
+            text("SELECT count(*) FROM memory_fts WHERE memory_fts MATCH :q"), {"q": f"text:{quoted_term}"}
+        ).scalar_one()
+        if len(self._df_cache) > 50_000:
+            self._df_cache.clear()
+        self._df_cache[quoted_term] = (count, now)
+        return count
+
+    def _document_count(self, connection: Connection) -> int:
+        now = time.monotonic()
+        if now - self._total[1] >= STATS_TTL_S:
+            self._total = (connection.execute(text("SELECT count(*) FROM memory_items")).scalar_one(), now)
+        return self._total[0]
 
     def export(self, *, user: str | None = None, agent: str | None = None) -> Iterator[dict[str, Any]]:
         """Every item, history included, as plain dicts (JSON Lines export)."""

@@ -84,10 +84,8 @@ class VectorIndex:
         collection = self._collection(scope, create=False)
         if collection is None:
             return []
-        count = collection.count()
-        if count == 0:
-            return []
-        result = collection.query(query_embeddings=[vector], n_results=min(n, count), include=["distances"])
+        # no count() first: it costs more than the search at 100k vectors, and Chroma caps n_results itself
+        result = collection.query(query_embeddings=[vector], n_results=n, include=["distances"])
         return [(int(i), float(d)) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
 
     def count(self, scope: str) -> int:

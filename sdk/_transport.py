@@ -20,3 +20,7 @@ class Transport(ABC):
     @abstractmethod
     async def tool_specs(self) -> list[ToolSpec]:
         """The tools this process may call."""
+
+    @abstractmethod
+    async def capabilities(self) -> list[str]:
+        """The capabilities this process was granted (patterns such as `shell.*`)."""

@@ -59,3 +59,17 @@ async def model_kernel(
     k.engines.register("local", local_engine)
     yield k
     await k.shutdown(close_engines=False)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AIOS_")}
+    environment.update({"AIOS_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200", "NO_COLOR": "1"})
+    return environment
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text("")
+    return path

@@ -31,7 +31,8 @@ WRITER = textwrap.dedent(
             ctx = Context(InProcessTransport(kernel, pid))
             n = 0
             while True:
-                item = await ctx.memory.remember(f"reading {n}: the tide gauge showed {n} cm", key=f"gauge.{n % 7}")
+                text = f"reading {n}: the tide gauge showed {n} cm"
+                item = await ctx.memory.remember(text, key=f"gauge.{n % 7}")
                 print(item.id, n, flush=True)
                 n += 1
 
@@ -45,10 +46,8 @@ WRITER = textwrap.dedent(
 ACKNOWLEDGED = 150
 
 
-async def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text("")
-    data_dir = tmp_path / "data"
+def write_until_killed(config: Path, data_dir: Path) -> dict[int, int]:
+    """Run the writer kernel until it acknowledged ACKNOWLEDGED writes, then SIGKILL it mid-write."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIOS_")}
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(config), str(data_dir)],
@@ -70,6 +69,14 @@ async def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
         _, stderr = writer.communicate(timeout=30)
     assert len(acked) == ACKNOWLEDGED, stderr[-2000:]
     assert writer.returncode == -signal.SIGKILL
+    return acked
+
+
+async def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    data_dir = tmp_path / "data"
+    acked = write_until_killed(config, data_dir)
 
     settings = load_settings(config, data_dir=data_dir)
     store = MemoryStore(settings.memory_db_url)

@@ -79,14 +79,16 @@ async def test_llm_with_memory_pages_facts_in_and_records_the_exchange(kernel: K
     assert record.state.value == "done", record.error
     last = engine.requests[-1].messages
     system, turns = last[0], last[1:]
-    assert system.role == "system" and system.content.startswith("You are helpful.")
-    assert MEMORY_HEADER in system.content
-    # the fact fell out of the short-term window and came back through retrieval; the pinned note always does
-    assert "Trondheim" in system.content and "Always answer in English." in system.content
-    assert all("Trondheim" not in m.content for m in turns)
-    # the recent dialogue is there as real turns, oldest first, ending with the new question
+    assert system.role == "system" and system.content == "You are helpful."
+    # the fact fell out of the short-term window and came back through retrieval; the pinned note always
+    # does; both come just before the question, after the dialogue (whose KV cache stays reusable)
+    question = turns[-1]
+    assert question.role == "user" and question.content.startswith(MEMORY_HEADER)
+    assert question.content.endswith("\n\nWhere does Ingrid live?")
+    assert "Trondheim" in question.content and "Always answer in English." in question.content
+    assert all("Trondheim" not in m.content for m in turns[:-1])
+    # the recent dialogue is there as real turns, oldest first
     user_turns = [m.content for m in turns if m.role == "user"]
-    assert user_turns[-1] == "Where does Ingrid live?"
     assert user_turns[-2] == "Filler chat number 8 about the weather."
     assert len(user_turns) <= kernel.memory.settings.short_term_pages + 1  # type: ignore[union-attr]
     # every exchange became a page: 1 observed + 10 through llm(memory=True)
