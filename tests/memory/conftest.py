@@ -53,8 +53,8 @@ def make_manager(url: str, tmp_path: Path, **settings: object) -> MemoryManager:
 
 
 @pytest.fixture
-async def manager(tmp_path: Path) -> AsyncIterator[MemoryManager]:
-    """A manager on SQLite with small short-term budgets (paging happens after a few pages)."""
-    m = make_manager(f"sqlite:///{tmp_path / 'memory.db'}", tmp_path, short_term_pages=3)
+async def manager(database_url: str, tmp_path: Path) -> AsyncIterator[MemoryManager]:
+    """A manager on each database, with small short-term budgets (paging happens after a few pages)."""
+    m = make_manager(database_url, tmp_path, short_term_pages=3)
     yield m
     await m.close()
