@@ -98,6 +98,8 @@ FTS_COMMON_SHARE = 0.05
 """Terms in more than this share of all memories are too common to rank by (SQLite keyword search)."""
 FTS_OR_TERMS = 4
 FTS_RANK_ROWS = 2000
+FTS_SMALL_SCOPE_SHARE = 5
+"""A scope under 1/5 of all memories is intersected inside FTS5; a bigger one is filtered in the join."""
 STATS_TTL_S = 60.0
 
 
@@ -460,27 +462,31 @@ class MemoryStore:
 
         BM25 ordering costs about a microsecond per matching row, so terms found in more than
         FTS_COMMON_SHARE of all memories do not take part in the ranked OR query, and an OR query that would
-        still match more than FTS_RANK_ROWS rows returns the newest matches instead of ranking them. Scopes
-        are filtered in the join: as a MATCH term, a 100k-item scope's posting list costs milliseconds.
+        still match more than FTS_RANK_ROWS rows returns the newest matches instead of ranking them.
+        A scope that holds most of the memories is filtered in the join (as a MATCH term its 100k-entry
+        posting list costs milliseconds); a small one is a MATCH term, so FTS5 intersects the lists.
         """
         quoted = {t: '"' + t.replace('"', "") + '"' for t in terms}
-        df = {t: self._document_frequency(connection, quoted[t]) for t in terms}
+        df = {t: self._frequency(connection, f"text:{quoted[t]}") for t in terms}
         present = sorted((t for t in terms if df[t] > 0), key=df.__getitem__)
         if not present:
             return []
+        total = self._document_count(connection)
+        in_scopes = sum(self._frequency(connection, f'scope:"{s}"') for s in scopes)
+        small_scope = in_scopes * FTS_SMALL_SCOPE_SHARE < total
+        scope_match = "scope:(" + " OR ".join(f'"{s}"' for s in scopes) + ") AND " if small_scope else ""
         found: list[int] = []
         if len(present) > 1:
             every = " AND ".join(quoted[t] for t in present)
-            found = self._fts5_query(connection, every, scopes, limit, ranked=True)
+            found = self._fts5_query(connection, f"{scope_match}text:({every})", scopes, limit, ranked=True)
         if len(found) < limit:
-            common = max(FTS_COMMON_SHARE * self._document_count(connection), 50.0)
+            common = max(FTS_COMMON_SHARE * total, 50.0)
             chosen = [t for t in present if df[t] <= common][:FTS_OR_TERMS] or present[:1]
             anyof = " OR ".join(quoted[t] for t in chosen)
-            ranked = sum(df[t] for t in chosen) <= FTS_RANK_ROWS
+            ranked = min(sum(df[t] for t in chosen), in_scopes) <= FTS_RANK_ROWS
+            more = self._fts5_query(connection, f"{scope_match}text:({anyof})", scopes, limit, ranked=ranked)
             seen = set(found)
-            found += [
-                i for i in self._fts5_query(connection, anyof, scopes, limit, ranked=ranked) if i not in seen
-            ]
+            found += [i for i in more if i not in seen]
         return found[:limit]
 
     @staticmethod
@@ -492,23 +498,20 @@ class MemoryStore:
             "WHERE memory_fts MATCH :q AND m.scope IN :scopes AND m.state = 'active' "
             f"ORDER BY {'memory_fts.rank' if ranked else 'memory_fts.rowid DESC'} LIMIT :n"
         ).bindparams(bindparam("scopes", expanding=True))
-        return [
-            r[0]
-            for r in connection.execute(sql, {"q": f"text:({match})", "scopes": list(scopes), "n": limit})
-        ]
+        return [r[0] for r in connection.execute(sql, {"q": match, "scopes": list(scopes), "n": limit})]
 
-    def _document_frequency(self, connection: Connection, quoted_term: str) -> int:
-        """Memories containing a term (all scopes), cached for a minute: its order of magnitude is enough."""
+    def _frequency(self, connection: Connection, match: str) -> int:
+        """Memories matching one term or scope, cached for a minute: its order of magnitude is enough."""
         now = time.monotonic()
-        cached = self._df_cache.get(quoted_term)
+        cached = self._df_cache.get(match)
         if cached is not None and now - cached[1] < STATS_TTL_S:
             return cached[0]
         count = connection.execute(
-            text("SELECT count(*) FROM memory_fts WHERE memory_fts MATCH :q"), {"q": f"text:{quoted_term}"}
+            text("SELECT count(*) FROM memory_fts WHERE memory_fts MATCH :q"), {"q": match}
         ).scalar_one()
         if len(self._df_cache) > 50_000:
             self._df_cache.clear()
-        self._df_cache[quoted_term] = (count, now)
+        self._df_cache[match] = (count, now)
         return count
 
     def _document_count(self, connection: Connection) -> int:
