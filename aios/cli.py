@@ -19,7 +19,7 @@ from rich.table import Table
 from aios import __version__
 from aios.agent_loader import installed_agents
 from aios.boot import boot, spawn_agent
-from aios.cli_common import _settings, _spinner, _State, console, err_console
+from aios.cli_common import _settings, _spinner, _State, console, err_console, on_kernel, with_memory_in
 from aios.cli_eval import eval_app
 from aios.cli_memory import memory_app
 from aios.config import Settings
@@ -324,17 +324,7 @@ def bench_concurrency(
             k: v for k, v in {"calls_per_agent": calls, "tokens_per_call": tokens}.items() if v is not None
         }
     )
-    settings = _settings()
-
-    async def go() -> Any:
-        kernel = await boot(settings, cwd=Path.cwd())
-        try:
-            with _spinner() as say:
-                return await run_bench(kernel, params, say)
-        finally:
-            await kernel.shutdown()
-
-    report = asyncio.run(go())
+    report = on_kernel(_settings(), lambda kernel, say: run_bench(kernel, params, say))
     table = Table("mode", "agents", "tokens", "seconds", "tokens/s")
     for row in report.rows:
         table.add_row(
@@ -403,24 +393,8 @@ def bench_memory(
     settings = _settings()
     folder = out or settings.data_dir / "results" / ("bench_memory_quick" if quick else "bench_memory")
     folder.mkdir(parents=True, exist_ok=True)
-    # the benchmark's memories live in its own store (kept between runs: embedding 100k items takes minutes)
-    run_settings = settings.model_copy(
-        update={
-            "memory": settings.memory.model_copy(
-                update={"database_url": f"sqlite:///{folder / 'memory.db'}", "chroma_path": folder / "chroma"}
-            )
-        }
-    )
-
-    async def go() -> Any:
-        kernel = await boot(run_settings, cwd=Path.cwd())
-        try:
-            with _spinner() as say:
-                return await run_bench(kernel, params, say)
-        finally:
-            await kernel.shutdown()
-
-    report = asyncio.run(go())
+    # the benchmark's store is kept between runs: embedding 100k memories takes minutes
+    report = on_kernel(with_memory_in(settings, folder), lambda kernel, say: run_bench(kernel, params, say))
     table = report.markdown()
     (folder / "table.md").write_text(table + "\n" + report.last_line() + "\n")
     (folder / "report.json").write_text(report.model_dump_json(indent=1))

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from aios.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from aios.kernel.kernel import Kernel
+
+T = TypeVar("T")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -37,3 +43,26 @@ def _spinner() -> Iterator[Callable[[str], None]]:
     ) as progress:
         task_id = progress.add_task("starting", total=None)
         yield lambda message: progress.update(task_id, description=message)
+
+
+def on_kernel(settings: Settings, work: Callable[[Kernel, Callable[[str], None]], Awaitable[T]]) -> T:
+    """Boot a kernel, run `work` under a spinner it can update, and shut the kernel down."""
+    from aios.boot import boot
+
+    async def go() -> T:
+        kernel = await boot(settings, cwd=Path.cwd())
+        try:
+            with _spinner() as say:
+                return await work(kernel, say)
+        finally:
+            await kernel.shutdown()
+
+    return asyncio.run(go())
+
+
+def with_memory_in(settings: Settings, folder: Path) -> Settings:
+    """Settings whose memory lives in `folder`: benchmarks and evaluations never touch the user's own."""
+    memory = settings.memory.model_copy(
+        update={"database_url": f"sqlite:///{folder / 'memory.db'}", "chroma_path": folder / "chroma"}
+    )
+    return settings.model_copy(update={"memory": memory})

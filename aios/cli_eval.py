@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from aios.boot import boot
-from aios.cli_common import _settings, _spinner, console
+from aios.cli_common import _settings, console, on_kernel, with_memory_in
 
 eval_app = typer.Typer(help="Evaluations that score agents and subsystems.", no_args_is_help=True)
 
@@ -38,25 +36,12 @@ def eval_memory(
     settings = _settings()
     folder = out or settings.data_dir / "results" / "eval_memory"
     folder.mkdir(parents=True, exist_ok=True)
-    # a private store per run: the evaluation never mixes with (or reads) the user's own memory
-    run_settings = settings.model_copy(
-        update={
-            "memory": settings.memory.model_copy(
-                update={"database_url": f"sqlite:///{folder / 'memory.db'}", "chroma_path": folder / "chroma"}
-            )
-        }
-    )
     params = EvalParams(samples=samples, questions=questions, budget_tokens=budget)
-
-    async def go() -> Any:
-        kernel = await boot(run_settings, cwd=Path.cwd())
-        try:
-            with _spinner() as say:
-                return await run_eval(kernel, data, params, name=path.name, progress=say)
-        finally:
-            await kernel.shutdown()
-
-    report = asyncio.run(go())
+    # each run writes under its own user in the evaluation's store, never in the user's memory
+    report = on_kernel(
+        with_memory_in(settings, folder),
+        lambda kernel, say: run_eval(kernel, data, params, name=path.name, progress=say),
+    )
     table = report.markdown()
     (folder / "table.md").write_text(table + "\n" + report.last_line() + "\n")
     (folder / "report.json").write_text(report.model_dump_json(indent=1))

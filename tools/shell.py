@@ -154,14 +154,24 @@ class ShellDriver(Driver):
 
     async def _run(self, argv: list[str], *, cwd: Path | None, cmd: str, mode: SandboxMode) -> ExecResult:
         started = time.monotonic()
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            cwd=cwd,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
+        spawning = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(
+                *argv,
+                cwd=cwd,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
         )
+        try:
+            proc = await asyncio.shield(spawning)
+        except asyncio.CancelledError:
+            # killed while the command was starting: let it start, then kill its whole group at once
+            proc = await spawning
+            _kill_group(proc)
+            await proc.wait()
+            raise
         limit = self.config.output_bytes
         assert proc.stdout is not None and proc.stderr is not None
         readers = (

@@ -232,7 +232,8 @@ async def test_kernel_dispatches_in_the_policy_order(kernel: Kernel) -> None:
     assert engine.started == [blocker, high, low]
 
 
-async def test_background_calls_run_only_when_no_other_call_waits(kernel: Kernel) -> None:
+async def queue_behind_a_running_call(kernel: Kernel) -> tuple[GatedEngine, int, int]:
+    """A busy one-slot engine and a queued background call; returns the engine and both pids."""
     engine = GatedEngine(max_concurrency=1)
     kernel.engines.register("local", engine)
 
@@ -247,6 +248,16 @@ async def test_background_calls_run_only_when_no_other_call_waits(kernel: Kernel
         one_call, agent="pager", task="t", capabilities=["llm"], background=True
     )
     await asyncio.sleep(0.05)
+    return engine, blocker, housekeeping
+
+
+async def test_background_calls_run_only_when_no_other_call_waits(kernel: Kernel) -> None:
+    engine, blocker, housekeeping = await queue_behind_a_running_call(kernel)
+
+    async def one_call(pid: int) -> str:
+        await kernel.syscall(pid, ask("x"))
+        return "ok"
+
     late = await kernel.spawn(one_call, agent="late", task="t", capabilities=["llm"])
     while len(kernel.policy) < 1:
         await asyncio.sleep(0.01)
@@ -258,20 +269,7 @@ async def test_background_calls_run_only_when_no_other_call_waits(kernel: Kernel
 
 
 async def test_a_killed_background_process_leaves_nothing_queued(kernel: Kernel) -> None:
-    engine = GatedEngine(max_concurrency=1)
-    kernel.engines.register("local", engine)
-
-    async def one_call(pid: int) -> str:
-        await kernel.syscall(pid, ask("x"))
-        return "ok"
-
-    blocker = await kernel.spawn(one_call, agent="a", task="t", capabilities=["llm"])
-    while engine.started != [blocker]:
-        await asyncio.sleep(0.01)
-    housekeeping = await kernel.spawn(
-        one_call, agent="pager", task="t", capabilities=["llm"], background=True
-    )
-    await asyncio.sleep(0.05)
+    engine, blocker, housekeeping = await queue_behind_a_running_call(kernel)
     assert (await kernel.kill(housekeeping)).state == ProcessState.KILLED
     engine.gate.set()
     assert (await kernel.wait(blocker)).state == ProcessState.DONE
