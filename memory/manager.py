@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +50,7 @@ class MemoryManager(MemoryPort):
         self.store = MemoryStore(settings.database_url or database_url)
         self._chroma_path = settings.chroma_path or chroma_path
         self._index: VectorIndex | None = None
+        self._index_lock = threading.Lock()
         self.indexer = Indexer(self.store, self.index, self.embedder)
         self.retriever = Retriever(self.store, self.index, self.embedder)
         self.pager = Pager(self.store, settings, self.embedder, self.indexer.poke, model=settings.pager_model)
@@ -62,9 +64,10 @@ class MemoryManager(MemoryPort):
         return load_embedder(self.settings.embedding_model)
 
     def index(self) -> VectorIndex:
-        if self._index is None:
-            self._index = VectorIndex(path=self._chroma_path, url=self.settings.chroma_url)
-        return self._index
+        with self._index_lock:  # the indexer thread and a recall may both be first
+            if self._index is None:
+                self._index = VectorIndex(path=self._chroma_path, url=self.settings.chroma_url)
+            return self._index
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
