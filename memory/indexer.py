@@ -49,6 +49,11 @@ class Indexer:
             self._cond.notify_all()
             return self._requested
 
+    def reached(self, ticket: int) -> bool:
+        """Whether the rows written before `ticket` are indexed (without waiting)."""
+        with self._cond:
+            return self._done >= ticket
+
     def wait_for(self, ticket: int, timeout: float) -> bool:
         """Block until the rows written before `ticket` are indexed; False on timeout."""
         deadline = time.monotonic() + timeout

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PAGER_AGENT = "memory.pager"
+VISIT_FLUSH_S = 1.0
 READ_YOUR_WRITES_S = 10.0
 """Longest a recall waits for the vector index to take earlier writes (keyword search never waits)."""
 
@@ -56,7 +58,8 @@ class MemoryManager(MemoryPort):
         self.pager = Pager(self.store, settings, self.embedder, self.indexer.poke, model=settings.pager_model)
         self._kernel: Kernel | None = None
         self.pager_pid: int | None = None
-        self._background: set[asyncio.Task[Any]] = set()
+        self._visits: Counter[int] = Counter()
+        self._flusher: asyncio.Task[None] | None = None
 
     # ---- lazily built parts (torch and Chroma load only when memory is used) ---------------------
 
@@ -108,8 +111,9 @@ class MemoryManager(MemoryPort):
         await self.pager.run_forever(llm)
 
     async def close(self) -> None:
-        for task in list(self._background):
-            await task
+        if self._flusher is not None:
+            self._flusher.cancel()
+        await self._flush_visits()
         await asyncio.to_thread(self.indexer.stop)
         if self._index is not None:
             await asyncio.to_thread(self._index.close)
@@ -185,18 +189,24 @@ class MemoryManager(MemoryPort):
     async def recall(self, query: RecallQuery) -> list[MemoryHit]:
         """Hybrid recall that sees every write acknowledged before it, and counts visits for heat."""
         ticket = self.indexer.ticket
-        if ticket:
+        if not self.indexer.reached(ticket):
             await asyncio.to_thread(self.indexer.wait_for, ticket, READ_YOUR_WRITES_S)
         hits = await self.retriever.recall(query)
         if hits:
-            visited = {h.item.id for h in hits} | {h.item.segment_id for h in hits if h.item.segment_id}
-            self._in_background(self._visit(sorted(visited)))
+            if not self._visits:
+                self._flusher = asyncio.create_task(self._flush_visits(after_s=VISIT_FLUSH_S))
+            self._visits.update(h.item.id for h in hits)
+            self._visits.update({h.item.segment_id for h in hits if h.item.segment_id})
         return hits
 
-    async def _visit(self, ids: list[int]) -> None:
-        await asyncio.to_thread(self.store.touch, ids, time.time())
-        if self.pager_pid is not None:
-            self.pager.wake.set()
+    async def _flush_visits(self, after_s: float = 0.0) -> None:
+        """Count visits (heat) in one write per second instead of one per recall."""
+        await asyncio.sleep(after_s)
+        visits, self._visits = self._visits, Counter()
+        if visits:
+            await asyncio.to_thread(self.store.touch, visits, time.time())
+            if self.pager_pid is not None:
+                self.pager.wake.set()
 
     async def _owned(self, scope: MemoryScope, item_id: int, *, write: bool) -> MemoryItem:
         item = await asyncio.to_thread(self.store.get, item_id)
@@ -319,11 +329,6 @@ class MemoryManager(MemoryPort):
         turn = [m for m in request.messages if m.role != "system"]
         answer = result.content or "; ".join(f"called {c.name}({c.arguments})" for c in result.tool_calls)
         await self.add_page(scope, [*turn, Message(role="assistant", content=answer)])
-
-    def _in_background(self, coroutine: Any) -> None:
-        task = asyncio.create_task(coroutine)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
 
 def _require(scope: MemoryScope, capability: str) -> None:

@@ -195,14 +195,15 @@ class MemoryStore:
                     .values(**fields, updated_at=time.time(), indexed_at=None)
                 )
 
-    def touch(self, ids: Sequence[int], now: float) -> None:
-        """Count a retrieval visit (heat) without disturbing the index."""
-        if ids:
+    def touch(self, id_to_visits: dict[int, int], now: float) -> None:
+        """Count retrieval visits (heat) without disturbing the index."""
+        if id_to_visits:
             with self.engine.begin() as connection:
                 connection.execute(
                     update(MemoryRow)
-                    .where(MemoryRow.id.in_(ids))
-                    .values(visits=MemoryRow.visits + 1, accessed_at=now)
+                    .where(MemoryRow.id == bindparam("item_id"))
+                    .values(visits=MemoryRow.visits + bindparam("n"), accessed_at=now),
+                    [{"item_id": i, "n": n} for i, n in id_to_visits.items()],
                 )
 
     def set_pinned(self, item_id: int, pinned: bool) -> MemoryItem:

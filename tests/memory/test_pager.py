@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -84,9 +85,7 @@ async def test_a_hot_segment_is_promoted_to_long_term_facts(manager: MemoryManag
     await page_out(manager, GARDEN)
     await manager.pager.run_once(ScriptedLLM([good_summary("The user grows tomatoes in Leeds.")]))
     segment = manager.store.list_items(user="u", agent="a", kinds=["segment"])[0]
-    manager.store.touch([segment.id] * 1, time.time())
-    manager.store.touch([segment.id], time.time())
-    manager.store.touch([segment.id], time.time())
+    manager.store.touch({segment.id: 3}, time.time())
     facts = {
         "facts": [
             {"about": "user", "key": "Home City", "fact": "The user lives in Leeds."},
@@ -104,8 +103,7 @@ async def test_a_hot_segment_is_promoted_to_long_term_facts(manager: MemoryManag
     assert manager.store.get(segment.id).visits == 0  # type: ignore[union-attr]
     assert (await manager.pager.run_once(ScriptedLLM([]))).promoted_facts == 0
     # a later promotion of the same key supersedes the old fact instead of duplicating it
-    for _ in range(3):
-        manager.store.touch([segment.id], time.time())
+    manager.store.touch({segment.id: 3}, time.time())
     moved = {"facts": [{"about": "user", "key": "home_city", "fact": "The user moved to York."}]}
     await manager.pager.run_once(ScriptedLLM([moved]))
     profile = manager.store.list_items(user="u", agent="a", kinds=["profile"], states=None)
@@ -119,8 +117,7 @@ async def test_a_promotion_with_bad_json_keeps_the_summary_as_knowledge(manager:
     await page_out(manager, CAR)
     await manager.pager.run_once(ScriptedLLM([good_summary("The gearbox was replaced.")]))
     segment = manager.store.list_items(user="u", agent="a", kinds=["segment"])[0]
-    for _ in range(4):
-        manager.store.touch([segment.id], time.time())
+    manager.store.touch({segment.id: 4}, time.time())
     report = await manager.pager.run_once(ScriptedLLM(["{", "{", "{"]))
     assert report.promotion_fallbacks == 1
     [knowledge] = manager.store.list_items(user="u", agent="a", tiers=["long"])
@@ -146,8 +143,7 @@ async def test_the_coldest_segments_are_archived_and_pinned_ones_never(tmp_path)
         physics, bread, football = segments
         manager.settings.mid_term_segments = 1
         manager.store.set_pinned(physics.id, True)
-        for _ in range(3):
-            manager.store.touch([football.id], time.time())
+        manager.store.touch({football.id: 3}, time.time())
         report = await manager.pager.run_once(ScriptedLLM([]))
         # bread is the coldest unpinned segment; physics is pinned; football is hot
         assert report.archived_segments == 1
@@ -163,3 +159,19 @@ async def test_the_coldest_segments_are_archived_and_pinned_ones_never(tmp_path)
         )
     finally:
         await manager.close()
+
+
+async def test_recalls_count_visits_toward_heat(manager: MemoryManager) -> None:
+    from aios.memory.manager import VISIT_FLUSH_S
+    from aios.memory.retrieval import RecallQuery
+    from aios.memory.schema import scope_token
+
+    item = manager.store.add(
+        user="u", agent="a", tier="long", kind="fact", text="The kayak is stored in the shed"
+    )
+    manager.indexer.poke()
+    query = RecallQuery(scopes=[scope_token("u", "a")], text="where is the kayak?", k=3)
+    for _ in range(2):
+        assert [h.item.id for h in await manager.recall(query)] == [item.id]
+    await asyncio.sleep(VISIT_FLUSH_S + 0.5)
+    assert manager.store.get(item.id).visits == 2  # type: ignore[union-attr]
