@@ -58,7 +58,7 @@ class Facts(BaseModel):
 
 
 class PagerReport(BaseModel):
-    """What one pass did (tests and `aios memory stats` read it)."""
+    """What one pass did."""
 
     segmented: int = 0
     new_segments: int = 0
@@ -98,8 +98,6 @@ class Pager:
         self._on_change = on_change
         self.model = model
         self.wake = asyncio.Event()
-        self.passes = 0
-        self.last_report = PagerReport()
 
     async def run_forever(self, llm: LLMCall, *, period_s: float = 30.0) -> None:
         """Work whenever woken (paging out, visits) and at least every `period_s` (heat decays)."""
@@ -119,8 +117,6 @@ class Pager:
         await self._summarise(llm, report)
         await self._promote(llm, report)
         await self._archive(report)
-        self.passes += 1
-        self.last_report = report
         if any((report.segmented, report.summarised, report.promoted_facts, report.archived_segments)):
             self._on_change()
         return report
