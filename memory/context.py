@@ -56,9 +56,9 @@ def memory_line(item: MemoryItem, meta_messages: list[dict[str, str]]) -> str:
 
 def memory_block(
     items: Sequence[MemoryItem], budget_tokens: int, metas: dict[int, dict[str, Any]] | None = None
-) -> tuple[str, list[int]]:
-    """A bulleted list of memories within `budget_tokens`; returns it and the ids that fit."""
-    lines, used, ids = [MEMORY_HEADER], estimate_tokens(MEMORY_HEADER), []
+) -> str:
+    """A bulleted list of the memories that fit `budget_tokens` (empty when none does)."""
+    lines, used = [MEMORY_HEADER], estimate_tokens(MEMORY_HEADER)
     for item in items:
         line = memory_line(item, (metas or {}).get(item.id, {}).get("messages", []))
         cost = estimate_tokens(line)
@@ -70,8 +70,7 @@ def memory_block(
             cost = estimate_tokens(line)
         lines.append(line)
         used += cost
-        ids.append(item.id)
-    return ("\n".join(lines), ids) if ids else ("", [])
+    return "\n".join(lines) if len(lines) > 1 else ""
 
 
 def recent_pages(pages: Sequence[MemoryItem], budget_tokens: int) -> list[MemoryItem]:

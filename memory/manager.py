@@ -315,7 +315,7 @@ class MemoryManager(MemoryPort):
             ]
             chosen = [*pinned, *relevant]
             metas = {r.id: r.meta for r in await asyncio.to_thread(self.store.rows, [i.id for i in chosen])}
-            block, _ = context.memory_block(chosen, memory_budget, metas)
+            block = context.memory_block(chosen, memory_budget, metas)
         rows = await asyncio.to_thread(self.store.rows, [p.id for p in recent])
         id_to_meta = {r.id: r.meta for r in rows}
         history = [

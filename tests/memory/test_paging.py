@@ -106,3 +106,31 @@ async def test_memory_needs_its_capability(kernel: Kernel) -> None:
     pid = await kernel.spawn(program, agent="a", task="t", capabilities=["llm"])
     record = await kernel.wait(pid)
     assert record.state.value == "failed" and "memory.own" in (record.error or "")
+
+
+def test_the_memory_block_keeps_to_its_budget() -> None:
+    import time
+
+    from aios.kernel.memory_port import MemoryItem
+    from aios.memory.context import memory_block
+    from aios.memory.store import estimate_tokens
+
+    now = time.time()
+    items = [
+        MemoryItem(
+            id=i,
+            user="u",
+            agent="a",
+            tier="long",
+            kind="fact",
+            text=f"fact {i} " + "word " * 60,
+            created_at=now,
+            updated_at=now,
+            accessed_at=now,
+        )
+        for i in range(10)
+    ]
+    block = memory_block(items, 200)
+    assert block.startswith(MEMORY_HEADER) and estimate_tokens(block) <= 200 + len(block.splitlines())
+    assert "fact 0 " in block and "fact 9 " not in block and block.endswith("...")
+    assert memory_block(items, 10) == ""
