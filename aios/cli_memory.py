@@ -150,15 +150,18 @@ def search(
 
 
 @memory_app.command("forget")
-def forget(item_ids: Annotated[list[int], typer.Argument(help="Memory ids.")]) -> None:
-    """Mark memories forgotten: never recalled again; the row stays as history."""
+def forget(
+    item_ids: Annotated[list[int], typer.Argument(help="Memory ids.")],
+    purge: Annotated[bool, typer.Option(help="Erase the text too (a tombstone row remains).")] = False,
+) -> None:
+    """Mark memories forgotten: never recalled again; the row stays as history unless purged."""
     _, manager = _manager()
     try:
         for item_id in item_ids:
             if manager.store.get(item_id) is None:
                 raise InvalidSyscall(f"no memory item {item_id}")
-            manager.store.update(item_id, state="forgotten", pinned=False)
-            console.print(f"forgot {item_id}")
+            manager.store.forget(item_id, purge=purge)
+            console.print(f"{'purged' if purge else 'forgot'} {item_id}")
         manager.indexer.poke()
     finally:
         _close(manager)

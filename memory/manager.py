@@ -29,7 +29,7 @@ from aios.memory.config import MemorySettings
 from aios.memory.embedder import Embedder, load_embedder
 from aios.memory.indexer import Indexer
 from aios.memory.pager import Pager
-from aios.memory.requests import ItemArgs, ObserveArgs, RecallArgs, RememberArgs
+from aios.memory.requests import ForgetArgs, ItemArgs, ObserveArgs, RecallArgs, RememberArgs
 from aios.memory.retrieval import RecallQuery, Retriever
 from aios.memory.schema import scope_token
 from aios.memory.store import MemoryStore
@@ -224,11 +224,11 @@ class MemoryManager(MemoryPort):
         item = await self._owned(scope, args.id, write=False)
         return item.model_dump(mode="json"), {"id": item.id}
 
-    async def _forget(self, scope: MemoryScope, args: ItemArgs) -> tuple[Any, dict[str, Any]]:
+    async def _forget(self, scope: MemoryScope, args: ForgetArgs) -> tuple[Any, dict[str, Any]]:
         await self._owned(scope, args.id, write=True)
-        item = await asyncio.to_thread(self.store.update, args.id, state="forgotten", pinned=False)
+        item = await asyncio.to_thread(self.store.forget, args.id, purge=args.purge)
         self.indexer.poke()
-        return item.model_dump(mode="json"), {"id": item.id}
+        return item.model_dump(mode="json"), {"id": item.id, "purged": args.purge}
 
     async def _pin(
         self, scope: MemoryScope, args: ItemArgs, pinned: bool = True
@@ -342,7 +342,7 @@ _OPS: dict[str, tuple[Handler, type[BaseModel]]] = {
     "remember": (MemoryManager._remember, RememberArgs),
     "recall": (MemoryManager._recall, RecallArgs),
     "get": (MemoryManager._get, ItemArgs),
-    "forget": (MemoryManager._forget, ItemArgs),
+    "forget": (MemoryManager._forget, ForgetArgs),
     "pin": (MemoryManager._pin, ItemArgs),
     "unpin": (MemoryManager._unpin, ItemArgs),
     "observe": (MemoryManager._observe, ObserveArgs),

@@ -37,6 +37,11 @@ class ItemArgs(_Args):
     id: int
 
 
+class ForgetArgs(ItemArgs):
+    purge: bool = False
+    """Also erase the text (the row stays as a tombstone so history links still resolve)."""
+
+
 class DialogueMessage(_Args):
     role: Literal["user", "assistant", "tool"]
     content: str = Field(max_length=20000)

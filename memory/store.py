@@ -206,6 +206,13 @@ class MemoryStore:
                     [{"item_id": i, "n": n} for i, n in id_to_visits.items()],
                 )
 
+    def forget(self, item_id: int, *, purge: bool = False) -> MemoryItem:
+        """Never recall this item again; with `purge` its words are erased too (keyword index included)."""
+        fields: dict[str, Any] = {"state": "forgotten", "pinned": False}
+        if purge:
+            fields.update(text="", key=None, tags=[], meta={"purged_at": time.time()})
+        return self.update(item_id, **fields)
+
     def set_pinned(self, item_id: int, pinned: bool) -> MemoryItem:
         """Pinned items are always paged in and never archived."""
         with Session(self.engine, expire_on_commit=False) as session, session.begin():

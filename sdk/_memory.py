@@ -68,9 +68,9 @@ class Memory:
     async def get(self, item_id: int) -> MemoryItem:
         return MemoryItem.model_validate(await self._call("get", id=item_id))
 
-    async def forget(self, item_id: int) -> MemoryItem:
-        """Mark a memory forgotten: never recalled again, kept in history until exported or purged."""
-        return MemoryItem.model_validate(await self._call("forget", id=item_id))
+    async def forget(self, item_id: int, *, purge: bool = False) -> MemoryItem:
+        """Never recall this memory again; it stays as history unless `purge` erases its text too."""
+        return MemoryItem.model_validate(await self._call("forget", id=item_id, purge=purge or None))
 
     async def pin(self, item_id: int) -> MemoryItem:
         """Always page this memory in, and never archive it."""

@@ -73,6 +73,8 @@ def test_memory_commands(tmp_path: Path, env: dict[str, str], config: Path) -> N
     )
     assert "Tess moved to Bruges" in done.stdout
 
+    assert f"purged {ids['old']}" in run("forget", "--purge", str(ids["old"]))
+    assert "Ghent" not in run("show", str(ids["old"])) and "Ghent" not in run("ls", "--user", "tess", "--all")
     assert "reindexed 4 memories" in run("reindex")
     stats = run("stats", "--user", "tess")
     assert re.search(r"chat\s+│\s+long\s+│\s+active\s+│\s+1\b", stats), stats

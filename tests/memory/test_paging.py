@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aios.kernel.kernel import Kernel
 from aios.kernel.memory_port import MemoryScope
-from aios.kernel.syscalls import Message
+from aios.kernel.syscalls import MemorySyscall, Message
 from aios.memory.context import MEMORY_HEADER
 from aios.memory.manager import MemoryManager
 from aios.sdk import Context
@@ -134,3 +134,26 @@ def test_the_memory_block_keeps_to_its_budget() -> None:
     assert block.startswith(MEMORY_HEADER) and estimate_tokens(block) <= 200 + len(block.splitlines())
     assert "fact 0 " in block and "fact 9 " not in block and block.endswith("...")
     assert memory_block(items, 10) == ""
+
+
+async def test_a_purged_memory_leaves_only_a_tombstone(manager: MemoryManager) -> None:
+    from aios.memory.schema import scope_token
+
+    scope = scope_token("u", "a")
+    old = manager.store.add(user="u", agent="a", tier="long", kind="fact", text="PIN is 4321", key="pin")
+    new = manager.store.add(user="u", agent="a", tier="long", kind="fact", text="PIN is 9876", key="pin")
+    manager.indexer.poke()
+    await manager.settle(60)
+    assert manager.index().count(scope) == 1  # only the active fact is in the vector index
+    result = await manager.call(
+        SCOPE.model_copy(update={"session": "s"}),
+        MemorySyscall(op="forget", arguments={"id": new.id, "purge": True}),
+    )
+    assert result.detail == {"id": new.id, "purged": True}
+    await manager.settle(60)
+    tombstone = manager.store.get(new.id)
+    assert tombstone is not None and tombstone.text == "" and tombstone.state == "forgotten"
+    assert tombstone.supersedes == old.id  # history still resolves
+    assert manager.store.keyword_search([scope], "PIN 9876", 5) == []
+    assert manager.index().count(scope) == 0
+    assert "9876" not in str(manager.store.rows([new.id])[0].meta)
