@@ -33,6 +33,7 @@ async def boot(settings: Settings, *, cwd: Path | None = None) -> Kernel:
         kv_policy=create_kv_policy(settings.kv_policy),
         workdir_root=settings.workdir_root,
         memory=memory,
+        approvals=settings.approvals.with_file_rules(),
     )
     await kernel.start()
     return kernel

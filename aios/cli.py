@@ -19,6 +19,7 @@ from rich.table import Table
 from aios import __version__
 from aios.agent_loader import installed_agents
 from aios.boot import boot, spawn_agent
+from aios.cli_approvals import Prompter, approvals, approve, deny
 from aios.cli_common import _settings, _spinner, _State, console, err_console, on_kernel, with_memory_in
 from aios.cli_eval import eval_app
 from aios.cli_memory import memory_app
@@ -36,6 +37,9 @@ bench_app = typer.Typer(help="Benchmarks that back the performance claims.", no_
 app.add_typer(bench_app, name="bench")
 app.add_typer(memory_app, name="memory")
 app.add_typer(eval_app, name="eval")
+app.command("approvals")(approvals)
+app.command("approve")(approve)
+app.command("deny")(deny)
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file.")]
 
@@ -81,6 +85,10 @@ class _Printer:
                 f"-> {d['completion_tokens']} tok, "
                 f"queue {_fmt_ms(d['queue_wait_ms'])}, {_fmt_ms(d['service_ms'])} [dim]({calls})[/]"
             )
+        elif event.kind == "approval_decided":
+            colour = "green" if event.status == "approved" else "red"
+            by = escape(str(d.get("by")))
+            console.print(f"{t}   [{colour}]approval {d.get('approval')} {event.status}[/] by {by}")
         elif event.kind == "syscall_finished" and event.syscall == "memory":
             shown = {k: v for k, v in d.items() if k not in ("error", "service_ms") and v is not None}
             outcome = escape(str(d.get("error"))) if event.status != "ok" else escape(json.dumps(shown)[:160])
@@ -123,6 +131,7 @@ async def _run(
     kernel = await boot(settings, cwd=Path.cwd())
     kernel.subscribe(_Printer(time.monotonic()))
     loop = asyncio.get_running_loop()
+    kernel.subscribe(Prompter(kernel, loop))
     try:
         pid = await spawn_agent(
             kernel,

@@ -16,6 +16,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from aios.kernel.approvals import ApprovalPolicy
 from aios.kernel.engines.registry import LocalModelConfig, ModelConfig
 from aios.kernel.errors import ConfigError
 from aios.memory.config import MemorySettings
@@ -55,6 +56,7 @@ class Settings(BaseSettings):
     models: dict[str, ModelConfig] = Field(default_factory=lambda: {"local": LocalModelConfig()})
     shell: ShellConfig = Field(default_factory=ShellConfig)
     memory: MemorySettings = Field(default_factory=MemorySettings)
+    approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     owner: str = Field(default_factory=_default_owner)
 
     @classmethod

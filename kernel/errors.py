@@ -59,6 +59,10 @@ class UnknownProcess(UserError):
     """No process with that pid exists."""
 
 
+class UnknownApproval(UserError):
+    """No pending approval request with that id."""
+
+
 class UnknownAgent(UserError):
     """No installed agent has that name."""
 

@@ -11,7 +11,9 @@ from pydantic import BaseModel, Field
 class KernelEvent(BaseModel):
     """One thing that happened to a process."""
 
-    kind: Literal["spawned", "syscall_started", "syscall_finished", "exited"]
+    kind: Literal[
+        "spawned", "syscall_started", "syscall_finished", "approval_requested", "approval_decided", "exited"
+    ]
     pid: int
     ts: float = Field(default_factory=time.time)
     syscall_id: str | None = None

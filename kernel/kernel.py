@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from aios.kernel.access import LLM_CAPABILITY, grants, require
+from aios.kernel.approvals import ApprovalPolicy, ApprovalRecord
 from aios.kernel.drivers import CallContext, Driver, Operation
 from aios.kernel.engines.interface import Engine
 from aios.kernel.engines.registry import EngineRegistry
@@ -28,6 +29,7 @@ from aios.kernel.errors import (
     ProcessKilled,
     ToolError,
     ToolTimeout,
+    UnknownApproval,
     UnknownProcess,
 )
 from aios.kernel.events import KernelEvent
@@ -53,6 +55,8 @@ from aios.kernel.syscalls import (
 logger = logging.getLogger(__name__)
 
 KV_MONITOR_PERIOD_S = 0.5
+APPROVAL_POLL_S = 0.25
+"""How often a blocked process looks for a decision made by `aios approve` in another process."""
 
 Program = Callable[[int], Awaitable[Any]]
 """What a process runs: given its pid, a coroutine whose value is the process's result."""
@@ -105,9 +109,12 @@ class Kernel:
         kv_policy: KVPolicy | None = None,
         durations: ToolDurations | None = None,
         memory: MemoryPort | None = None,
+        approvals: ApprovalPolicy | None = None,
     ) -> None:
         self.store = store
         self.memory = memory
+        self.approval_policy = approvals or ApprovalPolicy()
+        self._approval_waiters: dict[int, asyncio.Future[ApprovalRecord]] = {}
         self.engines = engines
         self.drivers = dict(drivers)
         self.policy = policy
@@ -682,6 +689,7 @@ class Kernel:
         try:
             driver, operation, args = self._resolve_tool(request, pid=pid, syscall_id=syscall_id)
             require(proc.record.capabilities, operation.capability, pid=pid, syscall_id=syscall_id)
+            approval = await self._approve(proc, request, operation, syscall_id)
         except AiosError as e:
             status = "denied" if isinstance(e, PermissionDenied) else "error"
             self._audit(
@@ -695,6 +703,7 @@ class Kernel:
             )
             raise
         kv = await self._pause(proc, request.name)
+        kv = {**(kv or {}), **approval} if approval else kv
         enqueued = time.monotonic()
         self._enter(proc, ProcessState.WAITING_TOOL)
         self._emit(
@@ -770,6 +779,104 @@ class Kernel:
             detail={"arguments": request.arguments, "kv": kv},
             event={"output": output},
         )
+
+    # ---- approvals -------------------------------------------------------------------------------
+
+    async def _approve(
+        self, proc: _Process, request: ToolSyscall, operation: Operation, syscall_id: str
+    ) -> dict[str, Any] | None:
+        """Apply the approval policy; `ask` blocks the process until a human decides or time runs out."""
+        pid = proc.record.pid
+        decision, why = self.approval_policy.decide(request.name, request.arguments, operation.risk)
+        if decision == "allow":
+            return None
+        if decision == "deny":
+            raise PermissionDenied(
+                f"{request.name} is denied by policy: {why}", pid=pid, syscall_id=syscall_id
+            )
+        record = await asyncio.to_thread(
+            self.store.create_approval,
+            pid=pid,
+            syscall_id=syscall_id,
+            agent=proc.record.agent,
+            owner=proc.record.owner,
+            tool=request.name,
+            arguments=request.arguments,
+            risk=operation.risk.value,
+            requested_at=time.time(),
+        )
+        waiter: asyncio.Future[ApprovalRecord] = asyncio.get_running_loop().create_future()
+        self._approval_waiters[record.id] = waiter
+        self._enter(proc, ProcessState.BLOCKED_APPROVAL)
+        self._emit(
+            KernelEvent(
+                kind="approval_requested",
+                pid=pid,
+                syscall_id=syscall_id,
+                syscall="tool",
+                target=request.name,
+                detail={"approval": record.id, "arguments": request.arguments, "why": why},
+            )
+        )
+        try:
+            async with asyncio.timeout(self.approval_policy.timeout_s):
+                decided = await self._decision(record.id, waiter)
+        except TimeoutError:
+            decided = await self._settle_approval(record.id, "expired", "timeout", "nobody answered in time")
+        except asyncio.CancelledError:
+            await asyncio.shield(self._settle_approval(record.id, "cancelled", "kernel", "the process ended"))
+            raise
+        finally:
+            self._approval_waiters.pop(record.id, None)
+            self._leave(proc)
+        self._emit(
+            KernelEvent(
+                kind="approval_decided",
+                pid=pid,
+                syscall_id=syscall_id,
+                target=request.name,
+                status=decided.state,
+                detail={"approval": record.id, "by": decided.decided_by, "reason": decided.reason},
+            )
+        )
+        if decided.state != "approved":
+            reason = f": {decided.reason}" if decided.reason else ""
+            raise PermissionDenied(
+                f"{request.name} was {decided.state} (approval {record.id}, by {decided.decided_by}){reason}",
+                pid=pid,
+                syscall_id=syscall_id,
+            )
+        return {"approval": record.id, "approved_by": decided.decided_by}
+
+    async def _decision(self, approval_id: int, waiter: asyncio.Future[ApprovalRecord]) -> ApprovalRecord:
+        """A decision made in this process (`decide`) or by `aios approve` in another (seen in the store)."""
+        while True:
+            done, _ = await asyncio.wait({waiter}, timeout=APPROVAL_POLL_S)
+            if done:
+                return waiter.result()
+            record = await asyncio.to_thread(self.store.get_approval, approval_id)
+            if record is not None and record.state != "pending":
+                return record
+
+    async def _settle_approval(self, approval_id: int, state: str, by: str, reason: str) -> ApprovalRecord:
+        try:
+            return await asyncio.to_thread(
+                self.store.decide_approval, approval_id, state, by=by, reason=reason
+            )
+        except UnknownApproval:  # decided at the last moment: that decision stands
+            record = await asyncio.to_thread(self.store.get_approval, approval_id)
+            assert record is not None
+            return record
+
+    async def decide(self, approval_id: int, approve: bool, *, by: str, reason: str = "") -> ApprovalRecord:
+        """Approve or deny a pending request (the prompt of `aios run`; `aios approve` writes the store)."""
+        record = await asyncio.to_thread(
+            self.store.decide_approval, approval_id, "approved" if approve else "denied", by=by, reason=reason
+        )
+        waiter = self._approval_waiters.get(approval_id)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(record)
+        return record
 
     def _resolve_tool(
         self, request: ToolSyscall, *, pid: int, syscall_id: str

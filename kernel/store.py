@@ -6,6 +6,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from aios.kernel.approvals import ApprovalRecord
+from aios.kernel.errors import UnknownApproval
 from aios.kernel.records import AuditRow, ProcessRecord, ProcessState
 
 logger = logging.getLogger(__name__)
@@ -82,6 +85,24 @@ class AuditLogRow(Base):
     tokens_in: Mapped[int] = mapped_column(Integer, default=0)
     tokens_out: Mapped[int] = mapped_column(Integer, default=0)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ApprovalRow(Base):
+    __tablename__ = "approvals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pid: Mapped[int] = mapped_column(Integer)
+    syscall_id: Mapped[str] = mapped_column(String(64))
+    agent: Mapped[str] = mapped_column(String(200))
+    owner: Mapped[str] = mapped_column(String(200))
+    tool: Mapped[str] = mapped_column(String(200))
+    arguments: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    risk: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    requested_at: Mapped[float] = mapped_column(Float)
+    decided_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -200,6 +221,40 @@ class ProcessStore:
             query = query.where(AuditLogRow.pid == pid)
         with Session(self.engine) as session:
             return [AuditRow.model_validate(r) for r in session.scalars(query)]
+
+    # ---- approvals (synchronous: a human is waiting anyway) --------------------------------------
+
+    def create_approval(self, **fields: Any) -> ApprovalRecord:
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            row = ApprovalRow(state="pending", **fields)
+            session.add(row)
+            session.flush()
+            return ApprovalRecord.model_validate(row)
+
+    def get_approval(self, approval_id: int) -> ApprovalRecord | None:
+        with Session(self.engine) as session:
+            row = session.get(ApprovalRow, approval_id)
+            return ApprovalRecord.model_validate(row) if row else None
+
+    def list_approvals(self, *, pending_only: bool = True, limit: int = 50) -> list[ApprovalRecord]:
+        query = select(ApprovalRow).order_by(ApprovalRow.id.desc()).limit(limit)
+        if pending_only:
+            query = query.where(ApprovalRow.state == "pending")
+        with Session(self.engine) as session:
+            return [ApprovalRecord.model_validate(r) for r in session.scalars(query)]
+
+    def decide_approval(self, approval_id: int, state: str, *, by: str, reason: str = "") -> ApprovalRecord:
+        """Record a decision on a pending request; a request is decided once (first decision wins)."""
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            row = session.get(ApprovalRow, approval_id)
+            if row is None:
+                raise UnknownApproval(f"no approval request {approval_id}")
+            if row.state != "pending":
+                raise UnknownApproval(
+                    f"approval request {approval_id} is already {row.state} (by {row.decided_by})"
+                )
+            row.state, row.decided_by, row.reason, row.decided_at = state, by, reason, time.time()
+            return ApprovalRecord.model_validate(row)
 
     def kv_processes(self) -> list[ProcessRecord]:
         """Processes whose KV cache the engine still holds (resident or swapped)."""

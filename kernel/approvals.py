@@ -1,0 +1,106 @@
+"""Who decides whether a tool operation runs: a policy by driver, operation and arguments, else its risk."""
+
+from __future__ import annotations
+
+import tomllib
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from aios.kernel.drivers import RiskLevel
+from aios.kernel.errors import ConfigError
+
+Decision = Literal["allow", "deny", "ask"]
+"""allow: run; deny: refuse; ask: wait for a human (`aios approve`/`aios deny` or the `aios run` prompt)."""
+
+
+class PolicyRule(BaseModel):
+    """First matching rule wins; patterns are shell globs (`kubernetes.*`, `rm -rf *`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tool: str = "*"
+    """`driver.operation` pattern."""
+    arguments: dict[str, str] = {}
+    """Argument name -> pattern its value (as text) must match."""
+    decision: Decision
+    reason: str = ""
+
+    def matches(self, tool: str, arguments: dict[str, Any]) -> bool:
+        if not fnmatchcase(tool, self.tool):
+            return False
+        for name, pattern in self.arguments.items():
+            if name not in arguments or not fnmatchcase(str(arguments[name]), pattern):
+                return False
+        return True
+
+
+class ApprovalPolicy(BaseModel):
+    """The `[approvals]` table of the config file (rules may also come from `policy_file`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    read: Decision = "allow"
+    write: Decision = "allow"
+    destructive: Decision = "ask"
+    timeout_s: float = Field(default=300.0, gt=0)
+    """An unanswered request is denied after this long."""
+    policy_file: Path | None = None
+    """TOML file of `[[rules]]`, checked before the rules below."""
+    rules: list[PolicyRule] = []
+
+    def decide(self, tool: str, arguments: dict[str, Any], risk: RiskLevel) -> tuple[Decision, str]:
+        """The decision for one call and why (the rule's reason, or its risk level)."""
+        for number, rule in enumerate(self.rules, 1):
+            if rule.matches(tool, arguments):
+                return rule.decision, rule.reason or f"policy rule {number} ({rule.tool})"
+        return getattr(self, risk.value), f"{risk.value} operation"
+
+    def with_file_rules(self) -> ApprovalPolicy:
+        """This policy with the rules of `policy_file` in front; errors name the file and the rule."""
+        if self.policy_file is None:
+            return self
+        path = self.policy_file.expanduser()
+        try:
+            data = tomllib.loads(path.read_text())
+        except OSError as e:
+            raise ConfigError(f"approvals.policy_file: cannot read {path}: {e}") from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"approvals.policy_file: {path} is not valid TOML: {e}") from e
+        unknown = set(data) - {"rules"}
+        if unknown:
+            raise ConfigError(
+                f"approvals.policy_file: {path}: unknown keys {sorted(unknown)} (only [[rules]])"
+            )
+        rules = []
+        for number, rule in enumerate(data.get("rules", []), 1):
+            try:
+                rules.append(PolicyRule.model_validate(rule))
+            except ValidationError as e:
+                problems = "; ".join(
+                    f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()[:3]
+                )
+                raise ConfigError(f"approvals.policy_file: {path}: rule {number}: {problems}") from e
+        return self.model_copy(update={"rules": [*rules, *self.rules]})
+
+
+class ApprovalRecord(BaseModel):
+    """One request for a human decision, as stored and listed by `aios approvals`."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    pid: int
+    syscall_id: str
+    agent: str
+    owner: str
+    tool: str
+    arguments: dict[str, Any]
+    risk: str
+    state: Literal["pending", "approved", "denied", "expired", "cancelled"]
+    requested_at: float
+    decided_at: float | None = None
+    decided_by: str | None = None
+    reason: str = ""
