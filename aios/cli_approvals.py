@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import json
 import sys
+import threading
 import time
 from typing import Annotated
 
@@ -81,6 +83,23 @@ def deny(
     _decide(approval_id, "denied", reason)
 
 
+def _read_line(loop: asyncio.AbstractEventLoop) -> asyncio.Future[str]:
+    """A line from stdin on a daemon thread: an unanswered prompt must not keep `aios run` from exiting."""
+    future: asyncio.Future[str] = loop.create_future()
+
+    def deliver(line: str) -> None:
+        if not future.done():
+            future.set_result(line)
+
+    def read() -> None:
+        line = sys.stdin.readline()
+        with contextlib.suppress(RuntimeError):  # the loop closed first: nobody waits any more
+            loop.call_soon_threadsafe(deliver, line)
+
+    threading.Thread(target=read, name="aios-approval-prompt", daemon=True).start()
+    return future
+
+
 class Prompter:
     """In `aios run`: asks at the terminal when an operation waits for approval (or says how to answer)."""
 
@@ -109,7 +128,7 @@ class Prompter:
             f"pid {event.pid} wants {event.target} {arguments} ({event.detail.get('why')}). Allow? [y/N] "
         )
         console.print(f"[bold yellow]approval {approval_id}[/]: {question}", end="")
-        answer = await asyncio.to_thread(sys.stdin.readline)
+        answer = await _read_line(self.loop)
         try:
             await self.kernel.decide(
                 approval_id, answer.strip().lower() in ("y", "yes"), by=f"{_who()} (aios run prompt)"
