@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
 
-from aios.kernel.memory_port import MemoryItem
 from aios.kernel.syscalls import Message
+from aios.memory.schema import MemoryRow
 from aios.memory.store import estimate_tokens
 
 MEMORY_HEADER = "Memories from earlier conversations (use them if relevant):"
@@ -20,10 +19,10 @@ def page_text(messages: Sequence[Message]) -> str:
     return "\n".join(f"{m.role}: {m.content}" for m in messages if m.content)
 
 
-def page_messages(page: MemoryItem, meta_messages: list[dict[str, str]]) -> list[Message]:
+def page_messages(page: MemoryRow) -> list[Message]:
     """A stored page back as chat messages (tool output is shown as user-side text)."""
     out = []
-    for message in meta_messages:
+    for message in page.meta.get("messages", []):
         role = message.get("role", "user")
         content = message.get("content", "")
         if role == "tool":
@@ -33,10 +32,11 @@ def page_messages(page: MemoryItem, meta_messages: list[dict[str, str]]) -> list
     return out or [Message(role="user", content=page.text)]
 
 
-def memory_line(item: MemoryItem, meta_messages: list[dict[str, str]]) -> str:
+def memory_line(item: MemoryRow) -> str:
     """One memory as plain prose (small models misread `user:`/`assistant:` transcripts inside a turn)."""
     when = time.strftime("%Y-%m-%d", time.localtime(item.created_at))
-    if item.kind == "page" and meta_messages:
+    meta_messages = item.meta.get("messages", []) if item.kind == "page" else []
+    if meta_messages:
         parts = []
         for message in meta_messages:
             text = " ".join(message.get("content", "").split())
@@ -54,13 +54,11 @@ def memory_line(item: MemoryItem, meta_messages: list[dict[str, str]]) -> str:
     return f"- ({label}, {when}) {' '.join(item.text.split())}"
 
 
-def memory_block(
-    items: Sequence[MemoryItem], budget_tokens: int, metas: dict[int, dict[str, Any]] | None = None
-) -> str:
+def memory_block(items: Sequence[MemoryRow], budget_tokens: int) -> str:
     """A bulleted list of the memories that fit `budget_tokens` (empty when none does)."""
     lines, used = [MEMORY_HEADER], estimate_tokens(MEMORY_HEADER)
     for item in items:
-        line = memory_line(item, (metas or {}).get(item.id, {}).get("messages", []))
+        line = memory_line(item)
         cost = estimate_tokens(line)
         if used + cost > budget_tokens:
             room = (budget_tokens - used) * 3 - 40
@@ -73,9 +71,9 @@ def memory_block(
     return "\n".join(lines) if len(lines) > 1 else ""
 
 
-def recent_pages(pages: Sequence[MemoryItem], budget_tokens: int) -> list[MemoryItem]:
+def recent_pages(pages: Sequence[MemoryRow], budget_tokens: int) -> list[MemoryRow]:
     """The newest pages whose tokens fit the budget, oldest first."""
-    kept: list[MemoryItem] = []
+    kept: list[MemoryRow] = []
     used = 0
     for page in reversed(pages):
         if kept and used + page.tokens > budget_tokens:
@@ -85,9 +83,7 @@ def recent_pages(pages: Sequence[MemoryItem], budget_tokens: int) -> list[Memory
     return list(reversed(kept))
 
 
-def assemble(
-    messages: Sequence[Message], block: str, pages: Sequence[tuple[MemoryItem, list[Message]]]
-) -> list[Message]:
+def assemble(messages: Sequence[Message], block: str, history: Sequence[Message]) -> list[Message]:
     """System text, the recent pages as turns, then the request's turns with the memories before the last
     user turn: what changes every call comes last, so the engine reuses the KV cache of the dialogue."""
     system = [m for m in messages if m.role == "system"]
@@ -99,5 +95,4 @@ def assemble(
         else:
             turn = rest[last_user]
             rest[last_user] = turn.model_copy(update={"content": f"{block}\n\n{turn.content}"})
-    history = [m for _, page in pages for m in page]
     return [*system, *history, *rest]

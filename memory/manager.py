@@ -31,7 +31,7 @@ from aios.memory.indexer import Indexer
 from aios.memory.pager import Pager
 from aios.memory.requests import ForgetArgs, ItemArgs, ObserveArgs, RecallArgs, RememberArgs
 from aios.memory.retrieval import RecallQuery, Retriever
-from aios.memory.schema import scope_token
+from aios.memory.schema import MemoryRow, scope_token
 from aios.memory.store import MemoryStore
 from aios.memory.vector_index import VectorIndex
 
@@ -268,8 +268,8 @@ class MemoryManager(MemoryPort):
             await self._wake_pager()
         return page, paged_out
 
-    def _short_term(self, scope: MemoryScope) -> list[MemoryItem]:
-        return self.store.list_items(
+    def _short_term(self, scope: MemoryScope) -> list[MemoryRow]:
+        return self.store.list_rows(
             user=scope.user,
             agent=scope.agent,
             session=scope.session,
@@ -298,7 +298,7 @@ class MemoryManager(MemoryPort):
         block = ""
         if memory_budget and query.strip():
             pinned = await asyncio.to_thread(
-                self.store.list_items, user=scope.user, agent=scope.agent, pinned=True, limit=20
+                self.store.list_rows, user=scope.user, agent=scope.agent, pinned=True, limit=20
             )
             hits = await self.recall(
                 RecallQuery(
@@ -309,18 +309,14 @@ class MemoryManager(MemoryPort):
                 )
             )
             relevant = [
-                h.item
+                h.item.id
                 for h in hits
                 if h.keyword_rank is not None or (h.similarity or -1.0) >= self.settings.min_similarity
             ]
-            chosen = [*pinned, *relevant]
-            metas = {r.id: r.meta for r in await asyncio.to_thread(self.store.rows, [i.id for i in chosen])}
-            block = context.memory_block(chosen, memory_budget, metas)
-        rows = await asyncio.to_thread(self.store.rows, [p.id for p in recent])
-        id_to_meta = {r.id: r.meta for r in rows}
-        history = [
-            (p, context.page_messages(p, id_to_meta.get(p.id, {}).get("messages", []))) for p in recent
-        ]
+            id_to_row = {r.id: r for r in await asyncio.to_thread(self.store.rows, relevant)}
+            chosen = [*pinned, *(id_to_row[i] for i in relevant if i in id_to_row)]
+            block = context.memory_block(chosen, memory_budget)
+        history = [m for page in recent for m in context.page_messages(page)]
         return request.model_copy(
             update={"messages": tuple(context.assemble(request.messages, block, history))}
         )

@@ -115,8 +115,10 @@ class Pager:
         report = PagerReport()
         await self._segment(report)
         await self._summarise(llm, report)
-        await self._promote(llm, report)
-        await self._archive(report)
+        # heat is rated once per pass: archiving uses the ratings from before this pass's promotions
+        rated = await asyncio.to_thread(self._segment_heat, time.time())
+        await self._promote(llm, rated, report)
+        await self._archive(rated, report)
         if any((report.segmented, report.summarised, report.promoted_facts, report.archived_segments)):
             self._on_change()
         return report
@@ -133,13 +135,9 @@ class Pager:
         for page, vector in zip(pages, vectors, strict=True):
             scope = (page.user, page.agent)
             if scope not in scope_to_segments:
-                segment_ids = [
-                    s.id
-                    for s in self.store.list_items(
-                        user=page.user, agent=page.agent, tiers=["mid"], kinds=["segment"], limit=None
-                    )
-                ]
-                scope_to_segments[scope] = self.store.rows(segment_ids)
+                scope_to_segments[scope] = self.store.list_rows(
+                    user=page.user, agent=page.agent, tiers=["mid"], kinds=["segment"], limit=None
+                )
             segments = scope_to_segments[scope]
             page_keywords = keywords(page.text)
             best, best_score = None, -1.0
@@ -170,7 +168,7 @@ class Pager:
                     meta={"centroid": vector.tolist(), "keywords": page_keywords, "pages": 1},
                     pending="summary",
                 )
-                segments.append(self.store.rows([segment.id])[0])
+                segments.append(self.store.rows([segment.id])[0])  # its centroid, for the next pages
                 segment_id = segment.id
                 report.new_segments += 1
             self.store.update(page.id, segment_id=segment_id, pending=None)
@@ -212,8 +210,7 @@ class Pager:
     # ---- promotion and eviction -----------------------------------------------------------------
 
     def _segment_heat(self, now: float) -> list[tuple[MemoryRow, float]]:
-        segments = self.store.list_items(tiers=["mid"], kinds=["segment"], limit=None)
-        rows = self.store.rows([s.id for s in segments])
+        rows = self.store.list_rows(tiers=["mid"], kinds=["segment"], limit=None)
         out = []
         for row in rows:
             value = heat(
@@ -226,9 +223,7 @@ class Pager:
         self.store.set_heat({row.id: value for row, value in out})
         return out
 
-    async def _promote(self, llm: LLMCall, report: PagerReport) -> None:
-        now = time.time()
-        rated = await asyncio.to_thread(self._segment_heat, now)
+    async def _promote(self, llm: LLMCall, rated: list[tuple[MemoryRow, float]], report: PagerReport) -> None:
         hot = [row for row, value in rated if value >= self.settings.promote_heat and row.pending is None]
         for start in range(0, len(hot), PARALLEL_CALLS):
             await asyncio.gather(
@@ -272,8 +267,7 @@ class Pager:
         }
         await asyncio.to_thread(self.store.reset_visits, segment.id, meta)
 
-    async def _archive(self, report: PagerReport) -> None:
-        rated = await asyncio.to_thread(self._segment_heat, time.time())
+    async def _archive(self, rated: list[tuple[MemoryRow, float]], report: PagerReport) -> None:
         scope_to_segments: dict[tuple[str, str], list[tuple[MemoryRow, float]]] = defaultdict(list)
         for row, value in rated:
             if not row.pinned:

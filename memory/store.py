@@ -290,7 +290,11 @@ class MemoryStore:
             session.expunge_all()
             return rows
 
-    def list_items(
+    def list_items(self, **filters: Any) -> list[MemoryItem]:
+        """Items matching `filters` (see `list_rows`)."""
+        return [to_item(row) for row in self.list_rows(**filters)]
+
+    def list_rows(
         self,
         *,
         user: str | None = None,
@@ -303,7 +307,8 @@ class MemoryStore:
         segment_id: int | None = None,
         order: str = "id",
         limit: int | None = 100,
-    ) -> list[MemoryItem]:
+    ) -> list[MemoryRow]:
+        """Detached rows with every column (pages' messages, segments' centroids), in one query."""
         query = select(MemoryRow)
         if user is not None:
             query = query.where(MemoryRow.user == user)
@@ -324,8 +329,10 @@ class MemoryStore:
         query = query.order_by(MemoryRow.id.desc() if order == "newest" else MemoryRow.id)
         if limit is not None:
             query = query.limit(limit)
-        with Session(self.engine) as db:
-            return [to_item(row) for row in db.scalars(query)]
+        with Session(self.engine, expire_on_commit=False) as db:
+            rows = list(db.scalars(query))
+            db.expunge_all()
+            return rows
 
     def pending(self, work: str, limit: int = 64) -> list[MemoryRow]:
         """Rows the pager owes `work`, oldest first."""

@@ -111,23 +111,13 @@ async def test_memory_needs_its_capability(kernel: Kernel) -> None:
 def test_the_memory_block_keeps_to_its_budget() -> None:
     import time
 
-    from aios.kernel.memory_port import MemoryItem
     from aios.memory.context import memory_block
+    from aios.memory.schema import MemoryRow
     from aios.memory.store import estimate_tokens
 
     now = time.time()
     items = [
-        MemoryItem(
-            id=i,
-            user="u",
-            agent="a",
-            tier="long",
-            kind="fact",
-            text=f"fact {i} " + "word " * 60,
-            created_at=now,
-            updated_at=now,
-            accessed_at=now,
-        )
+        MemoryRow(id=i, kind="fact", text=f"fact {i} " + "word " * 60, meta={}, created_at=now)
         for i in range(10)
     ]
     block = memory_block(items, 200)
