@@ -20,7 +20,16 @@ from aios import __version__
 from aios.agent_loader import installed_agents
 from aios.boot import boot, spawn_agent
 from aios.cli_approvals import Prompter, approvals, approve, deny
-from aios.cli_common import _settings, _spinner, _State, console, err_console, on_kernel, with_memory_in
+from aios.cli_common import (
+    _settings,
+    _spinner,
+    _State,
+    console,
+    err_console,
+    on_kernel,
+    publish,
+    with_memory_in,
+)
 from aios.cli_eval import eval_app
 from aios.cli_memory import memory_app
 from aios.config import Settings
@@ -376,13 +385,8 @@ def bench_kv(
             )
 
     report = asyncio.run(go())
-    table = report.markdown()
-    (folder / "table.md").write_text(table + "\n" + report.last_line() + "\n")
-    (folder / "report.json").write_text(report.model_dump_json(indent=1))
     report.plot(folder / "jct_vs_rate.png")
-    console.print(table)
-    console.print(f"[dim]written to {folder}[/]")
-    print(report.last_line())
+    publish(report, folder)
 
 
 @bench_app.command("memory")
@@ -404,12 +408,7 @@ def bench_memory(
     folder.mkdir(parents=True, exist_ok=True)
     # the benchmark's store is kept between runs: embedding 100k memories takes minutes
     report = on_kernel(with_memory_in(settings, folder), lambda kernel, say: run_bench(kernel, params, say))
-    table = report.markdown()
-    (folder / "table.md").write_text(table + "\n" + report.last_line() + "\n")
-    (folder / "report.json").write_text(report.model_dump_json(indent=1))
-    console.print(table)
-    console.print(f"[dim]written to {folder}[/]")
-    print(report.last_line())
+    publish(report, folder)
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -66,3 +66,19 @@ def with_memory_in(settings: Settings, folder: Path) -> Settings:
         update={"database_url": f"sqlite:///{folder / 'memory.db'}", "chroma_path": folder / "chroma"}
     )
     return settings.model_copy(update={"memory": memory})
+
+
+class Report(Protocol):
+    def markdown(self) -> str: ...
+    def last_line(self) -> str: ...
+    def model_dump_json(self, *, indent: int | None = None) -> str: ...
+
+
+def publish(report: Report, folder: Path, *, footnote: str = "") -> None:
+    """Write `table.md` and `report.json`, print the table, and end stdout with the summary line."""
+    table = report.markdown()
+    (folder / "table.md").write_text(table + "\n" + report.last_line() + "\n")
+    (folder / "report.json").write_text(report.model_dump_json(indent=1))
+    console.print(table)
+    console.print(f"[dim]{footnote}written to {folder}[/]")
+    print(report.last_line())

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from aios.cli_common import _settings, console, on_kernel, with_memory_in
+from aios.cli_common import _settings, on_kernel, publish, with_memory_in
 
 eval_app = typer.Typer(help="Evaluations that score agents and subsystems.", no_args_is_help=True)
 
@@ -42,9 +42,4 @@ def eval_memory(
         with_memory_in(settings, folder),
         lambda kernel, say: run_eval(kernel, data, params, name=path.name, progress=say),
     )
-    table = report.markdown()
-    (folder / "table.md").write_text(table + "\n" + report.last_line() + "\n")
-    (folder / "report.json").write_text(report.model_dump_json(indent=1))
-    console.print(table)
-    console.print(f"[dim]{len(report.answers)} answers in {report.seconds:.0f} s; written to {folder}[/]")
-    print(report.last_line())
+    publish(report, folder, footnote=f"{len(report.answers)} answers in {report.seconds:.0f} s; ")

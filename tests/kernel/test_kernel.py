@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -215,15 +216,11 @@ async def test_kernel_dispatches_in_the_policy_order(kernel: Kernel) -> None:
     engine = GatedEngine(max_concurrency=1)
     kernel.engines.register("local", engine)
 
-    async def one_call(pid: int) -> str:
-        await kernel.syscall(pid, ask("x"))
-        return "ok"
-
-    blocker = await kernel.spawn(one_call, agent="a", task="t", capabilities=["llm"])
+    blocker = await kernel.spawn(one_call(kernel), agent="a", task="t", capabilities=["llm"])
     while engine.started != [blocker]:
         await asyncio.sleep(0.01)
-    low = await kernel.spawn(one_call, agent="low", task="t", capabilities=["llm"], priority=0)
-    high = await kernel.spawn(one_call, agent="high", task="t", capabilities=["llm"], priority=9)
+    low = await kernel.spawn(one_call(kernel), agent="low", task="t", capabilities=["llm"], priority=0)
+    high = await kernel.spawn(one_call(kernel), agent="high", task="t", capabilities=["llm"], priority=9)
     while len(kernel.policy) < 2:
         await asyncio.sleep(0.01)
     engine.gate.set()
@@ -232,20 +229,25 @@ async def test_kernel_dispatches_in_the_policy_order(kernel: Kernel) -> None:
     assert engine.started == [blocker, high, low]
 
 
+def one_call(kernel: Kernel) -> Callable[[int], Awaitable[str]]:
+    """A program that makes one LLM call."""
+
+    async def program(pid: int) -> str:
+        await kernel.syscall(pid, ask("x"))
+        return "ok"
+
+    return program
+
+
 async def queue_behind_a_running_call(kernel: Kernel) -> tuple[GatedEngine, int, int]:
     """A busy one-slot engine and a queued background call; returns the engine and both pids."""
     engine = GatedEngine(max_concurrency=1)
     kernel.engines.register("local", engine)
-
-    async def one_call(pid: int) -> str:
-        await kernel.syscall(pid, ask("x"))
-        return "ok"
-
-    blocker = await kernel.spawn(one_call, agent="a", task="t", capabilities=["llm"])
+    blocker = await kernel.spawn(one_call(kernel), agent="a", task="t", capabilities=["llm"])
     while engine.started != [blocker]:
         await asyncio.sleep(0.01)
     housekeeping = await kernel.spawn(
-        one_call, agent="pager", task="t", capabilities=["llm"], background=True
+        one_call(kernel), agent="pager", task="t", capabilities=["llm"], background=True
     )
     await asyncio.sleep(0.05)
     return engine, blocker, housekeeping
@@ -253,12 +255,7 @@ async def queue_behind_a_running_call(kernel: Kernel) -> tuple[GatedEngine, int,
 
 async def test_background_calls_run_only_when_no_other_call_waits(kernel: Kernel) -> None:
     engine, blocker, housekeeping = await queue_behind_a_running_call(kernel)
-
-    async def one_call(pid: int) -> str:
-        await kernel.syscall(pid, ask("x"))
-        return "ok"
-
-    late = await kernel.spawn(one_call, agent="late", task="t", capabilities=["llm"])
+    late = await kernel.spawn(one_call(kernel), agent="late", task="t", capabilities=["llm"])
     while len(kernel.policy) < 1:
         await asyncio.sleep(0.01)
     engine.gate.set()
