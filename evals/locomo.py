@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from aios.kernel.errors import describe_validation
+
 if TYPE_CHECKING:
     from nltk.stem import PorterStemmer
 
@@ -160,21 +162,12 @@ def load_dataset(path: Path) -> list[Sample]:
         try:
             samples.append(Sample.model_validate(item))
         except ValidationError as exc:
-            raise ValueError(f"{path}: {label} is malformed: {_describe(exc)}") from exc
+            raise ValueError(f"{path}: {label} is malformed: {describe_validation(exc)}") from exc
     ids = Counter(s.sample_id for s in samples)
     duplicates = sorted(sample_id for sample_id, n in ids.items() if n > 1)
     if duplicates:
         raise ValueError(f"{path}: duplicate sample_id(s): {', '.join(duplicates)}")
     return samples
-
-
-def _describe(exc: ValidationError) -> str:
-    """One line per problem, located by field path, instead of pydantic's multi-line report."""
-    problems = []
-    for error in exc.errors(include_url=False):
-        where = ".".join(str(part) for part in error["loc"]) or "<sample>"
-        problems.append(f"{where}: {error['msg']}")
-    return "; ".join(problems)
 
 
 def normalize_answer(s: str) -> str:

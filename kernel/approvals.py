@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aios.kernel.drivers import RiskLevel
-from aios.kernel.errors import ConfigError
+from aios.kernel.errors import ConfigError, describe_validation
 
 Decision = Literal["allow", "deny", "ask"]
 """allow: run; deny: refuse; ask: wait for a human (`aios approve`/`aios deny` or the `aios run` prompt)."""
@@ -79,9 +79,7 @@ class ApprovalPolicy(BaseModel):
             try:
                 rules.append(PolicyRule.model_validate(rule))
             except ValidationError as e:
-                problems = "; ".join(
-                    f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()[:3]
-                )
+                problems = describe_validation(e, limit=3)
                 raise ConfigError(f"approvals.policy_file: {path}: rule {number}: {problems}") from e
         return self.model_copy(update={"rules": [*rules, *self.rules]})
 

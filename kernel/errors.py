@@ -5,6 +5,7 @@ AiosError
 │   ├── ConfigError           invalid configuration file, key or value
 │   ├── InvalidSyscall        malformed syscall arguments
 │   ├── UnknownProcess        no such pid
+│   ├── UnknownApproval       no pending approval request by that id
 │   ├── UnknownAgent          no installed agent by that name
 │   ├── UnknownModel          no configured engine by that name
 │   └── PermissionDenied      the process lacks the capability
@@ -23,6 +24,8 @@ AiosError
 """
 
 from __future__ import annotations
+
+from pydantic import ValidationError
 
 
 class AiosError(Exception):
@@ -129,3 +132,12 @@ class GenerationPreempted(Signal):
     def __init__(self, message: str, *, handle: object) -> None:
         super().__init__(message)
         self.handle = handle
+
+
+def describe_validation(error: ValidationError, *, limit: int = 5) -> str:
+    """Pydantic's report as one line, `field.path: problem; ...` (errors shown to users and agents)."""
+    parts = []
+    for item in error.errors(include_url=False)[:limit]:
+        where = ".".join(str(p) for p in item["loc"]) or "(root)"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)

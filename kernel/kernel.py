@@ -31,6 +31,7 @@ from aios.kernel.errors import (
     ToolTimeout,
     UnknownApproval,
     UnknownProcess,
+    describe_validation,
 )
 from aios.kernel.events import KernelEvent
 from aios.kernel.kv_policy import DEFAULT_CALIBRATION, CostModelPolicy, KVPolicy, Pause, ToolDurations
@@ -327,9 +328,9 @@ class Kernel:
             try:
                 request = SYSCALL_ADAPTER.validate_python(request)
             except ValidationError as e:
-                self._audit(proc, syscall_id, "invalid", "", "error", error=_summarise(e))
+                self._audit(proc, syscall_id, "invalid", "", "error", error=describe_validation(e))
                 raise InvalidSyscall(
-                    f"malformed syscall: {_summarise(e)}", pid=pid, syscall_id=syscall_id
+                    f"malformed syscall: {describe_validation(e)}", pid=pid, syscall_id=syscall_id
                 ) from e
         if isinstance(request, NoopSyscall):
             self._audit(proc, syscall_id, "noop", "", "ok")
@@ -900,7 +901,7 @@ class Kernel:
             args = operation.args_model.model_validate(request.arguments)
         except ValidationError as e:
             raise InvalidSyscall(
-                f"bad arguments for {request.name}: {_summarise(e)}", pid=pid, syscall_id=syscall_id
+                f"bad arguments for {request.name}: {describe_validation(e)}", pid=pid, syscall_id=syscall_id
             ) from e
         return driver, operation, args
 
@@ -934,11 +935,3 @@ class Kernel:
         if close_engines:
             await self.engines.close()
         await asyncio.to_thread(self.store.close)
-
-
-def _summarise(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors()[:5]:
-        where = ".".join(str(p) for p in item["loc"]) or "(root)"
-        parts.append(f"{where}: {item['msg']}")
-    return "; ".join(parts)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from aios.kernel.access import grants
-from aios.kernel.errors import InvalidSyscall, PermissionDenied
+from aios.kernel.errors import InvalidSyscall, PermissionDenied, describe_validation
 from aios.kernel.memory_port import (
     MEMORY_OWN,
     MemoryHit,
@@ -142,10 +142,7 @@ class MemoryManager(MemoryPort):
         try:
             args = args_model.model_validate(request.arguments)
         except ValidationError as e:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in e.errors()[:5]
-            )
-            raise InvalidSyscall(f"bad arguments for memory.{request.op}: {problems}") from e
+            raise InvalidSyscall(f"bad arguments for memory.{request.op}: {describe_validation(e)}") from e
         _require(scope, MEMORY_OWN)
         output, detail = await handler(self, scope, args)
         return MemoryResult(op=request.op, output=output, detail=detail)
