@@ -28,6 +28,8 @@ class Operation:
     timeout_s: float
     capability: str
     """Capability a process needs, e.g. `shell.exec`."""
+    ask_first: bool = False
+    """Ask a human even where the risk alone would not (applying a playbook); policy rules still win."""
 
     def json_schema(self) -> dict[str, Any]:
         """Arguments schema as the model sees it (no titles, to keep prompts short)."""
@@ -67,6 +69,13 @@ class Driver(ABC):
 
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Acquire what the driver needs (called once, lazily, before the first call)."""
+
+    async def preview(self, operation: str, args: BaseModel, ctx: CallContext) -> Any | None:
+        """What the call would change (a dry run or a diff), shown to the human asked to approve it."""
+        return None
+
+    async def release(self, pid: int) -> None:  # noqa: B027 - optional hook
+        """Drop what the driver holds for a process that has ended (a browser context, a screen lock)."""
 
     async def health(self) -> DriverHealth:
         return DriverHealth(ok=True, detail="no checks")
