@@ -9,13 +9,15 @@ import json
 import sys
 import threading
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from aios.cli_common import _settings, console
+from aios.kernel.approvals import ApprovalRecord
+from aios.kernel.errors import UnknownApproval
 from aios.kernel.events import KernelEvent
 from aios.kernel.kernel import Kernel
 from aios.kernel.store import ProcessStore
@@ -28,16 +30,34 @@ def _who() -> str:
         return "local user"
 
 
+PREVIEW_CHARS = 4000
+
+
+def _preview_text(preview: Any) -> str:
+    """A driver's dry run as the human reads it: diffs as text, anything else as indented JSON."""
+    text = preview if isinstance(preview, str) else json.dumps(preview, indent=2, default=str)
+    return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "\n[... cut]"
+
+
 def approvals(
+    approval_id: Annotated[
+        int | None, typer.Argument(help="Show this request in full, with the driver's dry run.")
+    ] = None,
     every: Annotated[bool, typer.Option("--all", help="Decided requests too.")] = False,
 ) -> None:
     """Requests waiting for a human decision (destructive operations, or what the policy asks about)."""
     store = ProcessStore(_settings().db_url)
     try:
+        if approval_id is not None:
+            record = store.get_approval(approval_id)
+            if record is None:
+                raise UnknownApproval(f"no approval request {approval_id}")
+            _show(record)
+            return
         rows = store.list_approvals(pending_only=not every)
     finally:
         store.close()
-    table = Table("id", "pid", "agent", "tool", "arguments", "risk", "state", "waiting", "decided by")
+    table = Table("id", "pid", "agent", "tool", "arguments", "why", "state", "waiting", "decided by")
     now = time.time()
     for r in rows:
         table.add_row(
@@ -46,7 +66,7 @@ def approvals(
             r.agent,
             r.tool,
             escape(json.dumps(r.arguments)[:80]),
-            r.risk,
+            escape(r.why or r.risk),
             r.state,
             f"{(r.decided_at or now) - r.requested_at:.0f} s",
             r.decided_by or "-",
@@ -54,6 +74,19 @@ def approvals(
     console.print(table)
     if not rows:
         console.print("[dim]nothing waits for a decision[/]")
+
+
+def _show(record: ApprovalRecord) -> None:
+    console.print(
+        f"[bold]approval {record.id}[/] ({record.state}): pid {record.pid} ({record.agent}, "
+        f"owner {record.owner}) wants [bold]{record.tool}[/], {record.risk} risk: {escape(record.why)}"
+    )
+    console.print(escape(json.dumps(record.arguments, indent=2)))
+    if record.preview is not None:
+        console.print("[bold]dry run:[/]")
+        console.print(escape(_preview_text(record.preview)))
+    if record.decided_by:
+        console.print(f"decided by {record.decided_by}: {escape(record.reason) or '-'}")
 
 
 def _decide(approval_id: int, state: str, reason: str) -> None:
@@ -115,7 +148,8 @@ class Prompter:
         if not sys.stdin.isatty():
             console.print(
                 f"[yellow]pid {event.pid} waits for approval {approval_id}[/] ({event.target}): "
-                f"run `aios approve {approval_id}` or `aios deny {approval_id}`"
+                f"see `aios approvals {approval_id}`, then `aios approve {approval_id}` "
+                f"or `aios deny {approval_id}`"
             )
             return
         task = self.loop.create_task(self._ask(approval_id, event))
@@ -123,6 +157,9 @@ class Prompter:
         task.add_done_callback(self.tasks.discard)
 
     async def _ask(self, approval_id: int, event: KernelEvent) -> None:
+        preview = event.detail.get("preview")
+        if preview is not None:
+            console.print(f"[bold]dry run of {event.target}:[/]\n{escape(_preview_text(preview))}")
         arguments = escape(json.dumps(event.detail.get("arguments", {}))[:300])
         question = (
             f"pid {event.pid} wants {event.target} {arguments} ({event.detail.get('why')}). Allow? [y/N] "

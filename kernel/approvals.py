@@ -50,13 +50,38 @@ class ApprovalPolicy(BaseModel):
     policy_file: Path | None = None
     """TOML file of `[[rules]]`, checked before the rules below."""
     rules: list[PolicyRule] = []
+    ask_after_untrusted: bool = True
+    """Destructive calls ask a human, whatever the rules say, once the process has read tool output."""
 
-    def decide(self, tool: str, arguments: dict[str, Any], risk: RiskLevel) -> tuple[Decision, str]:
-        """The decision for one call and why (the rule's reason, or its risk level)."""
+    def decide(
+        self,
+        tool: str,
+        arguments: dict[str, Any],
+        risk: RiskLevel,
+        *,
+        ask_first: bool = False,
+        tainted_by: str | None = None,
+    ) -> tuple[Decision, str]:
+        """The decision for one call and why: the first matching rule, else the operation's own default.
+
+        A process that has read tool output may be steered by an injected instruction, so its destructive
+        calls are never allowed without a human (VeriOS: ask when the situation is untrustworthy).
+        """
+        decision, why = self._decide(tool, arguments, risk, ask_first=ask_first)
+        if decision == "allow" and risk is RiskLevel.DESTRUCTIVE and tainted_by and self.ask_after_untrusted:
+            return "ask", f"{why}, but the process has read untrusted output of {tainted_by}"
+        return decision, why
+
+    def _decide(
+        self, tool: str, arguments: dict[str, Any], risk: RiskLevel, *, ask_first: bool
+    ) -> tuple[Decision, str]:
         for number, rule in enumerate(self.rules, 1):
             if rule.matches(tool, arguments):
                 return rule.decision, rule.reason or f"policy rule {number} ({rule.tool})"
-        return getattr(self, risk.value), f"{risk.value} operation"
+        default: Decision = getattr(self, risk.value)
+        if ask_first and default == "allow":
+            return "ask", f"{tool} asks a human before it runs"
+        return default, f"{risk.value} operation"
 
     def with_file_rules(self) -> ApprovalPolicy:
         """This policy with the rules of `policy_file` in front; errors name the file and the rule."""
@@ -97,6 +122,9 @@ class ApprovalRecord(BaseModel):
     tool: str
     arguments: dict[str, Any]
     risk: str
+    why: str = ""
+    preview: Any = None
+    """What the call would change, from the driver's dry run, for the human to read before deciding."""
     state: Literal["pending", "approved", "denied", "expired", "cancelled"]
     requested_at: float
     decided_at: float | None = None

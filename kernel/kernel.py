@@ -52,6 +52,7 @@ from aios.kernel.syscalls import (
     ToolSpec,
     ToolSyscall,
 )
+from aios.kernel.untrusted import mark_untrusted
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,10 @@ class _Process:
     """Memory session: short-term dialogue pages are kept per session."""
     background: bool = False
     """Kernel housekeeping (the memory pager): its LLM calls run only when no other call waits."""
+    drivers_used: set[str] = field(default_factory=set)
+    """Drivers that may hold state for this process (a browser context), released when it ends."""
+    tainted_by: str | None = None
+    """First tool whose output the process received: from then on it may carry injected instructions."""
 
 
 @dataclass(eq=False)
@@ -217,6 +222,11 @@ class Kernel:
             for name in proc.engines_used:
                 engine = self.engines.get(name)
                 await engine.release(pid)
+            for name in proc.drivers_used:
+                try:
+                    await self.drivers[name].release(pid)
+                except Exception:
+                    logger.exception("driver %s could not release pid %d", name, pid)
 
     def _set_state(self, proc: _Process, state: ProcessState, **fields: Any) -> None:
         proc.record = proc.record.model_copy(update={"state": state, **fields})
@@ -408,6 +418,9 @@ class Kernel:
             engine = await self.engines.acquire(model)
             if request.memory:
                 request = await self._page_in(proc, request, engine)
+            messages, untrusted = mark_untrusted(request.messages)
+            if untrusted:
+                request = request.model_copy(update={"messages": messages})
         except AiosError as e:
             e.pid, e.syscall_id = pid, syscall_id
             status = "denied" if isinstance(e, PermissionDenied) else "error"
@@ -690,7 +703,7 @@ class Kernel:
         try:
             driver, operation, args = self._resolve_tool(request, pid=pid, syscall_id=syscall_id)
             require(proc.record.capabilities, operation.capability, pid=pid, syscall_id=syscall_id)
-            approval = await self._approve(proc, request, operation, syscall_id)
+            approval = await self._approve(proc, request, driver, operation, args, syscall_id)
         except AiosError as e:
             status = "denied" if isinstance(e, PermissionDenied) else "error"
             self._audit(
@@ -721,9 +734,8 @@ class Kernel:
         try:
             async with self._driver_slot(driver):
                 started = time.monotonic()
-                if driver.name not in self._opened_drivers:
-                    await driver.open()
-                    self._opened_drivers.add(driver.name)
+                await self._open_driver(driver)
+                proc.drivers_used.add(driver.name)
                 context = CallContext(pid=pid, workdir=self.workdir(pid))
                 try:
                     output = await asyncio.wait_for(
@@ -749,7 +761,13 @@ class Kernel:
         finally:
             self._leave(proc)
         self._tool_done(proc, syscall_id, request, enqueued, started, kv, status="ok", output=output)
+        proc.tainted_by = proc.tainted_by or request.name
         return ToolResult(name=request.name, output=output)
+
+    async def _open_driver(self, driver: Driver) -> None:
+        if driver.name not in self._opened_drivers:
+            await driver.open()
+            self._opened_drivers.add(driver.name)
 
     def _tool_done(
         self,
@@ -784,17 +802,30 @@ class Kernel:
     # ---- approvals -------------------------------------------------------------------------------
 
     async def _approve(
-        self, proc: _Process, request: ToolSyscall, operation: Operation, syscall_id: str
+        self,
+        proc: _Process,
+        request: ToolSyscall,
+        driver: Driver,
+        operation: Operation,
+        args: BaseModel,
+        syscall_id: str,
     ) -> dict[str, Any] | None:
         """Apply the approval policy; `ask` blocks the process until a human decides or time runs out."""
         pid = proc.record.pid
-        decision, why = self.approval_policy.decide(request.name, request.arguments, operation.risk)
+        decision, why = self.approval_policy.decide(
+            request.name,
+            request.arguments,
+            operation.risk,
+            ask_first=operation.ask_first,
+            tainted_by=proc.tainted_by,
+        )
         if decision == "allow":
             return None
         if decision == "deny":
             raise PermissionDenied(
                 f"{request.name} is denied by policy: {why}", pid=pid, syscall_id=syscall_id
             )
+        preview = await self._preview(proc, driver, operation, args)
         record = await asyncio.to_thread(
             self.store.create_approval,
             pid=pid,
@@ -804,6 +835,8 @@ class Kernel:
             tool=request.name,
             arguments=request.arguments,
             risk=operation.risk.value,
+            why=why,
+            preview=preview,
             requested_at=time.time(),
         )
         waiter: asyncio.Future[ApprovalRecord] = asyncio.get_running_loop().create_future()
@@ -816,7 +849,12 @@ class Kernel:
                 syscall_id=syscall_id,
                 syscall="tool",
                 target=request.name,
-                detail={"approval": record.id, "arguments": request.arguments, "why": why},
+                detail={
+                    "approval": record.id,
+                    "arguments": request.arguments,
+                    "why": why,
+                    "preview": preview,
+                },
             )
         )
         try:
@@ -848,6 +886,32 @@ class Kernel:
                 syscall_id=syscall_id,
             )
         return {"approval": record.id, "approved_by": decided.decided_by}
+
+    async def _preview(
+        self, proc: _Process, driver: Driver, operation: Operation, args: BaseModel
+    ) -> Any | None:
+        """The driver's dry run of the call, so the human decides on what would change, not on arguments.
+
+        A dry run that fails ends the call here: nobody is asked to approve what cannot work.
+        """
+        pid = proc.record.pid
+        await self._open_driver(driver)
+        proc.drivers_used.add(driver.name)
+        context = CallContext(pid=pid, workdir=self.workdir(pid))
+        self._enter(proc, ProcessState.WAITING_TOOL)
+        try:
+            return await asyncio.wait_for(
+                driver.preview(operation.name, args, context), timeout=operation.timeout_s + 5.0
+            )
+        except TimeoutError as e:
+            raise ToolTimeout(f"dry run of {driver.name}.{operation.name} ran past its timeout") from e
+        except AiosError:
+            raise
+        except Exception as e:
+            name = f"{driver.name}.{operation.name}"
+            raise ToolError(f"dry run of {name} failed: {type(e).__name__}: {e}") from e
+        finally:
+            self._leave(proc)
 
     async def _decision(self, approval_id: int, waiter: asyncio.Future[ApprovalRecord]) -> ApprovalRecord:
         """A decision made in this process (`decide`) or by `aios approve` in another (seen in the store)."""

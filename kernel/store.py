@@ -98,6 +98,8 @@ class ApprovalRow(Base):
     tool: Mapped[str] = mapped_column(String(200))
     arguments: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     risk: Mapped[str] = mapped_column(String(16))
+    why: Mapped[str] = mapped_column(Text, default="")
+    preview: Mapped[Any] = mapped_column(JSON, nullable=True)
     state: Mapped[str] = mapped_column(String(16), index=True)
     requested_at: Mapped[float] = mapped_column(Float)
     decided_at: Mapped[float | None] = mapped_column(Float, nullable=True)

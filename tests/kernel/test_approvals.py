@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from aios.config import Settings
 from aios.kernel.approvals import ApprovalPolicy, PolicyRule
 from aios.kernel.drivers import CallContext, Driver, Operation, RiskLevel
-from aios.kernel.errors import ConfigError, PermissionDenied, UnknownApproval
+from aios.kernel.errors import ConfigError, PermissionDenied, ToolError, UnknownApproval
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
 from aios.kernel.syscalls import ToolSyscall
@@ -31,15 +31,23 @@ class VaultDriver(Driver):
 
     def __init__(self) -> None:
         self.ran: list[tuple[str, str]] = []
+        self.released: list[int] = []
 
     def operations(self) -> dict[str, Operation]:
         return {
             op: Operation(
-                name=op, description=op, args_model=NameArgs, risk=risk, timeout_s=5, capability=f"vault.{op}"
+                name=op,
+                description=op,
+                args_model=NameArgs,
+                risk=risk,
+                timeout_s=5,
+                capability=f"vault.{op}",
+                ask_first=op == "seal",
             )
             for op, risk in (
                 ("peek", RiskLevel.READ),
                 ("store", RiskLevel.WRITE),
+                ("seal", RiskLevel.WRITE),
                 ("shred", RiskLevel.DESTRUCTIVE),
             )
         }
@@ -48,6 +56,15 @@ class VaultDriver(Driver):
         assert isinstance(args, NameArgs)
         self.ran.append((operation, args.name))
         return {"done": operation}
+
+    async def preview(self, operation: str, args: BaseModel, ctx: CallContext) -> Any:
+        assert isinstance(args, NameArgs)
+        if args.name == "missing":
+            raise ToolError(f"no item {args.name!r} to {operation}")
+        return {"would": f"{operation} {args.name}"}
+
+    async def release(self, pid: int) -> None:
+        self.released.append(pid)
 
 
 def test_the_policy_decides_by_rule_then_by_risk(tmp_path: Path) -> None:
@@ -67,6 +84,12 @@ def test_the_policy_decides_by_rule_then_by_risk(tmp_path: Path) -> None:
         "destructive operation",
     )
     assert policy.decide("vault.peek", {}, RiskLevel.READ)[0] == "allow"
+    assert policy.decide("vault.seal", {}, RiskLevel.WRITE, ask_first=True)[0] == "ask"
+    tainted = policy.decide("vault.shred", {"name": "tmp-1"}, RiskLevel.DESTRUCTIVE, tainted_by="web.read")
+    assert tainted[0] == "ask" and "untrusted output of web.read" in tainted[1]
+    trusting = policy.model_copy(update={"ask_after_untrusted": False})
+    trusted = trusting.decide("vault.shred", {"name": "tmp-1"}, RiskLevel.DESTRUCTIVE, tainted_by="x")
+    assert trusted[0] == "allow"
 
     rules = tmp_path / "policy.toml"
     rules.write_text('[[rules]]\ntool = "vault.*"\ndecision = "deny"\nreason = "frozen"\n')
@@ -82,24 +105,30 @@ def test_the_policy_decides_by_rule_then_by_risk(tmp_path: Path) -> None:
             ApprovalPolicy(policy_file=rules).with_file_rules()
 
 
-async def start(kernel: Kernel, op: str, name: str, outcome: dict[str, object]) -> int:
+async def start(
+    kernel: Kernel, op: str, name: str, outcome: dict[str, object], *, after: str | None = None
+) -> int:
+    """A process making one vault call (after an earlier `vault.peek` of `after`, if given)."""
+
     async def program(pid: int) -> str:
         try:
+            if after is not None:
+                await kernel.syscall(pid, ToolSyscall(name="vault.peek", arguments={"name": after}))
             outcome["result"] = await kernel.syscall(
                 pid, ToolSyscall(name=f"vault.{op}", arguments={"name": name})
             )
-        except PermissionDenied as e:
+        except (PermissionDenied, ToolError) as e:
             outcome["denied"] = str(e)
         return "ok"
 
     return await kernel.spawn(program, agent="keeper", task="t", capabilities=["vault.*"])
 
 
-async def pending(kernel: Kernel, pid: int) -> int:
+async def pending(kernel: Kernel, pid: int, tool: str = "vault.shred") -> int:
     while kernel.process(pid).state != ProcessState.BLOCKED_APPROVAL:
         await asyncio.sleep(0.01)
     [request] = kernel.store.list_approvals()
-    assert request.pid == pid and request.tool == "vault.shred" and request.risk == "destructive"
+    assert request.pid == pid and request.tool == tool
     return request.id
 
 
@@ -180,6 +209,10 @@ async def test_aios_approve_from_another_process(
     env = dict(env, AIOS_DATA_DIR=str(settings.data_dir))
     listed = await asyncio.to_thread(aios, "--config", str(config), "approvals", env=env, cwd=tmp_path)
     assert listed.returncode == 0 and "vault.shred" in listed.stdout, listed.stderr
+    shown = await asyncio.to_thread(
+        aios, "--config", str(config), "approvals", str(approval), env=env, cwd=tmp_path
+    )
+    assert shown.returncode == 0 and "dry run" in shown.stdout and "shred db" in shown.stdout, shown.stderr
     done = await asyncio.to_thread(
         aios, "--config", str(config), "approve", str(approval), env=env, cwd=tmp_path
     )
@@ -190,3 +223,40 @@ async def test_aios_approve_from_another_process(
         aios, "--config", str(config), "deny", str(approval), env=env, cwd=tmp_path
     )
     assert again.returncode == 2 and "already approved" in again.stderr
+
+
+async def test_the_human_sees_the_dry_run_and_a_failing_dry_run_asks_nobody(
+    kernel: Kernel, vault: VaultDriver
+) -> None:
+    pid = await start(kernel, "shred", "db", {})
+    approval = await pending(kernel, pid)
+    request = kernel.store.get_approval(approval)
+    assert request is not None and request.preview == {"would": "shred db"}
+    assert request.why == "destructive operation"
+    await kernel.decide(approval, True, by="alice")
+    await kernel.wait(pid)
+    assert vault.released == [pid]
+
+    outcome: dict[str, object] = {}
+    await kernel.wait(await start(kernel, "shred", "missing", outcome))
+    assert "no item 'missing'" in str(outcome["denied"])
+    assert len(kernel.store.list_approvals(pending_only=False)) == 1 and vault.ran == [("shred", "db")]
+
+
+async def test_ask_first_writes_and_tainted_destructive_calls_ask_even_when_a_rule_allows(
+    kernel: Kernel, vault: VaultDriver
+) -> None:
+    pid = await start(kernel, "seal", "box", {})
+    approval = await pending(kernel, pid, tool="vault.seal")
+    await kernel.decide(approval, False, by="alice")
+    await kernel.wait(pid)
+
+    kernel.approval_policy = ApprovalPolicy(rules=[PolicyRule(tool="vault.shred", decision="allow")])
+    clean: dict[str, object] = {}
+    await kernel.wait(await start(kernel, "shred", "tmp", clean))
+    assert "result" in clean
+    pid = await start(kernel, "shred", "db", {}, after="inbox")
+    request = kernel.store.get_approval(await pending(kernel, pid))
+    assert request is not None and "untrusted output of vault.peek" in request.why
+    assert ("shred", "db") not in vault.ran
+    await kernel.kill(pid)
