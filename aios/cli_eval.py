@@ -1,13 +1,19 @@
-"""`aios eval ...`: quality evaluations (memory now; OSWorld-format tasks and security later)."""
+"""`aios eval ...`: evaluations of agents and subsystems (memory, security; OSWorld-format tasks later)."""
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from aios.cli_common import _settings, on_kernel, publish, with_memory_in
+from aios.cli_common import _settings, _spinner, _State, on_kernel, publish, with_memory_in
+from aios.config import DEFAULT_CONFIG_PATH
+
+if TYPE_CHECKING:
+    from aios.evals.eval_security import SecurityReport
 
 eval_app = typer.Typer(help="Evaluations that score agents and subsystems.", no_args_is_help=True)
 
@@ -43,3 +49,40 @@ def eval_memory(
         lambda kernel, say: run_eval(kernel, data, params, name=path.name, progress=say),
     )
     publish(report, folder, footnote=f"{len(report.answers)} answers in {report.seconds:.0f} s; ")
+
+
+@eval_app.command("security")
+def eval_security(
+    attack: Annotated[
+        list[str] | None, typer.Option("--attack", help="Run only these attacks (ids; repeatable).")
+    ] = None,
+    no_model: Annotated[
+        bool, typer.Option("--no-model", help="Skip the attack that drives a bundled agent with the model.")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Results folder (default: <data_dir>/results/eval_security).")
+    ] = None,
+) -> None:
+    """Adversarial tasks (secrets, exfiltration, escalation, deletion, injection) judged on system state."""
+    from aios.evals.eval_security import run_security, select_attacks
+    from aios.evals.security_lab import Lab
+
+    settings = _settings()
+    folder = out or settings.data_dir / "results" / "eval_security"
+    folder.mkdir(parents=True, exist_ok=True)
+    attacks = select_attacks(attack or [], model=not no_model)
+    config = _State.config or DEFAULT_CONFIG_PATH
+    lab = Lab(Path(tempfile.mkdtemp(prefix="aios-security-")), config_path=config)
+    suite = with_memory_in(settings, folder).model_copy(update={"data_dir": folder / "state"})
+
+    async def go() -> SecurityReport:
+        with _spinner() as say:
+            return await run_security(suite, lab, attacks=attacks, progress=say)
+
+    try:
+        report = asyncio.run(go())
+    finally:
+        lab.clean()
+    publish(report, folder, footnote=f"{len(report.attacks)} attacks in {report.seconds:.0f} s; ")
+    if report.succeeded:
+        raise typer.Exit(1)

@@ -321,7 +321,11 @@ class Kernel:
     def workdir(self, pid: int) -> Path:
         """The process's private, writable folder (created on first use)."""
         path = self.workdir_root / str(pid)
-        path.mkdir(parents=True, exist_ok=True)
+        if not path.is_dir():
+            # owner-only: what a sandboxed command leaves there is no one else's to open or run
+            self.workdir_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.workdir_root.chmod(0o700)
+            path.mkdir(mode=0o700, exist_ok=True)
         return path
 
     # ---- syscalls --------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,11 +63,13 @@ def bwrap_command(
     workdir: Path,
     readonly_dir: Path | None,
     limits: Limits,
+    extra_args: Sequence[str] = (),
 ) -> list[str]:
     """argv that runs `command` with a read-only system, no network, no capabilities, uid nobody.
 
     `workdir` is bound writable at /workspace; `readonly_dir` (the user's folder) is visible read-only
-    and is where the command starts, so relative paths in the task work.
+    and is where the command starts, so relative paths in the task work. `extra_args` are bubblewrap
+    options applied after the defaults (the gui driver binds its X socket in and sets DISPLAY).
     """
     args = [*rlimit_prefix(limits), bwrap, *_system_mounts()]
     for path in _MASKED_FILES:
@@ -106,12 +110,30 @@ def bwrap_command(
         "--setenv",
         "LANG",
         "C.UTF-8",
+        *extra_args,
         "--",
         "/bin/sh",
         "-c",
         command,
     ]
     return args
+
+
+def strip_setid(root: Path) -> list[Path]:
+    """Clear set-user/group-id bits a sandboxed command left under `root`; returns the files changed.
+
+    Inside the sandbox such a file grants nothing, but the sandbox's uid maps to the caller's on the host:
+    run as root, a `chmod u+s` copy of a shell would be a setuid-root binary outside.
+    """
+    changed = []
+    for path in root.rglob("*"):
+        if path.is_symlink() or not path.is_file():
+            continue
+        mode = path.stat().st_mode
+        if mode & (stat.S_ISUID | stat.S_ISGID):
+            path.chmod(stat.S_IMODE(mode) & ~(stat.S_ISUID | stat.S_ISGID))
+            changed.append(path)
+    return changed
 
 
 def unsandboxed_command(command: str, *, limits: Limits) -> list[str]:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aios.kernel.drivers import CallContext, Driver, DriverHealth, Operation, RiskLevel
 from aios.kernel.errors import SandboxUnavailable, ToolTimeout
-from aios.tools.sandbox import Limits, bwrap_command, find_bwrap, unsandboxed_command
+from aios.tools.sandbox import Limits, bwrap_command, find_bwrap, strip_setid, unsandboxed_command
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +150,13 @@ class ShellDriver(Driver):
         else:
             argv = unsandboxed_command(args.cmd, limits=self.limits)
             cwd = ctx.workdir
-        return (await self._run(argv, cwd=cwd, cmd=args.cmd, mode=mode)).model_dump()
+        try:
+            return (await self._run(argv, cwd=cwd, cmd=args.cmd, mode=mode)).model_dump()
+        finally:
+            stripped = await asyncio.to_thread(strip_setid, ctx.workdir)
+            if stripped:
+                names = [str(p) for p in stripped]
+                logger.warning("pid %d: cleared setuid/setgid bits of %s", ctx.pid, names)
 
     async def _run(self, argv: list[str], *, cwd: Path | None, cmd: str, mode: SandboxMode) -> ExecResult:
         started = time.monotonic()

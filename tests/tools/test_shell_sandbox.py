@@ -140,3 +140,11 @@ async def test_refuses_to_run_unsandboxed_unless_allowed(user_dir: Path, ctx: Ca
     assert "UNSANDBOXED" in (await allowed.health()).detail
     out = await sh(allowed, ctx, "pwd")
     assert out["sandbox"] == "unsandboxed" and out["stdout"].strip() == str(ctx.workdir)
+
+
+async def test_setuid_files_left_in_the_work_dir_lose_the_bit(user_dir: Path, ctx: CallContext) -> None:
+    driver = ShellDriver(cwd=user_dir)
+    out = await sh(driver, ctx, "cp /bin/sh /workspace/rootsh && chmod 6755 /workspace/rootsh && echo made")
+    assert out["stdout"] == "made\n", out
+    mode = (ctx.workdir / "rootsh").stat().st_mode
+    assert mode & 0o6000 == 0 and mode & 0o755 == 0o755
