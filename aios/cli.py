@@ -9,7 +9,7 @@ import logging
 import signal
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -38,6 +38,9 @@ from aios.kernel.errors import AiosError
 from aios.kernel.events import KernelEvent
 from aios.kernel.records import ProcessRecord
 from aios.kernel.store import ProcessStore
+
+if TYPE_CHECKING:
+    from aios.evals.bench_drivers import DriversReport
 
 app = typer.Typer(
     help="AIOS: an operating system for LLM agents.", no_args_is_help=True, add_completion=False
@@ -387,6 +390,30 @@ def bench_kv(
     report = asyncio.run(go())
     report.plot(folder / "jct_vs_rate.png")
     publish(report, folder)
+
+
+@bench_app.command("drivers")
+def bench_drivers(
+    driver: Annotated[
+        list[str] | None, typer.Option("--driver", help="Only these drivers (repeatable; default: all).")
+    ] = None,
+    runs: Annotated[int, typer.Option(min=1, help="Calls per operation.")] = 5,
+    out: Annotated[
+        Path | None, typer.Option(help="Results folder (default: <data_dir>/results/bench_drivers).")
+    ] = None,
+) -> None:
+    """Median latency of every driver operation against its real backend (Chromium, Xvfb, kmock, ansible)."""
+    from aios.evals.bench_drivers import run_driver_bench
+
+    folder = out or _settings().data_dir / "results" / "bench_drivers"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    async def go() -> DriversReport:
+        with _spinner() as say:
+            return await run_driver_bench(driver or [], runs=runs, progress=say)
+
+    report = asyncio.run(go())
+    publish(report, folder, footnote=f"{len(report.rows)} operations in {report.seconds:.0f} s; ")
 
 
 @bench_app.command("memory")

