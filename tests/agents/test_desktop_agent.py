@@ -1,0 +1,142 @@
+"""The desktop agent: its loop over the real gui driver, scripted and on the embedded model."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aios.agents.desktop import DesktopAgent, format_gui_observation
+from aios.boot import spawn_agent
+from aios.kernel.engines.interface import Engine, EngineInfo
+from aios.kernel.kernel import Kernel
+from aios.kernel.records import ProcessState
+from aios.kernel.syscalls import LLMResult, LLMSyscall, ToolCall, Usage
+from aios.tools.gui import GuiDriver
+
+
+class ScriptedEngine(Engine):
+    """Makes the given tool calls in order while tools may be called, then answers in plain text."""
+
+    name = "local"
+    max_concurrency = 1
+
+    def __init__(
+        self, calls: list[tuple[str, dict[str, Any]]], settle: Callable[[], Awaitable[None]]
+    ) -> None:
+        self.calls = list(calls)
+        self.settle = settle
+        """Awaited before the answer, like a model thinking: the process's apps stop once it answers."""
+        self.requests: list[LLMSyscall] = []
+
+    async def generate(
+        self,
+        request: LLMSyscall,
+        *,
+        owner: int,
+        program_arrival: float = 0.0,
+        slice_tokens: int | None = None,
+        resume: object | None = None,
+    ) -> LLMResult:
+        self.requests.append(request)
+        usage = Usage(prompt_tokens=10, completion_tokens=5, prefilled_tokens=10)
+        if request.tool_choice == "none" or not self.calls:
+            await self.settle()
+            return LLMResult(content="the terminal is open", finish_reason="stop", usage=usage, model="s")
+        name, arguments = self.calls.pop(0)
+        call = ToolCall(id=f"c{len(self.requests)}", name=name, arguments=arguments)
+        return LLMResult(tool_calls=(call,), finish_reason="tool_calls", usage=usage, model="s")
+
+    def info(self) -> EngineInfo:
+        return EngineInfo(name="local", kind="test", model="scripted", max_concurrency=1)
+
+
+async def with_gui(kernel: Kernel) -> AsyncIterator[GuiDriver]:
+    driver = GuiDriver()
+    kernel.drivers["gui"] = driver
+    yield driver
+    await driver.close()
+
+
+@pytest.fixture
+async def gui(kernel: Kernel) -> AsyncIterator[GuiDriver]:
+    async for driver in with_gui(kernel):
+        yield driver
+
+
+@pytest.fixture
+async def model_gui(model_kernel: Kernel) -> AsyncIterator[GuiDriver]:
+    async for driver in with_gui(model_kernel):
+        yield driver
+
+
+def test_the_manifest_grants_the_gui_and_nothing_else() -> None:
+    assert DesktopAgent.manifest.name == "desktop"
+    assert DesktopAgent.manifest.capabilities == ("llm", "gui.*")
+
+
+def test_observations_are_short_sentences() -> None:
+    window = {"id": 7, "title": "xterm", "x": 1, "y": 2, "width": 300, "height": 200, "focused": True}
+    assert format_gui_observation({"windows": []}) == "no windows are open"
+    assert format_gui_observation({"windows": [window]}) == "window 7 'xterm' at 1,2 size 300x200 (focused)"
+    shot = {"path": "/w/s.png", "width": 1280, "height": 800}
+    assert format_gui_observation(shot) == "screenshot saved to /w/s.png (1280x800)"
+    assert "no window yet" in format_gui_observation({"app": "xterm", "pid": 5, "window": None})
+    assert format_gui_observation({"typed_chars": 3}) == "done: typed_chars 3"
+
+
+async def test_a_scripted_run_drives_the_real_screen(kernel: Kernel, gui: GuiDriver) -> None:
+    written: list[Path] = []
+
+    async def until_written() -> None:
+        for _ in range(200):
+            if written and written[0].exists() and written[0].read_text():
+                return
+            await asyncio.sleep(0.05)
+
+    engine = ScriptedEngine(
+        [
+            ("gui.launch", {"app": "xterm"}),
+            ("gui.focus_window", {"window": "xterm"}),
+            ("gui.type", {"text": "echo desktop > /workspace/done.txt\n"}),
+        ],
+        until_written,
+    )
+    kernel.engines.register("local", engine)
+    pid = await spawn_agent(kernel, DesktopAgent, "open a terminal and write a file")
+    written.append(kernel.workdir(pid) / "done.txt")
+    record = await kernel.wait(pid)
+    assert record.state == ProcessState.DONE, record.error
+    assert record.result == "the terminal is open" and record.tool_calls == 3
+    # the kernel fences each observation as untrusted data; inside is the agent's text
+    observations = [m.content for m in engine.requests[-1].messages if m.role == "tool"]
+    started = re.search(r"\nstarted xterm \(pid (\d+)\); window \d+ 'xterm' at ", observations[0])
+    assert started is not None, observations[0]
+    assert "\nfocused window " in observations[1] and "\ndone: typed_chars 35\n" in observations[2]
+    assert written[0].read_text() == "desktop\n"
+    # the kernel releases the process's xterm just after it ends
+    for _ in range(200):
+        if not Path(f"/proc/{started[1]}").exists():
+            break
+        await asyncio.sleep(0.05)
+    assert not Path(f"/proc/{started[1]}").exists()
+
+
+@pytest.mark.model
+async def test_desktop_on_the_embedded_model_calls_the_gui(
+    model_kernel: Kernel, model_gui: GuiDriver
+) -> None:
+    pid = await spawn_agent(model_kernel, DesktopAgent, "Open a terminal window, then list the open windows.")
+    record = await asyncio.wait_for(model_kernel.wait(pid), timeout=300)
+    assert record.state == ProcessState.DONE, record.error
+    await asyncio.to_thread(model_kernel.store.flush)
+    tools = [r for r in model_kernel.store.audit(pid=pid) if r.kind == "tool"]
+    assert tools, "the model never called a tool"
+    assert all(r.target.startswith("gui.") for r in tools), tools
+    # schema-valid calls pass the kernel's argument check; the driver answered them (ok or its own error)
+    reached = [r for r in tools if r.status == "ok" or (r.error or "").startswith("gui.")]
+    assert reached, [(r.target, r.status, r.error) for r in tools]
