@@ -219,14 +219,21 @@ class Kernel:
         else:
             self._finish(proc, ProcessState.DONE, result=None if result is None else str(result))
         finally:
-            for name in proc.engines_used:
-                engine = self.engines.get(name)
-                await engine.release(pid)
-            for name in proc.drivers_used:
-                try:
-                    await self.drivers[name].release(pid)
-                except Exception:
-                    logger.exception("driver %s could not release pid %d", name, pid)
+            try:
+                await self._release(proc)
+            finally:
+                proc.done.set()  # after the releases: a waiter may rely on the process's devices being free
+
+    async def _release(self, proc: _Process) -> None:
+        """Give back what engines and drivers hold for an ended process (KV sequence, browser context)."""
+        pid = proc.record.pid
+        for name in proc.engines_used:
+            await self.engines.get(name).release(pid)
+        for name in proc.drivers_used:
+            try:
+                await self.drivers[name].release(pid)
+            except Exception:
+                logger.exception("driver %s could not release pid %d", name, pid)
 
     def _set_state(self, proc: _Process, state: ProcessState, **fields: Any) -> None:
         proc.record = proc.record.model_copy(update={"state": state, **fields})
@@ -252,7 +259,6 @@ class Kernel:
             kv_tokens=0,
             kv_host_bytes=0,
         )
-        proc.done.set()
         self._emit(
             KernelEvent(
                 kind="exited",

@@ -16,7 +16,7 @@ if command -v apt-get >/dev/null 2>&1; then
     command -v g++ >/dev/null 2>&1 || missing="$missing g++"
     [ -x /usr/lib/chromium/chromium ] || missing="$missing chromium"
     command -v Xvfb >/dev/null 2>&1 || missing="$missing xvfb"
-    for tool in xdotool scrot openbox xterm; do
+    for tool in openbox xterm; do
         command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
     done
     if [ -n "$missing" ]; then
