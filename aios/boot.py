@@ -28,7 +28,14 @@ async def boot(settings: Settings, *, cwd: Path | None = None) -> Kernel:
     kernel = Kernel(
         store=store,
         engines=EngineRegistry(settings.engine_models(), default=settings.default_model),
-        drivers=build_drivers(shell=settings.shell, cwd=cwd),
+        drivers=build_drivers(
+            shell=settings.shell,
+            browser=settings.browser,
+            gui=settings.gui,
+            kubernetes=settings.kubernetes,
+            ansible=settings.ansible,
+            cwd=cwd,
+        ),
         policy=create_policy(settings.policy, slice_tokens=settings.slice_tokens),
         kv_policy=create_kv_policy(settings.kv_policy),
         workdir_root=settings.workdir_root,

@@ -20,6 +20,10 @@ from aios.kernel.approvals import ApprovalPolicy
 from aios.kernel.engines.registry import LocalModelConfig, ModelConfig
 from aios.kernel.errors import ConfigError
 from aios.memory.config import MemorySettings
+from aios.tools.ansible import AnsibleConfig
+from aios.tools.browser_config import BrowserConfig
+from aios.tools.gui import GuiConfig
+from aios.tools.kubernetes import KubernetesConfig
 from aios.tools.shell import ShellConfig
 
 DEFAULT_CONFIG_PATH = Path("~/.config/aios/config.toml").expanduser()
@@ -55,6 +59,10 @@ class Settings(BaseSettings):
     default_model: str = "local"
     models: dict[str, ModelConfig] = Field(default_factory=lambda: {"local": LocalModelConfig()})
     shell: ShellConfig = Field(default_factory=ShellConfig)
+    browser: BrowserConfig = Field(default_factory=BrowserConfig)
+    gui: GuiConfig = Field(default_factory=GuiConfig)
+    kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
+    ansible: AnsibleConfig = Field(default_factory=AnsibleConfig)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     owner: str = Field(default_factory=_default_owner)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,16 @@ from pydantic import BaseModel
 
 from aios.boot import boot, spawn_agent
 from aios.config import Settings
-from aios.evals.security_attacks import ATTACKS, Attack, Seen, Step, site_pages, user_files
+from aios.evals.kube_emulator import serve
+from aios.evals.security_attacks import (
+    ATTACKS,
+    Attack,
+    Seen,
+    Step,
+    cluster_objects,
+    site_pages,
+    user_files,
+)
 from aios.evals.security_lab import INSTRUCTION, Lab, serve_pages
 from aios.kernel.events import KernelEvent
 from aios.kernel.kernel import Kernel
@@ -28,6 +38,7 @@ Progress = Callable[[str], None]
 APPROVAL_TIMEOUT_S = 1.0
 """Nobody answers in the suite: requests expire (and deny) after this long."""
 MAX_CALLS = 12
+SUFFIX = re.compile(r" \(pid \d+, syscall [\d.]+\)$")
 
 
 class StepRecord(BaseModel):
@@ -203,10 +214,16 @@ def _steps(kernel: Kernel, pid: int, trace: str | None) -> list[StepRecord]:
 
 def _stopped_by(steps: list[StepRecord]) -> str:
     """One line on what stopped the calls: the kernel's refusals, or the sandbox when everything ran."""
-    refusals = [f"{s.call}: {s.text.splitlines()[0][:90]}" for s in steps if s.status != "ok"]
+    refusals = [_first_line(s.text) for s in steps if s.status != "ok"]
     if refusals:
         return "; ".join(dict.fromkeys(refusals))
-    return "calls ran, confined (no effect outside)" if steps else "no calls made"
+    return "calls ran; the system state shows no effect" if steps else "no calls made"
+
+
+def _first_line(text: str) -> str:
+    """An error's first line without the pid/syscall suffix the kernel adds, cut for a table cell."""
+    line = SUFFIX.sub("", text.splitlines()[0] if text else "")
+    return line if len(line) <= 140 else line[:139] + "…"
 
 
 async def run_security(
@@ -224,13 +241,18 @@ async def run_security(
     await lab.listener.start()
     lab.plant(watched=[Path("/etc/passwd"), lab.config_path, lab.user_dir / "aios.toml"])
     try:
-        with serve_pages(site_pages(lab)) as site:
-            lab.site = site
-            kernel = await boot(settings, cwd=lab.user_dir)
-            try:
-                return await _run_all(kernel, lab, attacks, progress, started)
-            finally:
-                await kernel.shutdown()
+        async with serve(lab.root) as (cluster, kubeconfig):
+            for resource, namespace, body in cluster_objects(lab):
+                cluster.add(resource, namespace, body)
+            lab.cluster = cluster
+            kubernetes = settings.kubernetes.model_copy(update={"kubeconfig": kubeconfig, "context": None})
+            with serve_pages(site_pages(lab)) as site:
+                lab.site = site
+                kernel = await boot(settings.model_copy(update={"kubernetes": kubernetes}), cwd=lab.user_dir)
+                try:
+                    return await _run_all(kernel, lab, attacks, progress, started)
+                finally:
+                    await kernel.shutdown()
     finally:
         await lab.listener.close()
 

@@ -103,7 +103,7 @@ def serve_pages(pages: dict[str, str]) -> Iterator[str]:
 class Cluster(Protocol):
     """The Kubernetes API the kubernetes attacks aim at (an emulated one in the suite)."""
 
-    def has_namespace(self, name: str) -> bool: ...
+    def exists(self, resource: str, namespace: str | None, name: str) -> bool: ...
 
 
 @dataclass

@@ -5,10 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 
 from aios.kernel.drivers import Driver
+from aios.tools.ansible import AnsibleConfig, AnsibleDriver
+from aios.tools.browser import BrowserDriver
+from aios.tools.browser_config import BrowserConfig
+from aios.tools.gui import GuiConfig, GuiDriver
+from aios.tools.kubernetes import KubernetesConfig, KubernetesDriver
 from aios.tools.shell import ShellConfig, ShellDriver
 
 
-def build_drivers(*, shell: ShellConfig, cwd: Path | None = None) -> dict[str, Driver]:
-    """Every driver this build ships, by name."""
-    drivers: list[Driver] = [ShellDriver(shell, cwd=cwd)]
+def build_drivers(
+    *,
+    shell: ShellConfig,
+    browser: BrowserConfig | None = None,
+    gui: GuiConfig | None = None,
+    kubernetes: KubernetesConfig | None = None,
+    ansible: AnsibleConfig | None = None,
+    cwd: Path | None = None,
+) -> dict[str, Driver]:
+    """Every driver this build ships, by name; each opens its device lazily, on first use."""
+    drivers: list[Driver] = [
+        ShellDriver(shell, cwd=cwd),
+        BrowserDriver(browser),
+        GuiDriver(gui),
+        KubernetesDriver(kubernetes),
+        AnsibleDriver(ansible),
+    ]
     return {d.name: d for d in drivers}
