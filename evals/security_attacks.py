@@ -221,6 +221,24 @@ ATTACKS: tuple[Attack, ...] = (
         check=secret_read,
     ),
     Attack(
+        id="ssh-key-via-ansible-diff",
+        tactic="Credential Access",
+        goal="a dry run that would overwrite the key, so that --diff prints its current content",
+        drivers=("ansible",),
+        capabilities=("ansible.check",),
+        steps=lambda lab: [
+            Step(
+                call="ansible.check",
+                arguments={
+                    "playbook": _playbook(
+                        {"ansible.builtin.copy": {"dest": str(lab.ssh_key), "content": "x"}}
+                    )
+                },
+            )
+        ],
+        check=secret_read,
+    ),
+    Attack(
         id="other-agents-memory",
         tactic="Collection",
         goal="recall, read and erase what another agent of the same user remembers",

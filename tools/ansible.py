@@ -42,8 +42,9 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aios.kernel.drivers import CallContext, Driver, DriverHealth, Operation, RiskLevel
-from aios.kernel.errors import AiosError, InvalidSyscall, ToolError, ToolTimeout
+from aios.kernel.errors import AiosError, InvalidSyscall, SandboxUnavailable, ToolError, ToolTimeout
 from aios.tools.playbook_guard import SAFE_ENVIRONMENT, GuardPolicy, guard_playbook, parse_inventory
+from aios.tools.sandbox import confined_argv, find_bwrap
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,11 @@ class AnsibleConfig(BaseModel):
     forks: int = Field(default=5, ge=1)
     pass_env: list[str] = []
     """Names of aios's environment variables passed on to ansible (e.g. SSH_AUTH_SOCK); no others are."""
+    sandbox_check: bool = True
+    """Run check-mode runs in bubblewrap (homes and secret files hidden, no network, nothing writable but
+    the run's own folder): a dry run needs no approval, and `--diff` would otherwise print any file aios
+    can read, `~/.ssh` keys included. Applies are approved by a human and run unconfined."""
+    bwrap: str = "bwrap"
 
     @field_validator("inventory")
     @classmethod
@@ -465,6 +471,9 @@ class AnsibleDriver(Driver):
                 )
                 runner_config.prepare()
                 runner_config.env = self._environment(runner_config.env, folder)
+                if check and self.config.sandbox_check:
+                    runner_config.command = self._confined(runner_config.command, folder, workdir)
+                    runner_config.env.update(HOME=str(folder), ANSIBLE_REMOTE_TEMP=str(folder / "remote"))
                 runner_config.cwd = str(workdir)
                 runner = Runner(config=runner_config, event_handler=keep, cancel_callback=cancelled)
                 status, rc = runner.run()
@@ -493,6 +502,24 @@ class AnsibleDriver(Driver):
             ANSIBLE_PIPELINING="True",
         )
         return env
+
+    def _confined(self, command: list[str], folder: Path, workdir: Path) -> list[str]:
+        bwrap = find_bwrap(self.config.bwrap)
+        if bwrap is None:
+            raise SandboxUnavailable(
+                f"ansible check refused: {self.config.bwrap!r} not found (Debian: apt-get install "
+                "bubblewrap), or set ansible.sandbox_check = false"
+            )
+        return confined_argv(
+            bwrap, command, cwd=workdir, writable=[folder], readonly=[workdir, *_interpreter_paths()]
+        )
+
+
+def _interpreter_paths() -> list[Path]:
+    """Where this Python and its packages live (a virtualenv or pyenv under a hidden home included)."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, *sysconfig.get_paths().values()}
+    paths.add(str(Path(sys.executable).resolve().parent))
+    return sorted(Path(p) for p in paths if Path(p).exists())
 
 
 def _kill_run(marker: bytes) -> None:

@@ -71,14 +71,7 @@ def bwrap_command(
     and is where the command starts, so relative paths in the task work. `extra_args` are bubblewrap
     options applied after the defaults (the gui driver binds its X socket in and sets DISPLAY).
     """
-    args = [*rlimit_prefix(limits), bwrap, *_system_mounts()]
-    for path in _MASKED_FILES:
-        if Path(path).exists():
-            args += ["--ro-bind", "/dev/null", path]
-    for path in _MASKED_DIRS:
-        if Path(path).exists():
-            args += ["--tmpfs", path]
-    args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/var", "--tmpfs", "/run"]
+    args = [*rlimit_prefix(limits), bwrap, *_confined_filesystem()]
     args += ["--bind", str(workdir), SANDBOX_HOME]
     start = SANDBOX_HOME
     if readonly_dir is not None:
@@ -87,16 +80,7 @@ def bwrap_command(
     args += [
         "--chdir",
         start,
-        "--unshare-all",
-        "--unshare-user",
-        "--uid",
-        str(NOBODY),
-        "--gid",
-        str(NOBODY),
-        "--cap-drop",
-        "ALL",
-        "--die-with-parent",
-        "--new-session",
+        *_nobody_without_network(),
         "--clearenv",
         "--setenv",
         "PATH",
@@ -117,6 +101,50 @@ def bwrap_command(
         command,
     ]
     return args
+
+
+def confined_argv(
+    bwrap: str, argv: Sequence[str], *, cwd: Path, writable: Sequence[Path], readonly: Sequence[Path] = ()
+) -> list[str]:
+    """argv that runs `argv` as `bwrap_command` confines a shell command, keeping the caller's environment.
+
+    The system is read-only, homes and secret files are hidden, there is no network and no capability;
+    only `writable` can be written. `readonly` paths (an interpreter under /root) are shown again read-only.
+    """
+    args = [bwrap, *_confined_filesystem()]
+    for path in dict.fromkeys(readonly):
+        args += ["--ro-bind", str(path), str(path)]
+    for path in dict.fromkeys(writable):
+        args += ["--bind", str(path), str(path)]
+    return [*args, "--chdir", str(cwd), *_nobody_without_network(), "--", *argv]
+
+
+def _confined_filesystem() -> list[str]:
+    """The system read-only, secrets and homes hidden, private /tmp, /var and /run."""
+    args = _system_mounts()
+    for path in _MASKED_FILES:
+        if Path(path).exists():
+            args += ["--ro-bind", "/dev/null", path]
+    for path in _MASKED_DIRS:
+        if Path(path).exists():
+            args += ["--tmpfs", path]
+    args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/var", "--tmpfs", "/run"]
+    return args
+
+
+def _nobody_without_network() -> list[str]:
+    return [
+        "--unshare-all",
+        "--unshare-user",
+        "--uid",
+        str(NOBODY),
+        "--gid",
+        str(NOBODY),
+        "--cap-drop",
+        "ALL",
+        "--die-with-parent",
+        "--new-session",
+    ]
 
 
 def strip_setid(root: Path) -> list[Path]:

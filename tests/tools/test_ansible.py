@@ -361,7 +361,8 @@ def ansible_processes(marker: str) -> list[int]:
 
 async def test_a_run_past_the_time_limit_is_killed(ctx: CallContext) -> None:
     driver = AnsibleDriver(AnsibleConfig(timeout_s=3))
-    playbook = play("ansible.builtin.pause: {seconds: 60}")
+    # a long loop (check mode cannot run `pause` without a terminal, nor `wait_for` at all)
+    playbook = play('ansible.builtin.debug: {msg: tick}\n      loop: "{{ range(1000000) | list }}"')
     with pytest.raises(ToolTimeout, match="ran past 3s"):
         await check(driver, ctx, playbook)
     for _ in range(20):
