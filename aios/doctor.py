@@ -17,6 +17,7 @@ from aios.kernel.errors import AiosError
 from aios.kernel.store import open_database
 from aios.memory.embedder import packaged_model_dir
 from aios.memory.store import MemoryStore
+from aios.tools.registry import build_drivers
 from aios.tools.shell import ShellDriver
 
 
@@ -25,6 +26,16 @@ class Check(BaseModel):
     ok: bool
     detail: str
     fix: str = ""
+    required: bool = True
+    """A failed optional check (a device some agents use) warns; only required ones fail `aios doctor`."""
+
+
+DEVICE_FIXES = {
+    "browser": "apt-get install chromium, or set [browser] executable",
+    "gui": "apt-get install xvfb openbox xterm",
+    "ansible": "pip install ansible-core ansible-runner",
+    "kubernetes": "set [kubernetes] kubeconfig, or KUBECONFIG (only the k8s agent needs a cluster)",
+}
 
 
 def _config_check(config_path: Path | None) -> Check:
@@ -146,6 +157,27 @@ def _memory_checks(settings: Settings) -> list[Check]:
     return checks
 
 
+def _device_checks(settings: Settings) -> list[Check]:
+    """Each device driver's own health (nothing is started: a display or browser opens on first use)."""
+    drivers = build_drivers(
+        shell=settings.shell,
+        browser=settings.browser,
+        gui=settings.gui,
+        kubernetes=settings.kubernetes,
+        ansible=settings.ansible,
+    )
+
+    async def probe() -> list[Check]:
+        checks = []
+        for name, fix in DEVICE_FIXES.items():
+            health = await drivers[name].health()
+            repair = "" if health.ok else fix
+            checks.append(Check(name=name, ok=health.ok, detail=health.detail, fix=repair, required=False))
+        return checks
+
+    return asyncio.run(probe())
+
+
 def run_checks(settings: Settings, config_path: Path | None) -> list[Check]:
     """Every check, in the order a run needs them."""
     return [
@@ -154,4 +186,5 @@ def run_checks(settings: Settings, config_path: Path | None) -> list[Check]:
         _sandbox_check(settings),
         _database_check(settings),
         *_memory_checks(settings),
+        *_device_checks(settings),
     ]
