@@ -94,3 +94,14 @@ def test_default_model_must_be_configured(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="default_model: 'gpt' is not a configured model"):
         load_settings(write(tmp_path, "default_model = 'gpt'\n"))
     assert load_settings(write(tmp_path, "default_model = 'openai/gpt-4o-mini'\n")).default_model
+
+
+def test_the_readme_configuration_example_loads(tmp_path: Path) -> None:
+    """The documented file is a real one: every key in it exists and every value is valid."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Configuration") :]
+    start = section.index("```toml") + len("```toml")
+    example = tmp_path / "config.toml"
+    example.write_text(section[start : section.index("```", start)])
+    settings = load_settings(example)
+    assert settings.browser.allow_hosts == ["127.0.0.1", "localhost"] and settings.ansible.sandbox_check
