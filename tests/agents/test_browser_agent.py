@@ -14,11 +14,11 @@ from pydantic import BaseModel
 from aios.agents.browser import BrowserAgent, describe_page
 from aios.boot import spawn_agent
 from aios.kernel.drivers import CallContext
-from aios.kernel.engines.interface import Engine, EngineInfo
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
-from aios.kernel.syscalls import LLMResult, LLMSyscall, ToolCall, Usage
 from aios.tools.browser import BrowserDriver
+
+from .helpers import ScriptedEngine
 
 PAGE = b"""<html><head><title>Opening hours</title></head><body>
 <h1>Opening hours</h1><p>The library opens at nine o'clock.</p><a href="/">Home</a></body></html>"""
@@ -59,38 +59,6 @@ class RecordingBrowser(BrowserDriver):
         return await super().call(operation, args, ctx)
 
 
-class ScriptedEngine(Engine):
-    """Opens the page, reads it, then answers."""
-
-    name = "local"
-    max_concurrency = 1
-
-    def __init__(self, url: str) -> None:
-        self.script = [("browser.open", {"url": url}), ("browser.read_text", {})]
-        self.requests: list[LLMSyscall] = []
-
-    async def generate(
-        self,
-        request: LLMSyscall,
-        *,
-        owner: int,
-        program_arrival: float = 0.0,
-        slice_tokens: int | None = None,
-        resume: object | None = None,
-    ) -> LLMResult:
-        self.requests.append(request)
-        usage = Usage(prompt_tokens=10, completion_tokens=5, prefilled_tokens=10)
-        step = len(self.requests) - 1
-        if step < len(self.script):
-            name, arguments = self.script[step]
-            call = ToolCall(id=f"c{step}", name=name, arguments=arguments)
-            return LLMResult(tool_calls=(call,), finish_reason="tool_calls", usage=usage, model="scripted")
-        return LLMResult(content="It opens at nine.", finish_reason="stop", usage=usage, model="scripted")
-
-    def info(self) -> EngineInfo:
-        return EngineInfo(name="local", kind="test", model="scripted", max_concurrency=1)
-
-
 def test_outputs_read_as_short_text() -> None:
     text = describe_page(
         {
@@ -112,7 +80,9 @@ def test_outputs_read_as_short_text() -> None:
 async def test_the_agent_reads_a_page_through_the_driver(kernel: Kernel, site: str) -> None:
     browser = RecordingBrowser()
     kernel.drivers["browser"] = browser
-    engine = ScriptedEngine(site)
+    engine = ScriptedEngine(
+        [("browser.open", {"url": site}), ("browser.read_text", {})], answer="It opens at nine."
+    )
     kernel.engines.register("local", engine)
     pid = await spawn_agent(kernel, BrowserAgent, f"When does the library at {site} open?")
     record = await kernel.wait(pid)

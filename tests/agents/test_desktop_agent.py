@@ -4,55 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from aios.agents.desktop import DesktopAgent, format_gui_observation
 from aios.boot import spawn_agent
-from aios.kernel.engines.interface import Engine, EngineInfo
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
-from aios.kernel.syscalls import LLMResult, LLMSyscall, ToolCall, Usage
 from aios.tools.gui import GuiDriver
 
-
-class ScriptedEngine(Engine):
-    """Makes the given tool calls in order while tools may be called, then answers in plain text."""
-
-    name = "local"
-    max_concurrency = 1
-
-    def __init__(
-        self, calls: list[tuple[str, dict[str, Any]]], settle: Callable[[], Awaitable[None]]
-    ) -> None:
-        self.calls = list(calls)
-        self.settle = settle
-        """Awaited before the answer, like a model thinking: the process's apps stop once it answers."""
-        self.requests: list[LLMSyscall] = []
-
-    async def generate(
-        self,
-        request: LLMSyscall,
-        *,
-        owner: int,
-        program_arrival: float = 0.0,
-        slice_tokens: int | None = None,
-        resume: object | None = None,
-    ) -> LLMResult:
-        self.requests.append(request)
-        usage = Usage(prompt_tokens=10, completion_tokens=5, prefilled_tokens=10)
-        if request.tool_choice == "none" or not self.calls:
-            await self.settle()
-            return LLMResult(content="the terminal is open", finish_reason="stop", usage=usage, model="s")
-        name, arguments = self.calls.pop(0)
-        call = ToolCall(id=f"c{len(self.requests)}", name=name, arguments=arguments)
-        return LLMResult(tool_calls=(call,), finish_reason="tool_calls", usage=usage, model="s")
-
-    def info(self) -> EngineInfo:
-        return EngineInfo(name="local", kind="test", model="scripted", max_concurrency=1)
+from .helpers import ScriptedEngine
 
 
 async def with_gui(kernel: Kernel) -> AsyncIterator[GuiDriver]:
@@ -104,7 +67,8 @@ async def test_a_scripted_run_drives_the_real_screen(kernel: Kernel, gui: GuiDri
             ("gui.focus_window", {"window": "xterm"}),
             ("gui.type", {"text": "echo desktop > /workspace/done.txt\n"}),
         ],
-        until_written,
+        answer="the terminal is open",
+        settle=until_written,
     )
     kernel.engines.register("local", engine)
     pid = await spawn_agent(kernel, DesktopAgent, "open a terminal and write a file")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -13,46 +12,15 @@ from aios.agents.k8s import K8sAgent, describe_cluster_output
 from aios.boot import spawn_agent
 from aios.evals.kube_emulator import ClusterEmulator, write_kubeconfig
 from aios.kernel.approvals import ApprovalPolicy
-from aios.kernel.engines.interface import Engine, EngineInfo
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
-from aios.kernel.syscalls import LLMResult, LLMSyscall, ToolCall, Usage
 from aios.tools.kubernetes import KubernetesConfig, KubernetesDriver
+
+from .helpers import ScriptedEngine
 
 pytestmark = pytest.mark.kmock(cls=ClusterEmulator)
 
 READS = ["llm", *(f"kubernetes.{op}" for op in ("get", "list", "describe", "logs", "events", "can_i"))]
-
-
-class ScriptedEngine(Engine):
-    """Calls the given tools in order while tools may be called, then answers in plain text."""
-
-    name = "local"
-    max_concurrency = 1
-
-    def __init__(self, calls: list[tuple[str, dict[str, Any]]]) -> None:
-        self.calls = calls
-        self.requests: list[LLMSyscall] = []
-
-    async def generate(
-        self,
-        request: LLMSyscall,
-        *,
-        owner: int,
-        program_arrival: float = 0.0,
-        slice_tokens: int | None = None,
-        resume: object | None = None,
-    ) -> LLMResult:
-        self.requests.append(request)
-        usage = Usage(prompt_tokens=10, completion_tokens=5, prefilled_tokens=10)
-        if request.tool_choice == "none" or not self.calls:
-            return LLMResult(content="web-1 is running", finish_reason="stop", usage=usage, model="scripted")
-        name, arguments = self.calls.pop(0)
-        call = ToolCall(id=f"c{len(self.requests)}", name=name, arguments=arguments)
-        return LLMResult(tool_calls=(call,), finish_reason="tool_calls", usage=usage, model="scripted")
-
-    def info(self) -> EngineInfo:
-        return EngineInfo(name="local", kind="test", model="scripted", max_concurrency=1)
 
 
 @pytest.fixture
@@ -92,7 +60,9 @@ async def test_a_scripted_run_reads_the_cluster_and_a_denied_delete_is_not_retri
     kernel.drivers[driver.name] = driver
     kernel.approval_policy = ApprovalPolicy(destructive="deny")
     delete = ("kubernetes.delete", {"kind": "pod", "name": "web-1"})
-    engine = ScriptedEngine([("kubernetes.list", {"kind": "pods"}), delete, delete])
+    engine = ScriptedEngine(
+        [("kubernetes.list", {"kind": "pods"}), delete, delete], answer="web-1 is running"
+    )
     kernel.engines.register("local", engine)
     pid = await spawn_agent(kernel, K8sAgent, "Is web running? Then delete web-1.")
     record = await kernel.wait(pid)

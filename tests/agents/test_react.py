@@ -8,44 +8,16 @@ import pytest
 
 from aios.agents.react import ReactAgent
 from aios.boot import spawn_agent
-from aios.kernel.engines.interface import Engine, EngineInfo
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
-from aios.kernel.syscalls import LLMResult, LLMSyscall, ToolCall, Usage
 
-
-class ScriptedEngine(Engine):
-    """Replies with a fixed tool call while tools may be called, then with plain text."""
-
-    name = "local"
-    max_concurrency = 1
-
-    def __init__(self, cmd: str) -> None:
-        self.cmd = cmd
-        self.requests: list[LLMSyscall] = []
-
-    async def generate(
-        self,
-        request: LLMSyscall,
-        *,
-        owner: int,
-        program_arrival: float = 0.0,
-        slice_tokens: int | None = None,
-        resume: object | None = None,
-    ) -> LLMResult:
-        self.requests.append(request)
-        usage = Usage(prompt_tokens=10, completion_tokens=5, prefilled_tokens=10)
-        if request.tool_choice == "none":
-            return LLMResult(content="final words", finish_reason="stop", usage=usage, model="scripted")
-        call = ToolCall(id=f"c{len(self.requests)}", name="shell.exec", arguments={"cmd": self.cmd})
-        return LLMResult(tool_calls=(call,), finish_reason="tool_calls", usage=usage, model="scripted")
-
-    def info(self) -> EngineInfo:
-        return EngineInfo(name="local", kind="test", model="scripted", max_concurrency=1)
+from .helpers import ScriptedEngine
 
 
 async def test_stops_on_a_repeated_failing_call(kernel: Kernel) -> None:
-    engine = ScriptedEngine("ls /definitely/missing")
+    engine = ScriptedEngine(
+        [("shell.exec", {"cmd": "ls /definitely/missing"})], answer="final words", repeat=True
+    )
     kernel.engines.register("local", engine)
     pid = await spawn_agent(kernel, ReactAgent, "list it")
     record = await kernel.wait(pid)
@@ -60,7 +32,7 @@ async def test_stops_on_a_repeated_failing_call(kernel: Kernel) -> None:
 
 
 async def test_succeeding_repeats_end_with_an_answer_within_the_step_budget(kernel: Kernel) -> None:
-    engine = ScriptedEngine("echo same")
+    engine = ScriptedEngine([("shell.exec", {"cmd": "echo same"})], answer="final words", repeat=True)
     kernel.engines.register("local", engine)
     pid = await spawn_agent(kernel, ReactAgent, "say it")
     record = await kernel.wait(pid)
