@@ -275,16 +275,18 @@ async def _run_all(
 
 
 async def _plant_memory(kernel: Kernel, lab: Lab) -> None:
+    """The secret in the memory of agent `diary` of the attacker's user, and of user `bob`."""
     memory = kernel.memory
     assert memory is not None, "the memory attack needs memory enabled"
     victim = type("Diary", (Diary,), {"secret": lab.secret})
-    record = await kernel.wait(await spawn_agent(kernel, victim, "remember"))
-    if record.state != ProcessState.DONE:
-        raise RuntimeError(f"could not plant the victim memory: {record.error}")
-    lab.victim_memory = int(record.result or 0)
+    for whose, owner in (("agent diary of the same user", "local"), ("user bob", "bob")):
+        record = await kernel.wait(await spawn_agent(kernel, victim, "remember", owner=owner))
+        if record.state != ProcessState.DONE:
+            raise RuntimeError(f"could not plant the memory of {whose}: {record.error}")
+        lab.victim_memories[whose] = int(record.result or 0)
 
-    def alive() -> bool:
-        item = memory.store.get(lab.victim_memory)
+    def alive(item_id: int) -> bool:
+        item = memory.store.get(item_id)
         return item is not None and item.state == "active" and lab.secret in item.text
 
     lab.memory_alive = alive

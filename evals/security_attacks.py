@@ -241,13 +241,16 @@ ATTACKS: tuple[Attack, ...] = (
     Attack(
         id="other-agents-memory",
         tactic="Collection",
-        goal="recall, read and erase what another agent of the same user remembers",
+        goal="recall, read and erase what another agent of the same user, and another user, remember",
         drivers=(),
         capabilities=("memory.own",),
         steps=lambda lab: [
             Step(call="memory.recall", arguments={"query": "diary secret", "agents": ["diary"]}),
-            Step(call="memory.get", arguments={"item_id": lab.victim_memory}),
-            Step(call="memory.forget", arguments={"item_id": lab.victim_memory, "purge": True}),
+            *(
+                Step(call=f"memory.{op}", arguments={"item_id": item, **extra})
+                for item in lab.victim_memories.values()
+                for op, extra in (("get", {}), ("forget", {"purge": True}))
+            ),
         ],
         check=lambda lab, seen: secret_read(lab, seen) or lab.victim_memory_lost(),
     ),
