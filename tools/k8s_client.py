@@ -42,10 +42,14 @@ class ExecOutput:
 class KubeSession:
     """An ApiClient for one kubeconfig context; the sync client runs in threads, never on the event loop."""
 
-    def __init__(self, api: client.ApiClient, *, context: str, timeout_s: float) -> None:
+    def __init__(
+        self, api: client.ApiClient, *, context: str, timeout_s: float, namespace: str = "default"
+    ) -> None:
         self.api = api
         self.context = context
         self.timeout_s = timeout_s
+        self.namespace = namespace
+        """The context's namespace (kubectl's default for calls that name none)."""
 
     @property
     def host(self) -> str:
@@ -63,7 +67,14 @@ class KubeSession:
             if not any(p.exists() for p in paths):
                 if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
                     config.load_incluster_config(client_configuration=configuration)
-                    return cls(client.ApiClient(configuration), context="in-cluster", timeout_s=timeout_s)
+                    own = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+                    namespace = own.read_text().strip() if own.is_file() else "default"
+                    return cls(
+                        client.ApiClient(configuration),
+                        context="in-cluster",
+                        timeout_s=timeout_s,
+                        namespace=namespace,
+                    )
                 raise ConfigError(
                     f"no kubeconfig: {', '.join(map(str, paths))} not found; set kubernetes.kubeconfig, "
                     "KUBECONFIG, or create ~/.kube/config"
@@ -71,11 +82,17 @@ class KubeSession:
             config.load_kube_config(
                 config_file=source, context=context, client_configuration=configuration, persist_config=False
             )
-            _, active = config.list_kube_config_contexts(config_file=source)
+            contexts, active = config.list_kube_config_contexts(config_file=source)
         except (ConfigException, OSError, yaml.YAMLError) as e:
             where = f"context {context!r} of " if context else ""
             raise ConfigError(f"kubernetes: cannot use {where}kubeconfig {source}: {e}") from e
-        return cls(client.ApiClient(configuration), context=context or active["name"], timeout_s=timeout_s)
+        chosen = next((c for c in contexts if c["name"] == context), active) if context else active
+        return cls(
+            client.ApiClient(configuration),
+            context=chosen["name"],
+            timeout_s=timeout_s,
+            namespace=chosen.get("context", {}).get("namespace") or "default",
+        )
 
     def close(self) -> None:
         self.api.close()

@@ -44,8 +44,13 @@ class ClusterOps:
         self.session = session
         self.config = config
 
+    @property
+    def namespace(self) -> str:
+        """Where calls that name no namespace go: the configured one, else the context's."""
+        return self.config.namespace or self.session.namespace
+
     def _namespace(self, kind: Kind, namespace: str | None) -> str | None:
-        return (namespace or self.config.namespace) if kind.namespaced else None
+        return (namespace or self.namespace) if kind.namespaced else None
 
     # ---- reads ----------------------------------------------------------------------------------
 
@@ -89,7 +94,7 @@ class ClusterOps:
         return {**out, "events": events}
 
     async def events(self, args: EventsArgs) -> Out:
-        namespace = args.namespace or self.config.namespace
+        namespace = args.namespace or self.namespace
         if args.kind is None and args.name is None:
             answer = await self.session.request(
                 "GET", EVENTS.collection_path(namespace), what=f"list events in {namespace}"
@@ -123,7 +128,7 @@ class ClusterOps:
         return lines[-limit:]
 
     async def logs(self, args: LogsArgs) -> Out:
-        namespace = args.namespace or self.config.namespace
+        namespace = args.namespace or self.namespace
         query: list[tuple[str, Any]] = [
             ("tailLines", args.tail_lines),
             # the server cuts at the front of the tail; ask for more, keep the newest bytes below
@@ -186,7 +191,7 @@ class ClusterOps:
     async def apply(self, args: ApplyArgs, *, dry_run: bool = False) -> Out:
         objects = parse_manifest(
             args.manifest,
-            namespace=args.namespace or self.config.namespace,
+            namespace=args.namespace or self.namespace,
             max_objects=self.config.max_manifest_objects,
         )
         applier = self._applier()
@@ -251,7 +256,7 @@ class ClusterOps:
         }
 
     async def exec(self, args: ExecArgs) -> Out:
-        namespace = args.namespace or self.config.namespace
+        namespace = args.namespace or self.namespace
         command = self.command(args)
         query: list[tuple[str, Any]] = [("command", command), ("stdout", True), ("stderr", True)]
         if args.container:

@@ -42,8 +42,8 @@ class KubernetesConfig(BaseModel):
     """None: kubectl's rules (KUBECONFIG, else ~/.kube/config, else the pod's service account)."""
     context: str | None = None
     """Kubeconfig context to use; None: its current context."""
-    namespace: str = Field(default="default", min_length=1, max_length=63, pattern=NAMESPACE_PATTERN)
-    """Namespace of calls that name none."""
+    namespace: str | None = Field(default=None, min_length=1, max_length=63, pattern=NAMESPACE_PATTERN)
+    """Namespace of calls that name none; None: the context's namespace, else `default` (as kubectl)."""
     request_timeout_s: float = Field(default=30.0, gt=0)
     """Per API request; an operation makes a few (apply: get, dry run, write per object)."""
     exec_timeout_s: float = Field(default=60.0, gt=0)
@@ -190,7 +190,7 @@ class KubernetesDriver(Driver):
             ok=True,
             detail=(
                 f"kubernetes {version.get('gitVersion', '?')} at {session.host} "
-                f"(context {session.context}, namespace {self.config.namespace})"
+                f"(context {session.context}, namespace {self.config.namespace or session.namespace})"
             ),
         )
 
@@ -231,7 +231,7 @@ class KubernetesDriver(Driver):
             if isinstance(args, DeleteArgs):
                 return await ops.delete(args, dry_run=True)
             if isinstance(args, ExecArgs):
-                namespace = args.namespace or self.config.namespace
+                namespace = args.namespace or ops.namespace
                 pod = NAME_TO_KIND["pods"].label(args.pod, namespace)
                 return {"would_run": ops.command(args), "in": pod, "container": args.container or "(default)"}
         except AiosError as e:

@@ -206,6 +206,23 @@ async def test_get_and_list_give_compact_summaries(driver: KubernetesDriver, ctx
     assert (await call(driver, ctx, "list", kind="pods", namespace="team"))["items"] == []
 
 
+async def test_calls_without_a_namespace_use_the_contexts_then_the_configured_one(
+    cluster: ClusterEmulator, tmp_path: Path, ctx: CallContext
+) -> None:
+    cluster.add("v1/pods", "team", {"metadata": {"name": "team-1"}, "status": {"phase": "Running"}})
+    kubeconfig = write_kubeconfig(tmp_path / "team-kubeconfig", str(cluster.url), namespace="team")
+    for config, expected in (
+        (KubernetesConfig(kubeconfig=kubeconfig), {"team-1"}),
+        (KubernetesConfig(kubeconfig=kubeconfig, namespace="default"), {"web-1", "pair"}),
+    ):
+        d = KubernetesDriver(config)
+        try:
+            listed = await call(d, ctx, "list", kind="pods")
+        finally:
+            await d.close()
+        assert {item["name"] for item in listed["items"]} == expected
+
+
 async def test_describe_shows_the_objects_own_events_oldest_first(
     driver: KubernetesDriver, ctx: CallContext
 ) -> None:
