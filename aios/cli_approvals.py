@@ -161,9 +161,8 @@ class Prompter:
         if preview is not None:
             console.print(f"[bold]dry run of {event.target}:[/]\n{escape(_preview_text(preview))}")
         arguments = escape(json.dumps(event.detail.get("arguments", {}))[:300])
-        question = (
-            f"pid {event.pid} wants {event.target} {arguments} ({event.detail.get('why')}). Allow? [y/N] "
-        )
+        why = escape(str(event.detail.get("why")))
+        question = f"pid {event.pid} wants {event.target} {arguments} ({why}). Allow? \\[y/N] "
         console.print(f"[bold yellow]approval {approval_id}[/]: {question}", end="")
         answer = await _read_line(self.loop)
         try:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import pty
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
+from aios.cli_approvals import Prompter
 from aios.config import Settings
 from aios.kernel.approvals import ApprovalPolicy, PolicyRule
 from aios.kernel.drivers import CallContext, Driver, Operation, RiskLevel
@@ -260,3 +264,27 @@ async def test_ask_first_writes_and_tainted_destructive_calls_ask_even_when_a_ru
     assert request is not None and "untrusted output of vault.peek" in request.why
     assert ("shred", "db") not in vault.ran
     await kernel.kill(pid)
+
+
+async def test_the_aios_run_prompt_shows_the_dry_run_and_takes_the_answer_from_the_terminal(
+    kernel: Kernel, vault: VaultDriver, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    master, replica = pty.openpty()
+    terminal = os.fdopen(replica, "r")
+    monkeypatch.setattr(sys, "stdin", terminal)
+    stop = kernel.subscribe(Prompter(kernel, asyncio.get_running_loop()))
+    try:
+        outcome: dict[str, object] = {}
+        pid = await start(kernel, "shred", "db", outcome)
+        await pending(kernel, pid)
+        os.write(master, b"y\n")
+        assert (await kernel.wait(pid)).state == ProcessState.DONE
+    finally:
+        stop()
+        terminal.close()
+        os.close(master)
+    assert vault.ran == [("shred", "db")] and "result" in outcome
+    shown = capsys.readouterr().out
+    assert "dry run of vault.shred" in shown and "shred db" in shown and "Allow? [y/N]" in shown
+    [request] = kernel.store.list_approvals(pending_only=False)
+    assert request.state == "approved" and "aios run prompt" in (request.decided_by or "")
