@@ -11,11 +11,8 @@ import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from playwright.async_api import Browser, Playwright, async_playwright
-from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from pydantic import BaseModel
 
 from aios.kernel.drivers import CallContext, Driver, DriverHealth, Operation, RiskLevel
@@ -33,13 +30,17 @@ from aios.tools.browser_args import (
     TypeArgs,
 )
 from aios.tools.browser_config import LAUNCH_ARGS, BrowserConfig
-from aios.tools.browser_download import DownloadStaging
 from aios.tools.browser_network import HostPolicy
-from aios.tools.browser_session import BrowserSession
+
+if TYPE_CHECKING:  # Playwright is imported on first use: every `aios` command would pay for it
+    from playwright.async_api import Browser, Playwright
+
+    from aios.tools.browser_download import DownloadStaging
+    from aios.tools.browser_session import BrowserSession
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[BrowserSession, Any, CallContext], Awaitable[dict[str, Any]]]
+Handler = Callable[["BrowserSession", Any, CallContext], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,6 +122,9 @@ def _specs(staging: Callable[[], DownloadStaging]) -> dict[str, _Spec]:
 @contextlib.contextmanager
 def _playwright_errors(tool: str) -> Iterator[None]:
     """Playwright's failures as ToolError/ToolTimeout, with its first line only (the call log is noise)."""
+    from playwright.async_api import Error as PlaywrightError
+    from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+
     try:
         yield
     except PlaywrightTimeoutError as e:
@@ -225,6 +229,11 @@ class BrowserDriver(Driver):
 
     async def _launch(self) -> Browser:
         """The running browser, started (or restarted after a crash) on first need."""
+        from playwright.async_api import Error as PlaywrightError
+        from playwright.async_api import async_playwright
+
+        from aios.tools.browser_download import DownloadStaging
+
         if self._browser is not None and self._browser.is_connected():
             return self._browser
         await self._shutdown()
@@ -259,6 +268,8 @@ class BrowserDriver(Driver):
             browser = await self._launch()  # after a crash this starts afresh and forgets every session
             session = self._sessions.get(pid)
             if session is None:
+                from aios.tools.browser_session import BrowserSession
+
                 session = BrowserSession(pid=pid, config=self.config, policy=self.policy)
                 try:
                     with _playwright_errors("browser"):
@@ -274,6 +285,8 @@ class BrowserDriver(Driver):
         return self._staging
 
     async def _shutdown(self) -> None:
+        from playwright.async_api import Error as PlaywrightError
+
         sessions, self._sessions = list(self._sessions.values()), {}
         for session in sessions:
             await session.close()

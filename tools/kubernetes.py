@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,9 +26,11 @@ from aios.tools.k8s_args import (
     RolloutRestartArgs,
     ScaleArgs,
 )
-from aios.tools.k8s_client import KubeSession
 from aios.tools.k8s_kinds import NAME_TO_KIND
-from aios.tools.k8s_ops import ClusterOps
+
+if TYPE_CHECKING:  # the kubernetes client is imported on first use: every `aios` command would pay for it
+    from aios.tools.k8s_client import KubeSession
+    from aios.tools.k8s_ops import ClusterOps
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +158,8 @@ class KubernetesDriver(Driver):
         }
 
     async def _connect(self) -> KubeSession:
+        from aios.tools.k8s_client import KubeSession
+
         return await asyncio.to_thread(
             KubeSession.connect,
             self.config.kubeconfig,
@@ -197,6 +201,8 @@ class KubernetesDriver(Driver):
     async def _ops(self) -> ClusterOps:
         await self.open()
         assert self._session is not None
+        from aios.tools.k8s_ops import ClusterOps
+
         return ClusterOps(self._session, self.config)
 
     async def call(self, operation: str, args: BaseModel, ctx: CallContext) -> Any:
