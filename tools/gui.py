@@ -29,6 +29,7 @@ from aios.tools.xdisplay import (
     XSession,
     display_env,
     keysym_for_name,
+    owned_env,
     stop_group,
 )
 
@@ -496,7 +497,7 @@ class GuiDriver(Driver):
             proc = subprocess.Popen(
                 argv,
                 cwd=workdir,
-                env=display_env(os.environ, display),
+                env=owned_env(display_env(os.environ, display)),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,

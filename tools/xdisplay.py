@@ -76,6 +76,49 @@ def display_env(base: Mapping[str, str], display: str) -> dict[str, str]:
     return env
 
 
+OWNER_VAR = "AIOS_GUI_OWNER"
+"""Set in the environment of every display process the driver starts: the pid of the aios that owns it."""
+
+
+def owned_env(base: Mapping[str, str]) -> dict[str, str]:
+    """`base` marked as belonging to this aios process, so a later one can reap it if this one is killed."""
+    return {**base, OWNER_VAR: str(os.getpid())}
+
+
+def reap_orphans() -> list[int]:
+    """Kill display processes whose owning aios died without stopping them (SIGKILL, OOM); returns them.
+
+    A dying process cannot stop its children, and a parent-death signal would follow the worker thread
+    that started them, not the process: so the next aios to open a display cleans up instead.
+    """
+    reaped = []
+    marker = f"{OWNER_VAR}=".encode()
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        owner = next((v[len(marker) :] for v in environ if v.startswith(marker)), None)
+        if owner is None or not owner.isdigit() or _alive(int(owner)):
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(entry.name), signal.SIGKILL)
+            reaped.append(int(entry.name))
+    if reaped:
+        logger.warning("killed display processes left by a dead aios: %s", reaped)
+    return reaped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def stop_group(proc: subprocess.Popen[bytes], *, grace_s: float = STOP_GRACE_S) -> None:
     """SIGTERM the process group led by `proc`, SIGKILL it after `grace_s`, and reap the leader."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -141,6 +184,7 @@ class VirtualDisplay:
                     f"gui: window manager {self.window_manager!r} not found on PATH "
                     "(install it, or set gui.window_manager to none)"
                 )
+        reap_orphans()
         self.run_dir = Path(tempfile.mkdtemp(prefix="aios-gui-"))
         try:
             self._start_server(binary)
@@ -171,6 +215,7 @@ class VirtualDisplay:
             with open(self.run_dir / "xvfb.log", "wb") as log:
                 self.server = subprocess.Popen(
                     argv,
+                    env=owned_env(os.environ),
                     pass_fds=(write_fd,),
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -208,7 +253,7 @@ class VirtualDisplay:
         with open(self.run_dir / "wm.log", "wb") as log:
             self.wm = subprocess.Popen(
                 [binary],
-                env=display_env(env, self.name),
+                env=owned_env(display_env(env, self.name)),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,

@@ -6,6 +6,9 @@ import asyncio
 import itertools
 import os
 import stat
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,7 @@ from aios.tools.gui import (
     ScrollArgs,
     TypeArgs,
 )
+from aios.tools.xdisplay import reap_orphans
 
 
 class Recorder:
@@ -424,3 +428,28 @@ async def test_two_processes_contend_for_the_screen_one_call_at_a_time(
     with pytest.raises(InvalidSyscall, match=r"gui\.type: text: .*only newline and tab .*'\\x03'"):
         await kernel.syscall(pid, ToolSyscall(name="gui.type", arguments={"text": "stop\x03"}))
     assert window.typed() == ""  # refused calls typed nothing
+
+
+def test_a_display_left_by_a_killed_aios_is_reaped_by_the_next(tmp_path: Path) -> None:
+    """SIGKILL leaves Xvfb and openbox running; the next display start finds them by owner and kills them."""
+    script = (
+        "import sys, time\n"
+        "from aios.tools.xdisplay import VirtualDisplay\n"
+        "d = VirtualDisplay(width=320, height=200, depth=24, window_manager='openbox', start_timeout_s=10)\n"
+        "d.start()\n"
+        "print(d.server.pid, d.wm.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None
+    left = [int(pid) for pid in owner.stdout.readline().split()]
+    owner.kill()
+    owner.wait()
+    owner.stdout.close()
+    assert all(Path(f"/proc/{pid}").exists() for pid in left), "a killed owner leaves its display running"
+    assert set(left) <= set(reap_orphans())
+    for _ in range(100):
+        if not any(Path(f"/proc/{pid}").exists() for pid in left):
+            break
+        time.sleep(0.02)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in left)
