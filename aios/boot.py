@@ -1,33 +1,50 @@
-"""Wires the concrete parts (store, engines, drivers, policy) into a kernel, and runs agents on it."""
+"""Wires the concrete parts (store, engines, drivers, policies, memory) into a kernel, and runs agents on
+it. The only place that builds a `Kernel`: everything else holds it as a `KernelAPI`."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aios.agent_loader import load_agent
 from aios.config import Settings
 from aios.kernel.access import narrow
+from aios.kernel.approvals import ApprovalPolicy
+from aios.kernel.contracts import KernelAPI
+from aios.kernel.drivers import Driver
 from aios.kernel.engines.registry import EngineRegistry
 from aios.kernel.kernel import Kernel
-from aios.kernel.kv_policy import create_kv_policy
-from aios.kernel.scheduler import create_policy
+from aios.kernel.kv_policy import KVPolicy, create_kv_policy
+from aios.kernel.memory_port import MemoryPort
+from aios.kernel.scheduler import SchedulerPolicy, create_policy
 from aios.kernel.store import ProcessStore
-from aios.memory.manager import MemoryManager
 from aios.sdk import Agent, Context
 from aios.tools.registry import build_drivers
 from aios.transport import InProcessTransport
 
+if TYPE_CHECKING:
+    from aios.memory.manager import MemoryManager
 
-async def boot(settings: Settings, *, cwd: Path | None = None) -> Kernel:
-    """A ready kernel; orphans of a kernel that died are marked failed first."""
+
+async def boot(
+    settings: Settings, *, cwd: Path | None = None, on_engine_load: Callable[[str], None] | None = None
+) -> Kernel:
+    """A ready kernel; orphans of a kernel that died are marked failed first.
+
+    `on_engine_load` is told when a local model starts loading (on the first LLM call that needs it).
+    """
     store = await asyncio.to_thread(ProcessStore, settings.db_url)
     await asyncio.to_thread(store.reap_orphans, time.time())
     memory = await asyncio.to_thread(open_memory, settings) if settings.memory.enabled else None
-    kernel = Kernel(
+    engines = EngineRegistry(settings.engine_models(), default=settings.default_model)
+    if on_engine_load is not None:
+        engines.on_load = on_engine_load
+    return await assemble(
         store=store,
-        engines=EngineRegistry(settings.engine_models(), default=settings.default_model),
+        engines=engines,
         drivers=build_drivers(
             shell=settings.shell,
             browser=settings.browser,
@@ -42,19 +59,45 @@ async def boot(settings: Settings, *, cwd: Path | None = None) -> Kernel:
         memory=memory,
         approvals=settings.approvals.with_file_rules(),
     )
-    await kernel.start()
-    return kernel
 
 
 def open_memory(settings: Settings) -> MemoryManager:
     """The memory manager on the configured database and vector index (both opened lazily where possible)."""
+    from aios.memory.manager import MemoryManager
+
     return MemoryManager(
         settings.memory, database_url=settings.memory_db_url, chroma_path=settings.chroma_path
     )
 
 
+async def assemble(
+    *,
+    store: ProcessStore,
+    engines: EngineRegistry,
+    drivers: Mapping[str, Driver],
+    policy: SchedulerPolicy,
+    kv_policy: KVPolicy,
+    workdir_root: Path,
+    memory: MemoryPort | None = None,
+    approvals: ApprovalPolicy | None = None,
+) -> Kernel:
+    """A started kernel from parts built elsewhere (benchmarks bring their own engine and drivers)."""
+    kernel = Kernel(
+        store=store,
+        engines=engines,
+        drivers=drivers,
+        policy=policy,
+        kv_policy=kv_policy,
+        workdir_root=workdir_root,
+        memory=memory,
+        approvals=approvals,
+    )
+    await kernel.start()
+    return kernel
+
+
 async def spawn_agent(
-    kernel: Kernel,
+    kernel: KernelAPI,
     agent: str | type[Agent],
     task: str,
     *,

@@ -13,14 +13,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from aios.cli_common import _settings, console
 from aios.kernel.approvals import ApprovalRecord
+from aios.kernel.contracts import KernelAPI
 from aios.kernel.errors import UnknownApproval
 from aios.kernel.events import KernelEvent
-from aios.kernel.kernel import Kernel
-from aios.kernel.store import ProcessStore
 
 
 def _who() -> str:
@@ -46,6 +44,10 @@ def approvals(
     every: Annotated[bool, typer.Option("--all", help="Decided requests too.")] = False,
 ) -> None:
     """Requests waiting for a human decision (destructive operations, or what the policy asks about)."""
+    from rich.table import Table
+
+    from aios.kernel.store import ProcessStore
+
     store = ProcessStore(_settings().db_url)
     try:
         if approval_id is not None:
@@ -90,6 +92,8 @@ def _show(record: ApprovalRecord) -> None:
 
 
 def _decide(approval_id: int, state: str, reason: str) -> None:
+    from aios.kernel.store import ProcessStore
+
     store = ProcessStore(_settings().db_url)
     try:
         record = store.decide_approval(approval_id, state, by=_who(), reason=reason)
@@ -136,7 +140,7 @@ def _read_line(loop: asyncio.AbstractEventLoop) -> asyncio.Future[str]:
 class Prompter:
     """In `aios run`: asks at the terminal when an operation waits for approval (or says how to answer)."""
 
-    def __init__(self, kernel: Kernel, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, kernel: KernelAPI, loop: asyncio.AbstractEventLoop) -> None:
         self.kernel = kernel
         self.loop = loop
         self.tasks: set[asyncio.Task[None]] = set()

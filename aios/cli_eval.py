@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from aios.cli_common import _settings, _spinner, _State, on_kernel, publish, with_memory_in
-from aios.config import DEFAULT_CONFIG_PATH
+from aios.cli_common import _settings, _State, on_kernel, progress, publish, with_memory_in
 
 if TYPE_CHECKING:
     from aios.evals.eval_security import SecurityReport
@@ -46,7 +45,15 @@ def eval_memory(
     # each run writes under its own user in the evaluation's store, never in the user's memory
     report = on_kernel(
         with_memory_in(settings, folder),
-        lambda kernel, say: run_eval(kernel, data, params, name=path.name, progress=say),
+        lambda kernel, say: run_eval(
+            kernel,
+            kernel.memory,
+            data,
+            params,
+            name=path.name,
+            model=kernel.engines.default,
+            progress=say,
+        ),
     )
     publish(report, folder, footnote=f"{len(report.answers)} answers in {report.seconds:.0f} s; ")
 
@@ -71,12 +78,14 @@ def eval_security(
     folder = out or settings.data_dir / "results" / "eval_security"
     folder.mkdir(parents=True, exist_ok=True)
     attacks = select_attacks(attack or [], model=not no_model)
+    from aios.config import DEFAULT_CONFIG_PATH
+
     config = _State.config or DEFAULT_CONFIG_PATH
     lab = Lab(Path(tempfile.mkdtemp(prefix="aios-security-")), config_path=config)
     suite = with_memory_in(settings, folder).model_copy(update={"data_dir": folder / "state"})
 
     async def go() -> SecurityReport:
-        with _spinner() as say:
+        with progress("security suite") as say:
             return await run_security(suite, lab, attacks=attacks, progress=say)
 
     try:

@@ -6,21 +6,19 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from aios.boot import open_memory
-from aios.cli_common import _settings, console
-from aios.config import Settings
+from aios.cli_common import _settings, console, progress
 from aios.kernel.errors import InvalidSyscall
 from aios.kernel.memory_port import MemoryItem
-from aios.memory.manager import MemoryManager
-from aios.memory.retrieval import RecallQuery
-from aios.memory.schema import scope_token
+
+if TYPE_CHECKING:  # the memory manager (SQLAlchemy, numpy, Chroma) loads only when a command runs
+    from aios.config import Settings
+    from aios.memory.manager import MemoryManager
 
 memory_app = typer.Typer(
     help="The memory store: list, search, forget, export, import, reindex.", no_args_is_help=True
@@ -31,6 +29,8 @@ AgentOption = Annotated[str | None, typer.Option("--agent", "-a", help="Only thi
 
 
 def _manager() -> tuple[Settings, MemoryManager]:
+    from aios.boot import open_memory
+
     settings = _settings()
     return settings, open_memory(settings)
 
@@ -120,6 +120,9 @@ def search(
     k: Annotated[int, typer.Option(help="Results.")] = 10,
 ) -> None:
     """Hybrid search (vectors and keywords, fused by rank), as agents recall."""
+    from aios.memory.retrieval import RecallQuery
+    from aios.memory.schema import scope_token
+
     settings, manager = _manager()
     owner = user or settings.owner
 
@@ -228,15 +231,11 @@ def reindex() -> None:
 
 
 def _index_with_progress(manager: MemoryManager, total: int | None = None) -> None:
-    remaining = manager.store.count_unindexed()
-    with Progress(
-        TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-    ) as progress:
-        task = progress.add_task("index", total=total or remaining)
+    count = total or manager.store.count_unindexed()
+    with progress(f"embedding 0/{count} (the embedding model loads first)") as say:
         ticket = manager.indexer.poke()
         while not manager.indexer.wait_for(ticket, 0.5):
-            progress.update(task, completed=(total or remaining) - manager.store.count_unindexed())
-        progress.update(task, completed=total or remaining)
+            say(f"embedding {count - manager.store.count_unindexed()}/{count}")
     if manager.indexer.error:
         raise InvalidSyscall(f"indexing failed: {manager.indexer.error}")
 

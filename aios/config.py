@@ -17,14 +17,11 @@ from pydantic_settings import (
 )
 
 from aios.kernel.approvals import ApprovalPolicy
-from aios.kernel.engines.registry import LocalModelConfig, ModelConfig
+from aios.kernel.engines.configs import LocalModelConfig, ModelConfig
 from aios.kernel.errors import ConfigError
 from aios.memory.config import MemorySettings
-from aios.tools.ansible import AnsibleConfig
 from aios.tools.browser_config import BrowserConfig
-from aios.tools.gui import GuiConfig
-from aios.tools.kubernetes import KubernetesConfig
-from aios.tools.shell import ShellConfig
+from aios.tools.configs import AnsibleConfig, GuiConfig, KubernetesConfig, ShellConfig
 
 DEFAULT_CONFIG_PATH = Path("~/.config/aios/config.toml").expanduser()
 
@@ -54,7 +51,7 @@ class Settings(BaseSettings):
     """Scheduler policy for LLM calls."""
     slice_tokens: int = Field(default=32, ge=1)
     """round_robin: generated tokens after which a generation yields to waiting calls."""
-    kv_policy: Literal["none", "lru", "pin_inf", "ttl_fixed", "continuum", "ours"] = "ours"
+    kv_policy: Literal["none", "lru", "lru_offload", "pin_inf", "ttl_fixed", "continuum", "ours"] = "ours"
     """What happens to a process's KV cache while it waits on a tool call."""
     default_model: str = "local"
     models: dict[str, ModelConfig] = Field(default_factory=lambda: {"local": LocalModelConfig()})

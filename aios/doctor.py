@@ -10,11 +10,12 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from aios.config import DEFAULT_CONFIG_PATH, Settings
-from aios.kernel.engines.llama_runtime import BatchEntry, LlamaRuntime
+from aios.kernel.database import open_database
+from aios.kernel.engines.batching import BatchEntry
+from aios.kernel.engines.configs import LocalModelConfig
 from aios.kernel.engines.model_file import resolve_model_path
-from aios.kernel.engines.registry import LocalModelConfig
 from aios.kernel.errors import AiosError
-from aios.kernel.store import open_database
+from aios.kernel.store import MIGRATIONS_DIR
 from aios.memory.embedder import packaged_model_dir
 from aios.memory.store import MemoryStore
 from aios.tools.registry import build_drivers
@@ -56,6 +57,8 @@ def _model_checks(settings: Settings) -> list[Check]:
         ]
     checks = [Check(name="model file", ok=True, detail=f"{path} ({path.stat().st_size / 1e6:.0f} MB)")]
     try:
+        from aios.kernel.engines.llama_runtime import LlamaRuntime
+
         version = importlib.metadata.version("llama-cpp-python")
         runtime = LlamaRuntime(path, n_ctx=512, n_seq_max=1, n_batch=64, n_threads=1)
         try:
@@ -106,7 +109,7 @@ def _sandbox_check(settings: Settings) -> Check:
 
 def _database_check(settings: Settings) -> Check:
     try:
-        engine = open_database(settings.db_url)
+        engine = open_database(settings.db_url, MIGRATIONS_DIR)
         with engine.connect() as connection:
             count = connection.execute(text("SELECT COUNT(*) FROM processes")).scalar_one()
             mode = ""

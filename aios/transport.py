@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from aios.kernel.kernel import Kernel
+from aios.kernel.contracts import KernelAPI
 from aios.kernel.syscalls import LLMSyscall, MemorySyscall, NoopSyscall, SyscallResult, ToolSpec, ToolSyscall
 from aios.sdk import Transport
 
 
 class InProcessTransport(Transport):
-    def __init__(self, kernel: Kernel, pid: int) -> None:
+    def __init__(self, kernel: KernelAPI, pid: int) -> None:
         self.kernel = kernel
         self.pid = pid
 

@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
+from aios.kernel.contracts import KernelAPI
 from aios.kernel.engines.interface import Engine
-from aios.kernel.kernel import Kernel
-from aios.kernel.syscalls import LLMSyscall, Message, Sampling
+from aios.kernel.syscalls import LLMResult, LLMSyscall, Message, Sampling
 from aios.sdk import Agent, Context, Manifest
 from aios.transport import InProcessTransport
 
@@ -75,7 +75,7 @@ class BenchAgent(Agent):
         return str(tokens)
 
 
-async def _kernel_run(kernel: Kernel, n: int, params: BenchParams, run: str, *, serial: bool) -> Row:
+async def _kernel_run(kernel: KernelAPI, n: int, params: BenchParams, run: str, *, serial: bool) -> Row:
     async def spawn(i: int) -> int:
         agent = BenchAgent(run, i, params)
 
@@ -108,9 +108,10 @@ async def _raw_run(engine: Engine, n: int, params: BenchParams, run: str, owner_
     async def agent(i: int) -> int:
         tokens = 0
         for call in range(params.calls_per_agent):
-            result = await engine.generate(
-                _request(run, i, call, params.tokens_per_call), owner=owner_base + i
-            )
+            request = _request(run, i, call, params.tokens_per_call)
+            prepared = await engine.prepare(request, owner=owner_base + i, program_arrival=0.0)
+            result = await engine.run(prepared)
+            assert isinstance(result, LLMResult)
             tokens += result.usage.completion_tokens
         return tokens
 
@@ -119,7 +120,7 @@ async def _raw_run(engine: Engine, n: int, params: BenchParams, run: str, owner_
     return Row(mode="raw", agents=n, tokens=tokens, seconds=time.perf_counter() - started)
 
 
-async def _dispatch_us(kernel: Kernel, calls: int) -> float:
+async def _dispatch_us(kernel: KernelAPI, calls: int) -> float:
     samples: list[float] = []
 
     async def program(pid: int) -> str:
@@ -136,10 +137,12 @@ async def _dispatch_us(kernel: Kernel, calls: int) -> float:
 
 
 async def run_bench(
-    kernel: Kernel, params: BenchParams, progress: Callable[[str], None] = lambda _m: None
+    kernel: KernelAPI,
+    engine: Engine,
+    params: BenchParams,
+    progress: Callable[[str], None] = lambda _m: None,
 ) -> BenchReport:
-    """Measure everything on one kernel and its default engine."""
-    engine = await kernel.engines.acquire(None)
+    """Measure everything on one kernel and its default engine (`engine`, also driven directly)."""
     rows: list[Row] = []
     progress("warm-up")
     await _raw_run(engine, 1, BenchParams(calls_per_agent=1, tokens_per_call=8), "warm", owner_base=-1000)

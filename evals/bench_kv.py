@@ -20,10 +20,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from aios.boot import assemble
 from aios.kernel.drivers import CallContext, Driver, Operation, RiskLevel
-from aios.kernel.engines.local import LocalEngine
-from aios.kernel.engines.registry import EngineRegistry, LocalModelConfig
-from aios.kernel.kernel import Kernel
+from aios.kernel.engines.configs import LocalModelConfig
+from aios.kernel.engines.registry import EngineRegistry
 from aios.kernel.kv_policy import create_kv_policy
 from aios.kernel.records import ProcessState
 from aios.kernel.scheduler import create_policy
@@ -31,10 +31,10 @@ from aios.kernel.store import ProcessStore
 from aios.kernel.syscalls import LLMResult, LLMSyscall, Message, Sampling, ToolSyscall
 from aios.kernel.traces import ProgramTrace, Turn
 
-POLICIES = ("none", "lru", "pin_inf", "ttl_fixed", "continuum", "ours")
+POLICIES = ("none", "lru", "lru_offload", "pin_inf", "ttl_fixed", "continuum", "ours")
 SCHEDULER_OF = {"continuum": "program_fcfs", "ours": "program_fcfs"}
 """KV policy -> scheduler; the others serve requests first come, first served, as a plain stack does."""
-BASELINES = ("lru", "pin_inf", "ttl_fixed", "continuum")
+BASELINES = ("lru", "lru_offload", "pin_inf", "ttl_fixed", "continuum")
 WORDS = [
     "time",
     "file",
@@ -313,10 +313,12 @@ async def _replay(
         max_concurrency=params.max_concurrency,
         calibration_file=str(calibration_file),
     )
+    from aios.kernel.engines.local import LocalEngine
+
     registry = EngineRegistry({"local": local}, default="local")
     engine = await registry.acquire("local")
     assert isinstance(engine, LocalEngine)
-    kernel = Kernel(
+    kernel = await assemble(
         store=store,
         engines=registry,
         drivers={"bench": WaitDriver()},

@@ -15,7 +15,8 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from aios.kernel.kernel import Kernel
+from aios.kernel.contracts import KernelAPI
+from aios.kernel.memory_port import MemoryPort
 from aios.memory.manager import MemoryManager
 from aios.sdk import Context
 from aios.transport import InProcessTransport
@@ -187,7 +188,7 @@ async def _fill(memory: MemoryManager, agent: str, size: int, seed: int, progres
     return time.monotonic() - started
 
 
-async def _in_process(kernel: Kernel, agent: str, body: Callable[[Context], object]) -> None:
+async def _in_process(kernel: KernelAPI, agent: str, body: Callable[[Context], object]) -> None:
     async def program(pid: int) -> None:
         await body(Context(InProcessTransport(kernel, pid)))  # type: ignore[misc]
 
@@ -197,8 +198,10 @@ async def _in_process(kernel: Kernel, agent: str, body: Callable[[Context], obje
         raise RuntimeError(f"benchmark process failed: {record.error}")
 
 
-async def run_bench(kernel: Kernel, params: BenchParams, progress: Progress) -> MemoryBenchReport:
-    memory = kernel.memory
+async def run_bench(
+    kernel: KernelAPI, memory: MemoryPort, params: BenchParams, progress: Progress
+) -> MemoryBenchReport:
+    """Fill `memory` (the kernel's memory manager) directly, then recall and write through syscalls."""
     if not isinstance(memory, MemoryManager):
         raise RuntimeError("aios bench memory needs the memory manager (memory.enabled = true)")
     rows = []

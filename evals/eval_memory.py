@@ -16,7 +16,8 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from aios.evals.locomo import CATEGORY_NAMES, QA, Sample, bleu1, score_answer
-from aios.kernel.kernel import Kernel
+from aios.kernel.contracts import KernelAPI
+from aios.kernel.memory_port import MemoryPort
 from aios.memory.manager import MemoryManager
 from aios.memory.store import estimate_tokens
 from aios.sdk import Context
@@ -123,7 +124,7 @@ def truncated_transcript(lines: list[str], budget_tokens: int) -> str:
     return "\n".join(reversed(kept))
 
 
-async def _ingest(kernel: Kernel, sample: Sample, user: str) -> None:
+async def _ingest(kernel: KernelAPI, sample: Sample, user: str) -> None:
     lines = transcript_lines(sample)
 
     async def program(pid: int) -> None:
@@ -149,7 +150,7 @@ async def _ingest(kernel: Kernel, sample: Sample, user: str) -> None:
 
 
 async def _ask(
-    kernel: Kernel,
+    kernel: KernelAPI,
     sample: Sample,
     qa: QA,
     index: int,
@@ -225,10 +226,17 @@ def summarise(mode: str, answers: list[Answer], background_calls: int, backgroun
 
 
 async def run_eval(
-    kernel: Kernel, dataset: list[Sample], params: EvalParams, *, name: str, progress: Progress
+    kernel: KernelAPI,
+    memory: MemoryPort,
+    dataset: list[Sample],
+    params: EvalParams,
+    *,
+    name: str,
+    model: str,
+    progress: Progress,
 ) -> EvalReport:
-    """Both modes over the dataset on one kernel (the same engine and memory settings)."""
-    memory = kernel.memory
+    """Both modes over the dataset on one kernel (the same engine and memory settings); `memory` is the
+    kernel's memory manager, `model` the name of the engine that answers."""
     if not isinstance(memory, MemoryManager):
         raise RuntimeError("aios eval memory needs the memory manager (memory.enabled = true)")
     settings = memory.settings
@@ -267,7 +275,7 @@ async def run_eval(
     ]
     return EvalReport(
         dataset=name,
-        model=kernel.engines.default,
+        model=model,
         answers=[a for answers in mode_to_answers.values() for a in answers],
         modes=modes,
         seconds=time.monotonic() - started,

@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
@@ -30,9 +30,11 @@ from aios.evals.security_attacks import (
 )
 from aios.evals.security_lab import INSTRUCTION, Lab, serve_pages
 from aios.kernel.events import KernelEvent
-from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
 from aios.sdk import Agent, AiosError, Context, Manifest, UserError
+
+if TYPE_CHECKING:  # the suite configures the kernel it boots (approval rules per attack, its audit log)
+    from aios.kernel.kernel import Kernel
 
 Progress = Callable[[str], None]
 APPROVAL_TIMEOUT_S = 1.0

@@ -9,6 +9,8 @@ AiosError
 │   ├── UnknownAgent          no installed agent by that name
 │   ├── UnknownModel          no configured engine by that name
 │   └── PermissionDenied      the process lacks the capability
+│       ├── ApprovalDenied    a human or the approval policy refused the operation (or nobody answered)
+│       └── HostBlocked       the browser's allow-list does not include the host
 ├── RuntimeFailure            the request was fine, something failed serving it
 │   ├── EngineError           an LLM engine failed
 │   │   ├── EngineAuthError
@@ -17,10 +19,14 @@ AiosError
 │   │   └── EngineTimeout
 │   ├── ToolError             a driver failed or the tool exited badly
 │   │   └── ToolTimeout
+│   ├── MemoryFailure         the memory manager failed on a valid request
 │   ├── SandboxUnavailable    the sandbox cannot be set up and unsandboxed mode is off
-│   └── LimitExceeded         a budget (steps, tokens, output bytes) ran out
+│   ├── LimitExceeded         a budget (steps, output bytes) ran out
+│   └── KernelShutDown        the kernel no longer takes new processes
 └── Signal                    control flow, not failure
     └── ProcessKilled         the process was killed while the call was in flight
+
+An agent that catches `AiosError` catches every mistake it can make through `aios.sdk`.
 """
 
 from __future__ import annotations
@@ -78,6 +84,14 @@ class PermissionDenied(UserError):
     """The process lacks the capability for this syscall."""
 
 
+class ApprovalDenied(PermissionDenied):
+    """The operation needed approval and was refused: by a human, by policy, or because nobody answered."""
+
+
+class HostBlocked(PermissionDenied):
+    """The browser may not reach this host (`browser.allow_hosts`)."""
+
+
 class RuntimeFailure(AiosError):
     """The request was valid but serving it failed."""
 
@@ -110,12 +124,20 @@ class ToolTimeout(ToolError):
     """A driver operation ran past its wall-clock limit."""
 
 
+class MemoryFailure(RuntimeFailure):
+    """The memory manager failed while serving a valid memory syscall."""
+
+
 class SandboxUnavailable(RuntimeFailure):
     """The sandbox cannot be set up and running unsandboxed is not allowed."""
 
 
 class LimitExceeded(RuntimeFailure):
-    """A budget ran out (steps, tokens, output bytes)."""
+    """A budget ran out (steps, output bytes)."""
+
+
+class KernelShutDown(RuntimeFailure):
+    """The kernel is shutting down or shut down; it takes no new processes."""
 
 
 class Signal(AiosError):
@@ -124,14 +146,6 @@ class Signal(AiosError):
 
 class ProcessKilled(Signal):
     """The process was killed while this call was in flight."""
-
-
-class GenerationPreempted(Signal):
-    """The engine paused a generation so others can run; pass `handle` back to resume it exactly."""
-
-    def __init__(self, message: str, *, handle: object) -> None:
-        super().__init__(message)
-        self.handle = handle
 
 
 def describe_validation(error: ValidationError, *, limit: int = 5) -> str:

@@ -13,39 +13,10 @@ from abc import ABC, abstractmethod
 from collections import defaultdict, deque
 from dataclasses import dataclass
 
-from pydantic import BaseModel
-
-from aios.kernel.engines.interface import KVDecision
 from aios.kernel.errors import ConfigError
+from aios.kernel.kv_types import Calibration, KVDecision
 
 FOREVER_S = 1e9
-
-
-class Calibration(BaseModel):
-    """Costs of this machine and model, measured by the engine."""
-
-    prefill_tokens_per_s: float
-    swap_out_bytes_per_s: float
-    swap_in_bytes_per_s: float
-    kv_bytes_per_token: float
-
-    def drop_cost_s(self, tokens: int) -> float:
-        """Engine seconds to recompute a prefix of `tokens`."""
-        return tokens / self.prefill_tokens_per_s
-
-    def swap_cost_s(self, tokens: int) -> float:
-        """Engine seconds to copy a prefix out to host memory and back."""
-        size = tokens * self.kv_bytes_per_token
-        return size / self.swap_out_bytes_per_s + size / self.swap_in_bytes_per_s
-
-
-DEFAULT_CALIBRATION = Calibration(
-    prefill_tokens_per_s=1000.0,
-    swap_out_bytes_per_s=1e9,
-    swap_in_bytes_per_s=1e9,
-    kv_bytes_per_token=1.0,
-)
-"""Stand-in costs for engines that measure none (remote engines, test doubles)."""
 
 
 class ToolDurations:
@@ -142,6 +113,16 @@ class LruPolicy(KVPolicy):
         return KVDecision(action="keep", tool=pause.tool)
 
 
+class LruOffloadPolicy(KVPolicy):
+    """Offloading without prediction (vLLM's CPU offload, LMCache): kept until the space is needed, then
+    copied to host memory, least recently used first, and brought back when the process returns."""
+
+    name = "lru_offload"
+
+    def decide(self, pause: Pause, durations: ToolDurations, costs: Calibration) -> KVDecision:
+        return KVDecision(action="keep", evict_to_host=True, tool=pause.tool)
+
+
 class PinForeverPolicy(KVPolicy):
     """Pinned until the process returns (reclaimed only under pressure)."""
 
@@ -221,7 +202,15 @@ class CostModelPolicy(KVPolicy):
 
 KV_POLICIES: dict[str, type[KVPolicy]] = {
     p.name: p
-    for p in (DropPolicy, LruPolicy, PinForeverPolicy, FixedTTLPolicy, ContinuumPolicy, CostModelPolicy)
+    for p in (
+        DropPolicy,
+        LruPolicy,
+        LruOffloadPolicy,
+        PinForeverPolicy,
+        FixedTTLPolicy,
+        ContinuumPolicy,
+        CostModelPolicy,
+    )
 }
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from aios.kernel.syscalls import LLMResult, LLMSyscall, MemoryResult, MemorySyscall
 
 if TYPE_CHECKING:
-    from aios.kernel.kernel import Kernel
+    from aios.kernel.contracts import MemoryServices
 
 Tier = Literal["short", "mid", "long", "archive"]
 """short: recent dialogue pages in context; mid: paged-out pages and their topic segments;
@@ -87,7 +87,7 @@ class MemoryPort(ABC):
     """The kernel serves memory syscalls and `llm(memory=True)` through this."""
 
     @abstractmethod
-    async def start(self, kernel: Kernel) -> None:
+    async def start(self, services: MemoryServices) -> None:
         """Begin background work (indexing, paging); the kernel is ready to take syscalls."""
 
     @abstractmethod

@@ -10,24 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from sqlalchemy import (
-    JSON,
-    Engine,
-    Float,
-    Integer,
-    String,
-    Text,
-    create_engine,
-    event,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import JSON, Float, Integer, String, Text, insert, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from aios.kernel.approvals import ApprovalRecord
+from aios.kernel.database import open_database
 from aios.kernel.errors import UnknownApproval
 from aios.kernel.records import AuditRow, ProcessRecord, ProcessState
 
@@ -107,40 +94,12 @@ class ApprovalRow(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
-
-
-def open_database(url: str, migrations: Path = MIGRATIONS_DIR) -> Engine:
-    """Create the SQLAlchemy engine (SQLite: WAL, parent folder created) and bring `migrations` to head."""
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
-    migrate(engine, migrations)
-    return engine
-
-
-def migrate(engine: Engine, migrations: Path = MIGRATIONS_DIR) -> None:
-    """Run the Alembic migrations in `migrations` up to head on this database."""
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(migrations))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
-
-
 class ProcessStore:
     """Reads synchronously; writes on one background thread so the event loop never waits on the disk."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = open_database(url)
+        self.engine = open_database(url, MIGRATIONS_DIR)
         # ('audit', 0, row) | ('update', pid, fields) | None to stop
         self._writes: queue.Queue[tuple[str, int, dict[str, Any]] | None] = queue.Queue()
         self._writer = threading.Thread(target=self._write_loop, name="aios-store-writer", daemon=True)
@@ -216,6 +175,17 @@ class ProcessStore:
             query = query.where(ProcessRow.state.not_in(terminal))
         with Session(self.engine) as session:
             return [ProcessRecord.model_validate(r) for r in session.scalars(query)]
+
+    def recent_audit(self, *, kinds: tuple[str, ...], limit: int) -> list[AuditRow]:
+        """The latest `limit` successful rows of these kinds, oldest first."""
+        query = (
+            select(AuditLogRow)
+            .where(AuditLogRow.kind.in_(kinds), AuditLogRow.status == "ok")
+            .order_by(AuditLogRow.id.desc())
+            .limit(limit)
+        )
+        with Session(self.engine) as session:
+            return [AuditRow.model_validate(r) for r in reversed(session.scalars(query).all())]
 
     def audit(self, *, pid: int | None = None, limit: int = 1000) -> list[AuditRow]:
         query = select(AuditLogRow).order_by(AuditLogRow.id).limit(limit)

@@ -39,6 +39,30 @@ class ProgramTrace(BaseModel):
 
 def program_trace(process: ProcessRecord, rows: Iterable[AuditRow], *, epoch: float) -> ProgramTrace:
     """One process's trace from its audit rows (successful LLM and tool calls, in order)."""
+    return ProgramTrace(
+        program_id=process.pid,
+        agent=process.agent,
+        arrival_s=round(process.created_at - epoch, 4),
+        turns=_turns(rows),
+    )
+
+
+def tool_pauses(rows: Iterable[AuditRow]) -> list[tuple[str, float]]:
+    """(tool, seconds) for every pause the audit rows show, process by process (rows in id order)."""
+    pid_to_rows: dict[int, list[AuditRow]] = {}
+    for row in rows:
+        pid_to_rows.setdefault(row.pid, []).append(row)
+    return [
+        (turn.tool, turn.tool_duration_s)
+        for process_rows in pid_to_rows.values()
+        for turn in _turns(process_rows)
+        if turn.tool is not None and turn.tool_duration_s is not None
+    ]
+
+
+def _turns(rows: Iterable[AuditRow]) -> list[Turn]:
+    """A turn per successful LLM call; a tool call between two of them is the earlier one's pause, timed
+    from the end of that LLM call to the start of the next."""
     turns: list[Turn] = []
     last_llm_end: float | None = None
     pending_tool: str | None = None
@@ -58,12 +82,7 @@ def program_trace(process: ProcessRecord, rows: Iterable[AuditRow], *, epoch: fl
             last_llm_end, pending_tool = row.ts, None
         elif row.kind == "tool" and turns:
             pending_tool = row.target
-    return ProgramTrace(
-        program_id=process.pid,
-        agent=process.agent,
-        arrival_s=round(process.created_at - epoch, 4),
-        turns=turns,
-    )
+    return turns
 
 
 def write_traces(traces: Iterable[ProgramTrace], path: Path) -> int:

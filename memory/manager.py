@@ -36,7 +36,7 @@ from aios.memory.store import MemoryStore
 from aios.memory.vector_index import VectorIndex
 
 if TYPE_CHECKING:
-    from aios.kernel.kernel import Kernel
+    from aios.kernel.contracts import MemoryServices
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class MemoryManager(MemoryPort):
         self.indexer = Indexer(self.store, self.index, self.embedder)
         self.retriever = Retriever(self.store, self.index, self.embedder)
         self.pager = Pager(self.store, settings, self.embedder, self.indexer.poke, model=settings.pager_model)
-        self._kernel: Kernel | None = None
+        self._services: MemoryServices | None = None
         self.pager_pid: int | None = None
         self._visits: Counter[int] = Counter()
         self._flusher: asyncio.Task[None] | None = None
@@ -74,9 +74,9 @@ class MemoryManager(MemoryPort):
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
-    async def start(self, kernel: Kernel) -> None:
+    async def start(self, services: MemoryServices) -> None:
         """Index what a previous run left unindexed; the paging daemon starts when first needed."""
-        self._kernel = kernel
+        self._services = services
         if await asyncio.to_thread(self.store.unindexed, 0, 1):
             self.indexer.poke()
         if await asyncio.to_thread(self.store.pending, "segment", 1) or await asyncio.to_thread(
@@ -85,28 +85,23 @@ class MemoryManager(MemoryPort):
             await self._wake_pager()
 
     async def _wake_pager(self) -> None:
-        kernel = self._kernel
-        if kernel is None:
+        services = self._services
+        if services is None:
             return
-        if self.pager_pid is None or kernel.process(self.pager_pid).state.is_terminal:
-            self.pager_pid = await kernel.spawn(
+        if self.pager_pid is None or not services.is_running(self.pager_pid):
+            self.pager_pid = await services.spawn_background(
                 self._pager_program,
                 agent=PAGER_AGENT,
                 task="group paged-out dialogue into topics, summarise, promote hot topics, archive cold ones",
-                capabilities=["llm"],
-                owner="kernel",
-                background=True,
             )
         self.pager.wake.set()
 
     async def _pager_program(self, pid: int) -> None:
-        kernel = self._kernel
-        assert kernel is not None
+        services = self._services
+        assert services is not None
 
         async def llm(request: LLMSyscall) -> LLMResult:
-            result = await kernel.syscall(pid, request)
-            assert isinstance(result, LLMResult)
-            return result
+            return await services.llm(pid, request)
 
         await self.pager.run_forever(llm)
 

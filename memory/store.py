@@ -13,8 +13,8 @@ from sqlalchemy import bindparam, func, or_, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from aios.kernel.database import open_database
 from aios.kernel.memory_port import MemoryItem
-from aios.kernel.store import open_database
 from aios.memory.schema import MemoryRow, scope_token
 
 logger = logging.getLogger(__name__)

@@ -4,8 +4,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from aios.kernel.access import grants
-from aios.kernel.errors import InvalidSyscall
+from aios.kernel.errors import InvalidSyscall, describe_validation
 from aios.kernel.syscalls import (
     LLMResult,
     LLMSyscall,
@@ -67,24 +69,27 @@ class Context:
         if isinstance(messages, str):
             messages = [Message(role="user", content=messages)]
         specs: Sequence[ToolSpec] = await self.tools() if tools is True else (tools or ())
-        request = LLMSyscall(
-            messages=tuple(m if isinstance(m, Message) else Message.model_validate(m) for m in messages),
-            tools=tuple(specs),
-            tool_choice=tool_choice,
-            response_schema=response_schema,
-            max_tokens=max_tokens,
-            stop=tuple(stop),
-            sampling=Sampling(
-                temperature=temperature,
-                top_p=top_p,
-                seed=seed,
-                repeat_penalty=repeat_penalty,
-                ignore_eos=ignore_eos,
-            ),
-            model=model,
-            last_step=last_step,
-            memory=memory,
-        )
+        try:
+            request = LLMSyscall(
+                messages=tuple(m if isinstance(m, Message) else Message.model_validate(m) for m in messages),
+                tools=tuple(specs),
+                tool_choice=tool_choice,
+                response_schema=response_schema,
+                max_tokens=max_tokens,
+                stop=tuple(stop),
+                sampling=Sampling(
+                    temperature=temperature,
+                    top_p=top_p,
+                    seed=seed,
+                    repeat_penalty=repeat_penalty,
+                    ignore_eos=ignore_eos,
+                ),
+                model=model,
+                last_step=last_step,
+                memory=memory,
+            )
+        except ValidationError as e:
+            raise InvalidSyscall(f"bad llm call: {describe_validation(e)}", pid=self.pid) from e
         result = await self._transport.syscall(request)
         assert isinstance(result, LLMResult), f"llm syscall answered with {type(result).__name__}"
         return result
@@ -93,8 +98,8 @@ class Context:
         """Run `driver.operation` with keyword arguments and return its output."""
         try:
             request = ToolSyscall(name=name, arguments=arguments)
-        except ValueError as e:
-            raise InvalidSyscall(f"bad tool call {name!r}: {e}", pid=self.pid) from e
+        except ValidationError as e:
+            raise InvalidSyscall(f"bad tool call {name!r}: {describe_validation(e)}", pid=self.pid) from e
         result = await self._transport.syscall(request)
         assert isinstance(result, ToolResult), f"tool syscall answered with {type(result).__name__}"
         return result.output

@@ -3,6 +3,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
+from aios.kernel.errors import InvalidSyscall, describe_validation
 from aios.kernel.memory_port import Kind, MemoryHit, MemoryItem, Tier
 from aios.kernel.syscalls import MemoryOp, MemoryResult, MemorySyscall
 from aios.sdk._transport import Transport
@@ -15,9 +18,11 @@ class Memory:
         self._transport = transport
 
     async def _call(self, op: MemoryOp, **arguments: Any) -> Any:
-        result = await self._transport.syscall(
-            MemorySyscall(op=op, arguments={k: v for k, v in arguments.items() if v is not None})
-        )
+        try:
+            request = MemorySyscall(op=op, arguments={k: v for k, v in arguments.items() if v is not None})
+        except ValidationError as e:
+            raise InvalidSyscall(f"bad memory call: {describe_validation(e)}", pid=self._transport.pid) from e
+        result = await self._transport.syscall(request)
         assert isinstance(result, MemoryResult), f"memory syscall answered with {type(result).__name__}"
         return result.output
 

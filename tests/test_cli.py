@@ -109,9 +109,9 @@ def test_ctrl_c_kills_the_process_cleanly(tmp_path: Path, env: dict[str, str], c
     deadline = time.monotonic() + 60
     seen = ""
     assert proc.stdout is not None
-    while "spawned agent react" not in seen and time.monotonic() < deadline:
+    # the model loads at the agent's first LLM call, after `aios run` set up its Ctrl-C handler
+    while "loading model local" not in seen and time.monotonic() < deadline:
         seen += proc.stdout.readline()
-    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, seen + out + err

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from aios.config import load_settings
+from aios.kernel.engines.configs import LocalModelConfig
 from aios.kernel.engines.litellm_engine import RemoteModelConfig
-from aios.kernel.engines.registry import LocalModelConfig
 from aios.kernel.errors import ConfigError
 
 

@@ -13,8 +13,9 @@ from aios.boot import spawn_agent
 from aios.kernel.errors import PermissionDenied, UnknownAgent
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
+from aios.kernel.syscalls import ToolSpec
 
-from .kernel.helpers import GatedEngine
+from .fakes import FakeEngine, ScriptedTransport, reply
 
 
 def test_public_surface_is_pinned() -> None:
@@ -22,16 +23,22 @@ def test_public_surface_is_pinned() -> None:
     assert set(aios.sdk.__all__) == {
         "Agent",
         "AiosError",
+        "ApprovalDenied",
         "Context",
+        "ContextOverflow",
+        "EngineError",
+        "HostBlocked",
         "InvalidSyscall",
         "LLMResult",
         "LimitExceeded",
         "Manifest",
         "Memory",
+        "MemoryFailure",
         "MemoryHit",
         "MemoryItem",
         "Message",
         "PermissionDenied",
+        "ProcessKilled",
         "RuntimeFailure",
         "ToolCall",
         "ToolError",
@@ -90,9 +97,7 @@ async def test_spawned_agent_runs_through_the_sdk(kernel: Kernel) -> None:
             answer = await ctx.llm(task, max_tokens=4)
             return f"{[t.name for t in tools]} {out['stdout'].strip()} {answer.content}"
 
-    engine = GatedEngine(max_concurrency=2)
-    engine.gate.set()
-    kernel.engines.register("local", engine)
+    kernel.engines.register("local", FakeEngine(max_running=2))
     pid = await spawn_agent(kernel, Probe, "ping")
     record = await kernel.wait(pid)
     assert record.state == ProcessState.DONE, record.error
@@ -121,3 +126,38 @@ def test_kernel_and_tools_surfaces_are_pinned() -> None:
         for name in module.__all__:
             assert getattr(module, name) is not None
     assert "LLMSyscall" in aios.kernel.__all__ and "ShellDriver" in aios.tools.__all__
+
+
+@pytest.mark.parametrize(
+    ("call", "problem"),
+    [
+        (lambda ctx: ctx.llm("hi", max_tokens=10**9), "max_tokens"),
+        (lambda ctx: ctx.llm("hi", max_tokens=-5), "max_tokens"),
+        (lambda ctx: ctx.llm("hi", temperature=9.0), "temperature"),
+        (lambda ctx: ctx.llm([{"role": "wizard", "content": "hi"}]), "role"),
+        (lambda ctx: ctx.llm([]), "messages"),
+        (lambda ctx: ctx.tool("no-dot-here"), "name"),
+    ],
+)
+async def test_every_mistake_an_agent_can_make_is_an_aios_error(call: object, problem: str) -> None:
+    """An agent that catches AiosError catches them all: bad arguments never escape as pydantic errors."""
+    transport = ScriptedTransport(llm=[reply("never")])
+    ctx = aios.sdk.Context(transport)
+    with pytest.raises(aios.sdk.InvalidSyscall, match=problem) as caught:
+        await call(ctx)  # type: ignore[operator]
+    assert isinstance(caught.value, aios.sdk.AiosError)
+    assert transport.requests == []  # nothing malformed reached the kernel
+
+
+async def test_an_agent_runs_against_a_scripted_transport() -> None:
+    from aios.agents.react import ReactAgent
+
+    transport = ScriptedTransport(
+        llm=[reply(calls=[("shell.exec", {"cmd": "echo hi"})]), reply("it said hi")],
+        tools={"shell.exec": {"exit_code": 0, "stdout": "hi\n", "stderr": ""}},
+        specs=[ToolSpec(name="shell.exec", description="Run a command.", parameters={"type": "object"})],
+        capabilities=["llm", "shell.exec"],
+    )
+    answer = await ReactAgent().run("say hi", aios.sdk.Context(transport))
+    assert answer == "it said hi"
+    assert [type(r).__name__ for r in transport.requests] == ["LLMSyscall", "ToolSyscall", "LLMSyscall"]

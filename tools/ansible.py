@@ -39,11 +39,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aios.kernel.drivers import CallContext, Driver, DriverHealth, Operation, RiskLevel
-from aios.kernel.errors import AiosError, InvalidSyscall, SandboxUnavailable, ToolError, ToolTimeout
-from aios.tools.playbook_guard import SAFE_ENVIRONMENT, GuardPolicy, guard_playbook, parse_inventory
+from aios.kernel.errors import InvalidSyscall, SandboxUnavailable, ToolError, ToolTimeout
+from aios.tools.configs import AnsibleConfig
+from aios.tools.playbook_guard import GuardPolicy, guard_playbook, parse_inventory
 from aios.tools.sandbox import confined_argv, find_bwrap
 
 logger = logging.getLogger(__name__)
@@ -65,54 +66,6 @@ POLL_S = 0.25
 MESSAGE_CHARS = 1000
 MAX_NOTES = 10
 PREVIEWS_KEPT = 32
-
-
-class AnsibleConfig(BaseModel):
-    """Settings of the ansible driver."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    inventory: str = (
-        "localhost ansible_connection=local ansible_python_interpreter='{{ ansible_playbook_python }}'\n"
-    )
-    """INI inventory used when a call gives none; trusted (its variables are not checked). By default this
-    machine, its modules run by aios's own Python (no interpreter discovery)."""
-    allowed_connections: list[str] = ["local"]
-    """Connection plugins plays and inventories may use; add `ssh` to manage other machines."""
-    allow_become: bool = False
-    """Let playbooks use `become` (sudo); off, so nothing runs with more rights than aios has."""
-    allowed_environment: list[str] = list(SAFE_ENVIRONMENT)
-    """Glob patterns of the variables a play or task may set with `environment:`."""
-    allowed_modules: list[str] = []
-    """If not empty, the only modules tasks may use (short names: `copy`, `community.general.ini_file`)."""
-    timeout_s: float = Field(default=300.0, gt=0)
-    """Wall-clock limit of one operation, all its ansible runs together."""
-    check_idempotency: bool = True
-    """After a successful apply, check the playbook again and report what would still change."""
-    preview_reuse_s: float = Field(default=300.0, ge=0)
-    """How long an apply may reuse the check shown to the approving human instead of checking again."""
-    max_output_chars: int = Field(default=20_000, ge=2000)
-    """Most characters of JSON one report may take; diffs, then ok/skipped tasks, are dropped to fit."""
-    max_diff_chars: int = Field(default=2000, ge=0)
-    """Most characters of diff kept per task."""
-    max_playbook_chars: int = Field(default=256 * 1024, ge=1)
-    forks: int = Field(default=5, ge=1)
-    pass_env: list[str] = []
-    """Names of aios's environment variables passed on to ansible (e.g. SSH_AUTH_SOCK); no others are."""
-    sandbox_check: bool = True
-    """Run check-mode runs in bubblewrap (homes and secret files hidden, no network, nothing writable but
-    the run's own folder): a dry run needs no approval, and `--diff` would otherwise print any file aios
-    can read, `~/.ssh` keys included. Applies are approved by a human and run unconfined."""
-    bwrap: str = "bwrap"
-
-    @field_validator("inventory")
-    @classmethod
-    def _parses(cls, text: str) -> str:
-        try:
-            parse_inventory(text)
-        except AiosError as e:
-            raise ValueError(e.message) from e
-        return text
 
 
 class PlaybookArgs(BaseModel):

@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 from playwright.async_api import Download
 from playwright.async_api import Error as PlaywrightError
 
-from aios.kernel.errors import ToolError, ToolTimeout
+from aios.kernel.errors import LimitExceeded, ToolTimeout
 
 WATCH_S = 0.05
 FALLBACK_NAME = "download"
@@ -65,7 +65,7 @@ class DownloadStaging:
                 await asyncio.wait({finished}, timeout=WATCH_S)
                 grown = self._largest_new(before)
                 if grown > self.max_bytes:
-                    raise ToolError(
+                    raise LimitExceeded(
                         f"{tool}: the download passed browser.max_download_bytes ({self.max_bytes} bytes) "
                         "and was cancelled"
                     )
@@ -74,7 +74,7 @@ class DownloadStaging:
             staged = finished.result()
             size = staged.stat().st_size
             if size > self.max_bytes:
-                raise ToolError(
+                raise LimitExceeded(
                     f"{tool}: the download ({size} bytes) is larger than browser.max_download_bytes "
                     f"({self.max_bytes}) and was deleted"
                 )
@@ -110,13 +110,15 @@ async def write_capped(
 ) -> tuple[Path, int]:
     """Save a response the browser showed instead of downloading (a page, an image, plain text)."""
     if declared_bytes is not None and declared_bytes > max_bytes:
-        raise ToolError(
+        raise LimitExceeded(
             f"{tool}: the server announced {declared_bytes} bytes, more than browser.max_download_bytes "
             f"({max_bytes})"
         )
     body = await read_body()
     if len(body) > max_bytes:
-        raise ToolError(f"{tool}: {len(body)} bytes is more than browser.max_download_bytes ({max_bytes})")
+        raise LimitExceeded(
+            f"{tool}: {len(body)} bytes is more than browser.max_download_bytes ({max_bytes})"
+        )
     path = unique_path(destination, name)
     await asyncio.to_thread(path.write_bytes, body)
     return path, len(body)

@@ -15,7 +15,7 @@ from playwright.async_api import Browser, BrowserContext, Download, Locator, Pag
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
-from aios.kernel.errors import PermissionDenied, ToolError
+from aios.kernel.errors import HostBlocked, ToolError
 from aios.tools.browser_args import (
     ClickArgs,
     DownloadArgs,
@@ -153,7 +153,7 @@ class BrowserSession:
             return
         host = self.policy.blocked_host(url)
         if host is not None:
-            raise PermissionDenied(
+            raise HostBlocked(
                 f"{tool}: host {host} is not allowed; browser.allow_hosts is {self.policy.entries}. "
                 f"Add {host.rsplit(':', 1)[0]!r} to browser.allow_hosts in the config to allow it"
             )
@@ -189,7 +189,7 @@ class BrowserSession:
         except PlaywrightError as e:
             if "ERR_BLOCKED_BY_CLIENT" not in str(e):
                 raise
-            raise PermissionDenied(
+            raise HostBlocked(
                 f"browser.open: {args.url} leads to {', '.join(self.blocked) or 'a request'} that "
                 f"browser.allow_hosts ({self.policy.entries}) does not allow"
             ) from e

@@ -22,6 +22,7 @@ from Xlib import error as xerror
 
 from aios.kernel.drivers import CallContext, Driver, DriverHealth, Operation, RiskLevel
 from aios.kernel.errors import InvalidSyscall, SandboxUnavailable, ToolError
+from aios.tools.configs import GuiConfig
 from aios.tools.sandbox import Limits, bwrap_command, find_bwrap, rlimit_prefix, strip_setid
 from aios.tools.xdisplay import (
     VirtualDisplay,
@@ -39,48 +40,6 @@ T = TypeVar("T")
 _POLL_S = 0.05
 _BUTTONS = {"left": 1, "middle": 2, "right": 3}
 _SCROLL_BUTTONS = {"up": 4, "down": 5, "left": 6, "right": 7}
-
-
-def _default_window_manager() -> str | None:
-    return "openbox" if shutil.which("openbox") else None
-
-
-class GuiConfig(BaseModel):
-    """Settings of the gui driver."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    display: str | None = None
-    """An existing X display to drive (e.g. the user's own `:0`); None starts a private Xvfb (the default)."""
-    width: int = Field(default=1280, ge=64, le=8192)
-    height: int = Field(default=800, ge=64, le=8192)
-    depth: Literal[16, 24] = 24
-    window_manager: str | None = Field(default_factory=_default_window_manager)
-    """Window manager started on the private display (focus, stacking, frames); None runs without one."""
-    apps: dict[str, list[str]] = Field(default_factory=lambda: {"xterm": ["xterm"]})
-    """What `gui.launch` may start: app name -> argv; agents add arguments, never other programs."""
-    sandbox_apps: bool = True
-    """Run launched apps in the bubblewrap sandbox (private work dir, no network, read-only system)."""
-    timeout_s: float = Field(default=10.0, gt=0)
-    """Limit of one input, window or screenshot operation."""
-    launch_timeout_s: float = Field(default=15.0, gt=0)
-    """How long `gui.launch` waits for the app's first window."""
-    start_timeout_s: float = Field(default=10.0, gt=0)
-    """How long Xvfb and the window manager may take to start."""
-    app_cpu_seconds: int = Field(default=3600, ge=1)
-    app_memory_mb: int = Field(default=4096, ge=64)
-    app_file_size_mb: int = Field(default=256, ge=1)
-    bwrap: str = "bwrap"
-
-    @field_validator("apps")
-    @classmethod
-    def _apps_have_commands(cls, apps: dict[str, list[str]]) -> dict[str, list[str]]:
-        for name, argv in apps.items():
-            if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", name):
-                raise ValueError(f"app name {name!r} must be lowercase letters, digits, '_', '.' or '-'")
-            if not argv or not argv[0]:
-                raise ValueError(f"app {name!r} needs a command (a non-empty argv list)")
-        return apps
 
 
 class _Args(BaseModel):

@@ -6,15 +6,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from aios.kernel.drivers import CallContext, Driver, DriverHealth, Operation, RiskLevel
 from aios.kernel.errors import AiosError
+from aios.tools.configs import KubernetesConfig
 from aios.tools.k8s_args import (
-    NAMESPACE_PATTERN,
     ApplyArgs,
     CanIArgs,
     DeleteArgs,
@@ -33,33 +32,6 @@ if TYPE_CHECKING:  # the kubernetes client is imported on first use: every `aios
     from aios.tools.k8s_ops import ClusterOps
 
 logger = logging.getLogger(__name__)
-
-
-class KubernetesConfig(BaseModel):
-    """Settings of the kubernetes driver (the `[kubernetes]` table)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kubeconfig: Path | None = None
-    """None: kubectl's rules (KUBECONFIG, else ~/.kube/config, else the pod's service account)."""
-    context: str | None = None
-    """Kubeconfig context to use; None: its current context."""
-    namespace: str | None = Field(default=None, min_length=1, max_length=63, pattern=NAMESPACE_PATTERN)
-    """Namespace of calls that name none; None: the context's namespace, else `default` (as kubectl)."""
-    request_timeout_s: float = Field(default=30.0, gt=0)
-    """Per API request; an operation makes a few (apply: get, dry run, write per object)."""
-    exec_timeout_s: float = Field(default=60.0, gt=0)
-    max_log_bytes: int = Field(default=64 * 1024, ge=1024)
-    """Newest bytes of a pod's log kept by `logs`."""
-    max_output_bytes: int = Field(default=64 * 1024, ge=256)
-    """Most bytes of stdout plus stderr kept by `exec`; the stream is closed past it."""
-    max_list_items: int = Field(default=100, ge=1, le=5000)
-    max_manifest_objects: int = Field(default=20, ge=1, le=500)
-    max_diff_lines: int = Field(default=200, ge=10)
-    field_manager: str = Field(default="aios", min_length=1, max_length=128)
-    """Owner of the fields that server-side apply sets."""
-    force_conflicts: bool = False
-    """Take over fields another manager owns when applying (kubectl --force-conflicts)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -24,6 +24,7 @@ import yaml
 from jinja2 import Environment, TemplateSyntaxError, nodes
 
 from aios.kernel.errors import InvalidSyscall
+from aios.tools.configs import SAFE_ENVIRONMENT
 
 MAX_NODES = 100_000
 """YAML nodes visited per call (aliases count each time): a bound against alias bombs."""
@@ -55,12 +56,6 @@ PURE_LOOPS = frozenset(
 """`with_<lookup>` loops that only reshape their argument; every other lookup may read or run things."""
 SAFE_STRATEGIES = frozenset({"linear", "free", "host_pinned"})
 ALLOWED_ANSIBLE_VARS = frozenset({"ansible_connection", "ansible_host", "ansible_port", "ansible_user"})
-SAFE_ENVIRONMENT = (
-    "http_proxy", "https_proxy", "no_proxy", "ftp_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY",
-    "NO_PROXY", "FTP_PROXY", "ALL_PROXY", "LANG", "LANGUAGE", "LC_*", "TZ", "TERM", "DEBIAN_FRONTEND",
-)  # fmt: skip
-"""`environment:` names allowed by default. Many others make a program run code (LD_PRELOAD, PATH, HOME
-with a .gitconfig, GIT_SSH_COMMAND, PYTHONSTARTUP, ...), and programs do run in check mode (git ls-remote)."""
 PROGRAM_KEYS = frozenset(
     {"executable", "virtualenv_command", "ssh_opts", "extra_opts", "fact_path", "ssh_common_args",
      "ssh_extra_args", "scp_extra_args", "sftp_extra_args"}

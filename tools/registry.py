@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from aios.kernel.drivers import Driver
-from aios.tools.ansible import AnsibleConfig, AnsibleDriver
+from aios.tools.ansible import AnsibleDriver
 from aios.tools.browser import BrowserDriver
 from aios.tools.browser_config import BrowserConfig
-from aios.tools.gui import GuiConfig, GuiDriver
-from aios.tools.kubernetes import KubernetesConfig, KubernetesDriver
-from aios.tools.shell import ShellConfig, ShellDriver
+from aios.tools.configs import AnsibleConfig, GuiConfig, KubernetesConfig, ShellConfig
+from aios.tools.gui import GuiDriver
+from aios.tools.kubernetes import KubernetesDriver
+from aios.tools.shell import ShellDriver
 
 
 def build_drivers(

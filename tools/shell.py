@@ -11,33 +11,16 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from aios.kernel.drivers import CallContext, Driver, DriverHealth, Operation, RiskLevel
 from aios.kernel.errors import SandboxUnavailable, ToolTimeout
+from aios.tools.configs import ShellConfig
 from aios.tools.sandbox import Limits, bwrap_command, find_bwrap, strip_setid, unsandboxed_command
 
 logger = logging.getLogger(__name__)
 
 SandboxMode = Literal["bubblewrap", "unsandboxed", "unavailable"]
-
-
-class ShellConfig(BaseModel):
-    """Settings of the shell driver."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    allow_unsandboxed: bool = False
-    """Run commands without bubblewrap when it is missing or broken (rlimits still apply). Off by default."""
-    timeout_s: float = Field(default=30.0, gt=0)
-    cpu_seconds: int = Field(default=10, ge=1)
-    memory_mb: int = Field(default=1024, ge=16)
-    file_size_mb: int = Field(default=64, ge=1)
-    output_bytes: int = Field(default=64 * 1024, ge=256)
-    """Most bytes kept of stdout and of stderr; the command is stopped when it writes more."""
-    mount_cwd: bool = True
-    """Show the folder aios was started in, read-only, and start commands there."""
-    bwrap: str = "bwrap"
 
 
 class ExecArgs(BaseModel):

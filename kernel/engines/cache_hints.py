@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Literal
+from typing import Any
 
-from aios.kernel.engines.interface import KVDecision
-
-CacheHints = Literal["auto", "anthropic", "openai", "vllm", "llamacpp", "none"]
+from aios.kernel.engines.configs import CacheHints
+from aios.kernel.kv_types import KVDecision
 
 ANTHROPIC_LONG_TTL_AFTER_S = 300.0
 """Anthropic keeps a cache entry 5 minutes by default; a pause predicted to be longer asks for 1 hour."""

@@ -1,17 +1,26 @@
-"""The contract between the kernel and an LLM engine."""
+"""The contract between the kernel and an LLM engine.
+
+The kernel's scheduler decides which calls run; an engine only executes what it is given. Per call:
+
+1. `prepare` (when the call is queued): render and count the prompt, so the scheduler knows the call's
+   footprint before it admits it;
+2. `run` (when the scheduler starts or continues it): with a token budget an engine that can pause
+   returns `Yielded` once the budget is spent, keeping the generation's state; `run` again continues it
+   exactly where it stopped;
+3. cancelling the task awaiting `run` abandons the call.
+
+`park` and `release` carry the KV lifecycle: a process went off to a tool call, or ended.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass, field
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
+from aios.kernel.kv_types import Calibration, KVDecision, KVEntry
 from aios.kernel.syscalls import LLMResult, LLMSyscall
-
-if TYPE_CHECKING:
-    from aios.kernel.engines.kv_cache import KVEntry
-    from aios.kernel.kv_policy import Calibration
 
 
 class EngineInfo(BaseModel):
@@ -24,56 +33,69 @@ class EngineInfo(BaseModel):
     detail: str = ""
 
 
-class KVDecision(BaseModel):
-    """What the kernel decided for a process's KV cache when it paused for a tool call."""
+class EngineCapacity(BaseModel):
+    """The limits the scheduler plans within; fixed for the engine's lifetime."""
 
-    action: Literal["pin", "swap", "drop", "keep"]
-    """pin: hold the cells for `ttl_s`; swap: copy to host memory now; drop: free now; keep: plain cache."""
-    ttl_s: float = 0.0
-    evict_to_host: bool = False
-    """If the cells must be reclaimed later, swap them to host memory instead of dropping them."""
-    tool: str | None = None
-    predicted_gap_s: float | None = None
-    """Expected time until the process's next LLM call (remote engines turn it into cache hints)."""
-    program_id: int | None = None
+    model_config = ConfigDict(frozen=True)
+
+    max_running: int
+    """Generations the engine advances together."""
+    context_tokens: int
+    """Most tokens (prompt plus output) one sequence may hold."""
+    kv_cells: int | None = None
+    """KV cells shared by every sequence; None when the engine keeps no pool the kernel must share out."""
+
+
+@dataclass(eq=False, kw_only=True)
+class PreparedCall:
+    """A call the engine has rendered and counted; the scheduler reads the numbers, the engine the handle."""
+
+    owner: int
+    request: LLMSyscall
+    prompt_tokens: int
+    """Tokens of the rendered prompt (0 when the engine cannot count them before running)."""
+    max_new_tokens: int
+    """Most tokens the call may generate (the request's max_tokens, cut to what the context leaves)."""
+    handle: object = field(default=None, repr=False)
+    """Engine-private state (a local generation, kept across yields)."""
+
+    @property
+    def cells_needed(self) -> int:
+        """KV cells the call holds once it has generated everything it may."""
+        return self.prompt_tokens + self.max_new_tokens
+
+
+@dataclass(frozen=True, kw_only=True)
+class Yielded:
+    """`run` spent its token budget: the generation waits in the engine, to be continued by `run`."""
+
+    generated_tokens: int
 
 
 class Engine(ABC):
-    """Serves LLM syscalls; the kernel's dispatcher calls `generate` once per scheduled call.
-
-    The dispatcher admits at most `max_concurrency` calls at once; the engine batches those it holds.
-    `release` is called when a process ends so the engine can free what it kept for it.
-    """
+    """Serves LLM syscalls that the kernel's scheduler has admitted (see the module docstring)."""
 
     name: str
-    max_concurrency: int
-    waiting_hint: int = 0
-    """Calls the kernel holds back for this engine (set by the kernel; sliced generations yield to them)."""
     calibration: Calibration | None = None
     """Measured costs (prefill and swap rates) when the engine keeps a local KV cache."""
 
     @abstractmethod
-    async def generate(
-        self,
-        request: LLMSyscall,
-        *,
-        owner: int,
-        program_arrival: float = 0.0,
-        slice_tokens: int | None = None,
-        resume: object | None = None,
-    ) -> LLMResult:
-        """Run one completion for process `owner`; cancelling the awaiting task frees its slot.
+    def capacity(self) -> EngineCapacity:
+        """How many calls may run at once and how much KV they may hold."""
 
-        With `slice_tokens` an engine that can preempt may raise GenerationPreempted once that many tokens
-        are generated while `waiting_hint` is positive; calling again with `resume=error.handle` continues
-        the same generation exactly.
-        """
+    async def prepare(self, request: LLMSyscall, *, owner: int, program_arrival: float) -> PreparedCall:
+        """Count a call before it is queued; engines that cannot count report only its output budget."""
+        return PreparedCall(owner=owner, request=request, prompt_tokens=0, max_new_tokens=request.max_tokens)
+
+    @abstractmethod
+    async def run(self, call: PreparedCall, *, budget_tokens: int | None = None) -> LLMResult | Yielded:
+        """Start or continue a prepared call; engines that cannot pause ignore `budget_tokens`."""
 
     async def park(self, owner: int, decision: KVDecision) -> None:  # noqa: B027 - optional hook
         """The owner went off to a tool call: keep, pin, swap or drop what the engine holds for it."""
 
     async def release(self, owner: int) -> None:  # noqa: B027 - optional hook, nothing to free by default
-        """Forget what was kept for `owner` (its KV cache, its slot)."""
+        """Forget what was kept for `owner` (its KV cache, paused generations)."""
 
     def kv_entries(self) -> list[KVEntry]:
         """What the engine holds per process (empty for engines without a local KV cache)."""

@@ -9,26 +9,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Protocol
 
 from pydantic import BaseModel
 
+from aios.kernel.kv_types import KVEntry, KVState
+
 logger = logging.getLogger(__name__)
-
-
-class KVState(StrEnum):
-    ACTIVE = "active"
-    """A generation is using it."""
-    CACHED = "cached"
-    """Idle in engine cells; the first to go when room is needed (least recently used first)."""
-    PINNED = "pinned"
-    """Idle in engine cells and held until its deadline; reclaimed early only under pressure."""
-    SWAPPED = "swapped"
-    """Copied to host memory; its cells are free."""
-    PREEMPTED = "preempted"
-    """A generation paused mid-way by the scheduler; resumed exactly where it stopped."""
-    DROPPED = "dropped"
 
 
 class Backend(Protocol):
@@ -36,6 +23,8 @@ class Backend(Protocol):
 
     n_ctx: int
     n_seq_max: int
+    per_sequence_kv: bool
+    """Each sequence has its own stream of cells: only sequence slots are shared, not cells."""
 
     def seq_remove(self, seq_id: int, start: int, end: int = -1) -> None: ...
     def state_get(self, seq_id: int) -> bytes: ...
@@ -58,17 +47,6 @@ class Sequence:
     arrival: float = 0.0
     """When the owning program arrived; under pressure pins of later programs go first."""
     pinned_since: float | None = None
-
-
-class KVEntry(BaseModel):
-    """One row of `aios kv`."""
-
-    owner: int
-    state: KVState
-    tokens: int
-    cells: int
-    host_bytes: int
-    deadline_in_s: float | None = None
 
 
 class KVStats(BaseModel):
@@ -105,6 +83,10 @@ class KVCache:
         return sum(len(s.tokens) for s in self._sequences if s.slot is not None)
 
     @property
+    def free_slots(self) -> int:
+        return len(self._free_slots)
+
+    @property
     def host_bytes(self) -> int:
         return sum(len(s.host) for s in self._sequences if s.host is not None)
 
@@ -131,8 +113,8 @@ class KVCache:
     # ---- the lifecycle -----------------------------------------------------------------------------
 
     def acquire(self, owner: int, *, arrival: float, now: float, reserved: int = 0) -> Sequence | None:
-        """Make the owner's sequence resident and active (swapping it in if needed); None if it cannot be
-        yet (no free sequence slot, or no room for its cells beside the `reserved` ones)."""
+        """Make the owner's sequence resident and active (swapping it in if needed); None if no sequence
+        slot can be had (every slot is held by a running generation)."""
         seq = self.find(owner)
         if seq is not None and seq.state == KVState.PINNED:
             self.stats.ttl_hits += 1
@@ -146,9 +128,10 @@ class KVCache:
             if seq is None:
                 seq = Sequence(owner=owner, arrival=arrival)
                 self._sequences.append(seq)
-            seq.slot = slot
-            if seq.host is not None and not self._load(seq, now, reserved):
-                return None
+            if not self._place(seq, slot, now, reserved):
+                # its cells do not fit beside the running ones: it starts over from nothing
+                seq.host, seq.tokens = None, []
+                seq.slot = self._free_slots.pop()  # the slot _place gave back
         seq.state = KVState.ACTIVE
         seq.deadline = None
         seq.last_used = now
@@ -163,29 +146,21 @@ class KVCache:
             seq.state = KVState.CACHED
 
     def preempt(self, seq: Sequence, now: float) -> None:
-        """Hold a paused generation's sequence; it is swapped, never dropped, if room is needed."""
+        """Hold a paused generation's sequence; if room is needed it goes to host memory (dropped only when
+        the swap budget is full, and then recomputed on resume)."""
         seq.state = KVState.PREEMPTED
         seq.evict_to_host = True
         seq.last_used = now
 
-    def resume(self, seq: Sequence, now: float, *, reserved: int = 0, repack: bool = False) -> bool:
-        """Make a preempted sequence resident and active again; False if no slot can be had yet.
-
-        `repack` rewrites a resident sequence into contiguous cells: llama.cpp's attention sums cells in
-        buffer order, so a sequence interleaved with others' cells would not continue bit for bit.
-        """
+    def resume(self, seq: Sequence, now: float, *, reserved: int = 0) -> bool:
+        """Make a preempted sequence resident and active again; False if it was lost (dropped because the
+        swap budget had no room), in which case the caller recomputes it."""
+        if seq.state == KVState.DROPPED:
+            return False
         if seq.slot is None:
             slot = self._take_slot(now, keep=seq)
-            if slot is None:
-                return False
-            seq.slot = slot
-            if not self._load(seq, now, reserved):
-                return False
-        elif repack and seq.tokens:
-            data = self.backend.state_get(seq.slot)
-            self.backend.seq_remove(seq.slot, 0, -1)
-            if not self.backend.state_set(seq.slot, data):
-                raise RuntimeError(f"repacking the sequence of pid {seq.owner} failed")
+            if slot is None or not self._place(seq, slot, now, reserved):
+                raise RuntimeError(f"no sequence slot or cells to resume pid {seq.owner}")
         seq.state = KVState.ACTIVE
         seq.last_used = now
         return True
@@ -222,6 +197,8 @@ class KVCache:
 
     def make_room(self, cells: int, *, now: float, keep: Sequence, reserved: int) -> bool:
         """Free cells until `cells` more fit beside `reserved` ones; False if nothing more can go."""
+        if self.backend.per_sequence_kv:
+            return len(keep.tokens) + cells <= self.backend.n_ctx // self.backend.n_seq_max
         while self.used_cells + reserved + cells > self.backend.n_ctx:
             victim = self._victim(now, keep=keep)
             if victim is None:
@@ -256,7 +233,7 @@ class KVCache:
 
     def _victim(self, now: float, *, keep: Sequence | None) -> Sequence | None:
         """Cached first (least recently used), then expired pins, then live pins of the latest program,
-        then preempted generations (swapped out, never dropped)."""
+        then preempted generations (to host memory if the budget allows)."""
         resident = [s for s in self._sequences if s.slot is not None and s is not keep]
         cached = [s for s in resident if s.state == KVState.CACHED]
         if cached:
@@ -271,14 +248,18 @@ class KVCache:
         preempted = [s for s in resident if s.state == KVState.PREEMPTED]
         return max(preempted, key=lambda s: s.arrival) if preempted else None
 
-    def _load(self, seq: Sequence, now: float, reserved: int) -> bool:
-        """Swap a sequence back in once its cells fit; otherwise give the slot back and say no."""
+    def _place(self, seq: Sequence, slot: int, now: float, reserved: int) -> bool:
+        """Give a sequence a slot and, if it waits in host memory, swap it in once its cells fit;
+        False (slot given back) if they cannot be made to fit."""
+        seq.slot = slot
+        if seq.host is None:
+            return True
         state = seq.state
         seq.state = KVState.ACTIVE  # not a victim of its own make_room
         # with its slot assigned, its tokens already count in used_cells
         if not self.make_room(0, now=now, keep=seq, reserved=reserved):
             seq.state = state
-            self._free_slots.append(seq.slot)  # type: ignore[arg-type]
+            self._free_slots.append(slot)
             seq.slot = None
             return False
         seq.state = state

@@ -8,10 +8,9 @@ import logging
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
-
-from aios.kernel.engines.cache_hints import CacheHints, apply_hints, provider_of
-from aios.kernel.engines.interface import Engine, EngineInfo, KVDecision
+from aios.kernel.engines.cache_hints import apply_hints, provider_of
+from aios.kernel.engines.configs import RemoteModelConfig
+from aios.kernel.engines.interface import Engine, EngineCapacity, EngineInfo, PreparedCall, Yielded
 from aios.kernel.errors import (
     ContextOverflow,
     EngineAuthError,
@@ -19,33 +18,13 @@ from aios.kernel.errors import (
     EngineRateLimited,
     EngineTimeout,
 )
+from aios.kernel.kv_types import KVDecision
 from aios.kernel.syscalls import LLMResult, LLMSyscall, Message, ToolCall, Usage
 
 logger = logging.getLogger(__name__)
 
 # litellm fetches a model price list from the network at import unless told to use its bundled copy
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-
-
-class RemoteModelConfig(BaseModel):
-    """One model reached through litellm."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["litellm"] = "litellm"
-    model: str
-    """litellm model string, e.g. `openai/gpt-4o-mini` or `anthropic/claude-sonnet-4-5`."""
-    api_base: str | None = None
-    api_key: SecretStr | None = None
-    timeout_s: float = Field(default=120.0, gt=0)
-    max_retries: int = Field(default=3, ge=0)
-    """Retries after a rate limit, with exponential backoff."""
-    retry_backoff_s: float = Field(default=1.0, ge=0)
-    max_concurrency: int = Field(default=16, ge=1)
-    cache_hints: CacheHints = "auto"
-    """Cache controls to send: guessed from the model prefix (anthropic/, openai/, hosted_vllm/) or named."""
-    llamacpp_slots: int = Field(default=4, ge=1)
-    """Slots of a llama.cpp server (cache_hints = "llamacpp"): each process sticks to one."""
 
 
 def _wire_name(name: str) -> str:
@@ -112,9 +91,13 @@ class LiteLLMEngine(Engine):
     def __init__(self, config: RemoteModelConfig, *, name: str) -> None:
         self.config = config
         self.name = name
-        self.max_concurrency = config.max_concurrency
         self.provider = provider_of(config.model, config.cache_hints)
         self._owner_to_decision: dict[int, KVDecision] = {}
+
+    def capacity(self) -> EngineCapacity:
+        return EngineCapacity(
+            max_running=self.config.max_concurrency, context_tokens=self.config.context_tokens
+        )
 
     async def park(self, owner: int, decision: KVDecision) -> None:
         self._owner_to_decision[owner] = decision
@@ -127,19 +110,15 @@ class LiteLLMEngine(Engine):
             name=self.name,
             kind="litellm",
             model=self.config.model,
-            max_concurrency=self.max_concurrency,
+            max_concurrency=self.config.max_concurrency,
             detail=self.config.api_base or "provider default endpoint",
         )
 
-    async def generate(
-        self,
-        request: LLMSyscall,
-        *,
-        owner: int,
-        program_arrival: float = 0.0,
-        slice_tokens: int | None = None,
-        resume: object | None = None,
-    ) -> LLMResult:
+    async def run(self, call: PreparedCall, *, budget_tokens: int | None = None) -> LLMResult | Yielded:
+        """One completion; a provider cannot pause mid-way, so the budget is ignored."""
+        return await self.complete(call.request, owner=call.owner)
+
+    async def complete(self, request: LLMSyscall, *, owner: int) -> LLMResult:
         import litellm
 
         kwargs = request_kwargs(request)

@@ -1,6 +1,9 @@
 """A thin, typed wrapper over llama-cpp-python's low-level C API: one model, one multi-sequence context.
 
-Every method must be called from the single engine thread that owns the context.
+Every method that computes must be called from the single engine thread that owns the context: llama.cpp's
+OpenMP build keeps a team of worker threads per calling thread, and a second team on the same cores made
+every later decode about 40% slower (the old calibration ran on another thread). Tokenizing is safe from
+any thread: it reads only the vocabulary.
 """
 
 from __future__ import annotations
@@ -13,13 +16,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import llama_cpp
+import numpy as np
 
+from aios.kernel.engines.batching import BatchEntry
+from aios.kernel.engines.configs import KVType
 from aios.kernel.errors import ConfigError, EngineError
 
 logger = logging.getLogger(__name__)
 
 REPEAT_PENALTY_WINDOW = 64
 """Tokens looked back over by the repetition penalty."""
+
+GGML_TYPES: dict[KVType, int] = {"f16": 1, "q8_0": 8, "bf16": 30}
+"""ggml's type ids (ggml.h) of the KV cache storage types aios offers."""
+_BYTES_PER_VALUE: dict[KVType, float] = {"f16": 2.0, "bf16": 2.0, "q8_0": 34 / 32}
 
 _backend_lock = threading.Lock()
 _backend_ready = False
@@ -39,18 +49,9 @@ def _init_backend() -> None:
             _backend_ready = True
 
 
-@dataclass(frozen=True, kw_only=True)
-class BatchEntry:
-    """One token of a `llama_decode` batch."""
-
-    token: int
-    pos: int
-    seq_id: int
-    wants_logits: bool
-
-
 class LlamaRuntime:
-    """Owns a llama.cpp model and a context with `n_seq_max` sequences sharing one unified KV cache."""
+    """Owns a llama.cpp model and a context with `n_seq_max` sequences: in one shared KV cache, or each
+    in its own stream (`per_sequence_kv`)."""
 
     def __init__(
         self,
@@ -61,11 +62,13 @@ class LlamaRuntime:
         n_batch: int,
         n_threads: int,
         use_extra_buffers: bool = False,
+        kv_type: KVType = "f16",
+        per_sequence_kv: bool = False,
     ) -> None:
         _init_backend()
         model_params = llama_cpp.llama_model_default_params()
         model_params.n_gpu_layers = 0
-        # repacked (AMX) weight buffers crash multi-token decodes on some virtual machines
+        # repacked weight buffers: AMX ones crashed multi-token decodes on an AMX virtual machine
         model_params.use_extra_bufts = use_extra_buffers
         self._model = llama_cpp.llama_model_load_from_file(str(model_path).encode(), model_params)
         if not self._model:
@@ -75,7 +78,9 @@ class LlamaRuntime:
         ctx_params.n_batch = n_batch
         ctx_params.n_ubatch = n_batch
         ctx_params.n_seq_max = n_seq_max
-        ctx_params.kv_unified = True
+        # per-sequence streams: no sequence's cells ever interleave with another's (see docs/architecture.md)
+        ctx_params.kv_unified = not per_sequence_kv
+        ctx_params.type_k = ctx_params.type_v = GGML_TYPES[kv_type]
         ctx_params.n_threads = n_threads
         ctx_params.n_threads_batch = n_threads
         ctx_params.no_perf = True
@@ -86,11 +91,16 @@ class LlamaRuntime:
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
         self._memory = llama_cpp.llama_get_memory(self._ctx)
         self.n_ctx = llama_cpp.llama_n_ctx(self._ctx)
+        self.n_ctx_seq = llama_cpp.llama_n_ctx_seq(self._ctx)
+        """Cells one sequence may use: all of them when shared, n_ctx / n_seq_max per stream otherwise."""
+        self.per_sequence_kv = per_sequence_kv
         self.n_batch = n_batch
         self.n_seq_max = n_seq_max
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
         self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
         self._piece_buf = ctypes.create_string_buffer(256)
+        self._candidates = _Candidates(self.n_vocab)
+        self.kv_bytes_per_token = _kv_bytes_per_token(self._model, kv_type)
         self.model_path = model_path
 
     def close(self) -> None:
@@ -188,15 +198,15 @@ class LlamaRuntime:
 
     def new_sampler(
         self, *, temperature: float, top_p: float, seed: int, repeat_penalty: float, grammar: str | None
-    ) -> llama_cpp.llama_sampler_p:
-        """A sampler chain for one sequence: penalties, optional grammar, then greedy or top-p/temperature."""
+    ) -> Sampler:
+        """A sampler for one sequence: penalties, then greedy or top-p/temperature; the grammar apart."""
         chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+        constraint = None
         if grammar is not None:
-            grammar_sampler = llama_cpp.llama_sampler_init_grammar(self._vocab, grammar.encode(), b"root")
-            if not grammar_sampler:
+            constraint = llama_cpp.llama_sampler_init_grammar(self._vocab, grammar.encode(), b"root")
+            if not constraint:
                 llama_cpp.llama_sampler_free(chain)
                 raise EngineError("llama.cpp could not compile the output grammar")
-            llama_cpp.llama_sampler_chain_add(chain, grammar_sampler)
         if repeat_penalty != 1.0:
             # penalties scan every candidate: cut to the top 40 first (greedy picks the same token)
             llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_top_k(40))
@@ -212,15 +222,91 @@ class LlamaRuntime:
             llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_top_p(top_p, 1))
             llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_temp(temperature))
             llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_dist(seed))
-        return chain
+        return Sampler(chain=chain, grammar=constraint)
 
-    def sample(self, sampler: llama_cpp.llama_sampler_p, batch_index: int) -> int:
-        """Sample (and accept) the next token from the logits at `batch_index` of the last batch."""
-        return int(llama_cpp.llama_sampler_sample(sampler, self._ctx, batch_index))
+    def sample(self, sampler: Sampler, batch_index: int) -> int:
+        """Sample (and accept) the next token from the logits at `batch_index` of the last batch.
+
+        With a grammar, the token is chosen first and only that token is checked against the grammar;
+        the grammar is applied to the whole vocabulary only when it rejects the choice (as llama.cpp's
+        own sampler does): checking 49k candidates every token cost about 20 ms.
+        """
+        if sampler.grammar is None:
+            return int(llama_cpp.llama_sampler_sample(sampler.chain, self._ctx, batch_index))
+        logits = np.ctypeslib.as_array(
+            llama_cpp.llama_get_logits_ith(self._ctx, batch_index), shape=(self.n_vocab,)
+        )
+        candidates = self._candidates.fill(logits)
+        llama_cpp.llama_sampler_apply(sampler.chain, candidates.pointer)
+        token = candidates.chosen()
+        if not self._candidates.allowed(sampler.grammar, token, float(logits[token])):
+            candidates = self._candidates.fill(logits)
+            llama_cpp.llama_sampler_apply(sampler.grammar, candidates.pointer)
+            llama_cpp.llama_sampler_apply(sampler.chain, candidates.pointer)
+            token = candidates.chosen()
+        llama_cpp.llama_sampler_accept(sampler.grammar, token)
+        llama_cpp.llama_sampler_accept(sampler.chain, token)
+        return token
 
     @staticmethod
-    def free_sampler(sampler: llama_cpp.llama_sampler_p) -> None:
-        llama_cpp.llama_sampler_free(sampler)
+    def free_sampler(sampler: Sampler) -> None:
+        llama_cpp.llama_sampler_free(sampler.chain)
+        if sampler.grammar is not None:
+            llama_cpp.llama_sampler_free(sampler.grammar)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sampler:
+    """One sequence's sampler chain and, apart from it, its output grammar."""
+
+    chain: llama_cpp.llama_sampler_p
+    grammar: llama_cpp.llama_sampler_p | None = None
+
+
+_TOKEN_DATA = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
+
+
+class _Candidates:
+    """A reusable candidate array over the whole vocabulary, filled from logits with numpy."""
+
+    def __init__(self, n_vocab: int) -> None:
+        self._data = (llama_cpp.llama_token_data * n_vocab)()
+        self._view = np.frombuffer(self._data, dtype=_TOKEN_DATA)
+        self._ids = np.arange(n_vocab, dtype=np.int32)
+        self._array = llama_cpp.llama_token_data_array(
+            data=self._data, size=n_vocab, selected=-1, sorted=False
+        )
+        self.pointer = ctypes.pointer(self._array)
+        self._one = (llama_cpp.llama_token_data * 1)()
+        self._one_array = llama_cpp.llama_token_data_array(data=self._one, size=1, selected=-1, sorted=False)
+
+    def fill(self, logits: np.ndarray) -> _Candidates:
+        self._view["id"] = self._ids
+        self._view["logit"] = logits
+        self._view["p"] = 0.0
+        self._array.data = self._data
+        self._array.size = len(self._ids)
+        self._array.selected = -1
+        self._array.sorted = False
+        return self
+
+    def chosen(self) -> int:
+        return int(self._array.data[self._array.selected].id)
+
+    def allowed(self, grammar: llama_cpp.llama_sampler_p, token: int, logit: float) -> bool:
+        """Whether the grammar lets `token` come next (it marks rejected candidates with -inf)."""
+        self._one[0].id, self._one[0].logit, self._one[0].p = token, logit, 0.0
+        self._one_array.size, self._one_array.selected, self._one_array.sorted = 1, -1, False
+        llama_cpp.llama_sampler_apply(grammar, ctypes.pointer(self._one_array))
+        return self._one[0].logit != float("-inf")
+
+
+def _kv_bytes_per_token(model: llama_cpp.llama_model_p, kv_type: KVType) -> float:
+    """Bytes one token's keys and values take in the cache (what swapping it costs to copy)."""
+    n_layer = llama_cpp.llama_model_n_layer(model)
+    head_dim = llama_cpp.llama_model_n_embd(model) // llama_cpp.llama_model_n_head(model)
+    values = n_layer * 2 * llama_cpp.llama_model_n_head_kv(model) * head_dim
+    return values * _BYTES_PER_VALUE[kv_type]
 
 
 def default_threads() -> int:

@@ -3,31 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Literal
+from collections.abc import Callable
 
-from pydantic import Field
-
+from aios.kernel.engines.configs import LocalModelConfig, RemoteModelConfig
 from aios.kernel.engines.interface import Engine, EngineInfo
-from aios.kernel.engines.litellm_engine import LiteLLMEngine, RemoteModelConfig
-from aios.kernel.engines.local import LocalEngine, LocalEngineConfig
 from aios.kernel.errors import UnknownModel
-
-
-class LocalModelConfig(LocalEngineConfig):
-    """A configured local (llama.cpp) engine."""
-
-    kind: Literal["local"] = "local"
-
-
-ModelConfig = Annotated[LocalModelConfig | RemoteModelConfig, Field(discriminator="kind")]
 
 
 class EngineRegistry:
     """Maps model names to engines; the kernel asks it for the engine of each LLM syscall."""
 
-    def __init__(self, models: dict[str, LocalModelConfig | RemoteModelConfig], *, default: str) -> None:
+    def __init__(
+        self,
+        models: dict[str, LocalModelConfig | RemoteModelConfig],
+        *,
+        default: str,
+        on_load: Callable[[str], None] = lambda _name: None,
+    ) -> None:
         self.models = dict(models)
         self.default = default
+        self.on_load = on_load
+        """Told the name of an engine about to load (a local model takes a moment): the CLI shows it."""
         self._engines: dict[str, Engine] = {}
         self._loading: dict[str, asyncio.Task[Engine]] = {}
 
@@ -50,9 +46,15 @@ class EngineRegistry:
         engine = self._engines.get(name)
         if engine is None:
             config = self.models.get(name) or RemoteModelConfig(model=name)
+            # engines import llama.cpp or litellm: only when one is first used
             if isinstance(config, LocalModelConfig):
+                from aios.kernel.engines.local import LocalEngine
+
+                self.on_load(name)
                 engine = LocalEngine(config, name=name)
             else:
+                from aios.kernel.engines.litellm_engine import LiteLLMEngine
+
                 engine = LiteLLMEngine(config, name=name)
             self._engines[name] = engine
         return engine
@@ -91,7 +93,8 @@ class EngineRegistry:
                         kind="local",
                         model=config.model_path or "SmolLM2-135M-Instruct (embedded)",
                         max_concurrency=min(config.max_concurrency, config.n_seq_max),
-                        detail=f"n_ctx={config.n_ctx} n_seq_max={config.n_seq_max}",
+                        detail=f"n_ctx={config.n_ctx} n_seq_max={config.n_seq_max} "
+                        f"kv={config.resolved_kv_type}" + (" deterministic" if config.deterministic else ""),
                     )
                 )
             else:

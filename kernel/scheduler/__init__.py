@@ -1,6 +1,7 @@
-"""Scheduling policies behind one interface."""
+"""Scheduling: the policies that order LLM calls and the one scheduler that plans engine slots."""
 
 from aios.kernel.scheduler.interface import QueuedCall, SchedulerPolicy
+from aios.kernel.scheduler.plan import Run, SchedulePlan
 from aios.kernel.scheduler.policies import (
     POLICIES,
     FifoPolicy,
@@ -9,6 +10,7 @@ from aios.kernel.scheduler.policies import (
     RoundRobinPolicy,
     create_policy,
 )
+from aios.kernel.scheduler.scheduler import Scheduler
 
 __all__ = [
     "POLICIES",
@@ -17,6 +19,9 @@ __all__ = [
     "ProgramFcfsPolicy",
     "QueuedCall",
     "RoundRobinPolicy",
+    "Run",
+    "SchedulePlan",
+    "Scheduler",
     "SchedulerPolicy",
     "create_policy",
 ]

@@ -1,14 +1,16 @@
-"""The contract every scheduling policy implements."""
+"""What the scheduler plans over: queued LLM calls, and the policies that order them."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
 @dataclass(kw_only=True, eq=False)
 class QueuedCall:
-    """An LLM syscall waiting for an engine slot; policies only read these fields."""
+    """An LLM syscall waiting for (or holding) an engine slot; policies and the scheduler read only these
+    fields."""
 
     syscall_id: str
     pid: int
@@ -16,25 +18,29 @@ class QueuedCall:
     """Arrival order of the call across the kernel (ties are broken by it)."""
     enqueued_at: float
     """`time.monotonic()` when the call became ready."""
+    engine: str
+    """Name of the engine this call must run on."""
     priority: int = 0
     """Higher runs first under the `priority` policy."""
-    engine: str = ""
-    """Name of the engine this call must run on."""
     program_arrival: float = 0.0
     """When the calling process (the agent program) started; `program_fcfs` orders by it."""
     preempted: bool = False
-    """A generation paused by the scheduler, waiting to resume."""
+    """A generation paused by the scheduler, waiting to continue."""
     kv_resident: bool = False
     """The engine still holds this process's KV cache (pinned or cached), so it resumes with no prefill."""
+    background: bool = False
+    """Kernel housekeeping (the memory pager): runs when no other call waits, or once it has aged."""
+    cells_needed: int = 0
+    """KV cells the call holds once it has generated all it may (0: the engine keeps no shared pool)."""
     payload: object = field(default=None, repr=False)
-    """Whatever the dispatcher needs to run the call; opaque to policies."""
+    """Whatever the dispatcher needs to run the call; opaque to the scheduler."""
 
 
 class SchedulerPolicy(ABC):
-    """Orders ready LLM syscalls.
+    """Orders waiting LLM calls. Pure: the scheduler calls `sort_key` at every planning step.
 
-    The kernel's dispatcher calls `push` when a call becomes ready, `pop` whenever an engine has a free slot
-    (passing that engine's name), and `remove` when a process is killed. Policies do no I/O.
+    `last_served` maps a pid to the scheduler's tick when that process last got an engine slot (absent:
+    never), for policies that take turns.
     """
 
     name: str
@@ -42,16 +48,5 @@ class SchedulerPolicy(ABC):
     """Generated tokens after which a running generation yields to waiting calls (None: never)."""
 
     @abstractmethod
-    def push(self, call: QueuedCall) -> None:
-        """Add a ready call."""
-
-    @abstractmethod
-    def pop(self, now: float, engine: str) -> QueuedCall | None:
-        """Take the next call for `engine`, or None when none waits for it."""
-
-    @abstractmethod
-    def remove(self, pid: int) -> list[QueuedCall]:
-        """Take every queued call of `pid` out of the queue and return them."""
-
-    @abstractmethod
-    def __len__(self) -> int: ...
+    def sort_key(self, call: QueuedCall, now: float, last_served: Mapping[int, int]) -> tuple[float, ...]:
+        """The call's place in line at time `now`; the smallest runs first."""

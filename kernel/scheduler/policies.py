@@ -1,10 +1,10 @@
-"""The scheduling policies: fifo, round_robin and priority with aging."""
+"""The scheduling policies: fifo, round_robin, priority with aging, and program_fcfs."""
 
 from __future__ import annotations
 
-from abc import abstractmethod
-from collections import OrderedDict, deque
+from collections.abc import Mapping
 
+from aios.kernel.errors import ConfigError
 from aios.kernel.scheduler.interface import QueuedCall, SchedulerPolicy
 
 
@@ -13,108 +13,40 @@ class FifoPolicy(SchedulerPolicy):
 
     name = "fifo"
 
-    def __init__(self) -> None:
-        self._queue: deque[QueuedCall] = deque()
-
-    def push(self, call: QueuedCall) -> None:
-        self._queue.append(call)
-
-    def pop(self, now: float, engine: str) -> QueuedCall | None:
-        for call in self._queue:
-            if call.engine == engine:
-                self._queue.remove(call)
-                return call
-        return None
-
-    def remove(self, pid: int) -> list[QueuedCall]:
-        removed = [c for c in self._queue if c.pid == pid]
-        self._queue = deque(c for c in self._queue if c.pid != pid)
-        return removed
-
-    def __len__(self) -> int:
-        return len(self._queue)
+    def sort_key(self, call: QueuedCall, now: float, last_served: Mapping[int, int]) -> tuple[float, ...]:
+        return (call.seq,)
 
 
 class RoundRobinPolicy(SchedulerPolicy):
-    """Serves processes in turn; a generation yields after `slice_tokens` tokens when others wait."""
+    """Processes take turns; a generation yields after `slice_tokens` tokens when others wait."""
 
     name = "round_robin"
 
     def __init__(self, *, slice_tokens: int = 32) -> None:
         self.slice_tokens = slice_tokens
-        self._pid_to_queue: OrderedDict[int, deque[QueuedCall]] = OrderedDict()
 
-    def push(self, call: QueuedCall) -> None:
-        self._pid_to_queue.setdefault(call.pid, deque()).append(call)
-
-    def pop(self, now: float, engine: str) -> QueuedCall | None:
-        for pid, queue in self._pid_to_queue.items():
-            call = next((c for c in queue if c.engine == engine), None)
-            if call is None:
-                continue
-            queue.remove(call)
-            # the served process goes to the back of the rotation
-            del self._pid_to_queue[pid]
-            if queue:
-                self._pid_to_queue[pid] = queue
-            return call
-        return None
-
-    def remove(self, pid: int) -> list[QueuedCall]:
-        return list(self._pid_to_queue.pop(pid, ()))
-
-    def __len__(self) -> int:
-        return sum(len(q) for q in self._pid_to_queue.values())
+    def sort_key(self, call: QueuedCall, now: float, last_served: Mapping[int, int]) -> tuple[float, ...]:
+        # the process served longest ago goes first; one never served goes before all
+        return (last_served.get(call.pid, -1), call.seq)
 
 
-class _OrderedPolicy(SchedulerPolicy):
-    """Keeps calls in a list and pops the one with the smallest `order` key (queues here are short)."""
-
-    def __init__(self) -> None:
-        self._calls: list[QueuedCall] = []
-
-    @abstractmethod
-    def order(self, call: QueuedCall, now: float) -> tuple[float, ...]:
-        """Sort key of a waiting call at time `now`; the smallest runs first."""
-
-    def push(self, call: QueuedCall) -> None:
-        self._calls.append(call)
-
-    def pop(self, now: float, engine: str) -> QueuedCall | None:
-        candidates = [c for c in self._calls if c.engine == engine]
-        if not candidates:
-            return None
-        best = min(candidates, key=lambda c: self.order(c, now))
-        self._calls.remove(best)
-        return best
-
-    def remove(self, pid: int) -> list[QueuedCall]:
-        removed = [c for c in self._calls if c.pid == pid]
-        self._calls = [c for c in self._calls if c.pid != pid]
-        return removed
-
-    def __len__(self) -> int:
-        return len(self._calls)
-
-
-class PriorityPolicy(_OrderedPolicy):
+class PriorityPolicy(SchedulerPolicy):
     """Highest priority first; waiting raises a call's priority so that nothing starves."""
 
     name = "priority"
 
     def __init__(self, *, aging_per_s: float = 1.0) -> None:
-        super().__init__()
         self.aging_per_s = aging_per_s
 
     def effective_priority(self, call: QueuedCall, now: float) -> float:
         """Base priority plus credit for time spent waiting."""
         return call.priority + self.aging_per_s * max(0.0, now - call.enqueued_at)
 
-    def order(self, call: QueuedCall, now: float) -> tuple[float, ...]:
+    def sort_key(self, call: QueuedCall, now: float, last_served: Mapping[int, int]) -> tuple[float, ...]:
         return (-self.effective_priority(call, now), call.seq)
 
 
-class ProgramFcfsPolicy(_OrderedPolicy):
+class ProgramFcfsPolicy(SchedulerPolicy):
     """Whole agent programs first come, first served: a returning agent does not queue behind newcomers.
 
     Order: preempted generations, then calls whose KV cache is still in the engine, then the earliest
@@ -123,7 +55,7 @@ class ProgramFcfsPolicy(_OrderedPolicy):
 
     name = "program_fcfs"
 
-    def order(self, call: QueuedCall, now: float) -> tuple[float, ...]:
+    def sort_key(self, call: QueuedCall, now: float, last_served: Mapping[int, int]) -> tuple[float, ...]:
         return (not call.preempted, not call.kv_resident, call.program_arrival, call.seq)
 
 
@@ -139,8 +71,6 @@ def create_policy(name: str, *, slice_tokens: int = 32) -> SchedulerPolicy:
     try:
         return POLICIES[name]()
     except KeyError:
-        from aios.kernel.errors import ConfigError
-
         raise ConfigError(
             f"policy: unknown scheduler policy {name!r}; choose one of {sorted(POLICIES)}"
         ) from None

@@ -18,7 +18,7 @@ from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
 from aios.tools.browser import BrowserDriver
 
-from .helpers import ScriptedEngine
+from ..fakes import FakeEngine
 
 PAGE = b"""<html><head><title>Opening hours</title></head><body>
 <h1>Opening hours</h1><p>The library opens at nine o'clock.</p><a href="/">Home</a></body></html>"""
@@ -80,8 +80,8 @@ def test_outputs_read_as_short_text() -> None:
 async def test_the_agent_reads_a_page_through_the_driver(kernel: Kernel, site: str) -> None:
     browser = RecordingBrowser()
     kernel.drivers["browser"] = browser
-    engine = ScriptedEngine(
-        [("browser.open", {"url": site}), ("browser.read_text", {})], answer="It opens at nine."
+    engine = FakeEngine(
+        calls=[("browser.open", {"url": site}), ("browser.read_text", {})], answer="It opens at nine."
     )
     kernel.engines.register("local", engine)
     pid = await spawn_agent(kernel, BrowserAgent, f"When does the library at {site} open?")

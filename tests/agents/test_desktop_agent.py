@@ -15,7 +15,7 @@ from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
 from aios.tools.gui import GuiDriver
 
-from .helpers import ScriptedEngine
+from ..fakes import FakeEngine, until
 
 
 async def with_gui(kernel: Kernel) -> AsyncIterator[GuiDriver]:
@@ -56,13 +56,10 @@ async def test_a_scripted_run_drives_the_real_screen(kernel: Kernel, gui: GuiDri
     written: list[Path] = []
 
     async def until_written() -> None:
-        for _ in range(200):
-            if written and written[0].exists() and written[0].read_text():
-                return
-            await asyncio.sleep(0.05)
+        await until(lambda: bool(written and written[0].exists() and written[0].read_text()), "the file")
 
-    engine = ScriptedEngine(
-        [
+    engine = FakeEngine(
+        calls=[
             ("gui.launch", {"app": "xterm"}),
             ("gui.focus_window", {"window": "xterm"}),
             ("gui.type", {"text": "echo desktop > /workspace/done.txt\n"}),
@@ -83,11 +80,7 @@ async def test_a_scripted_run_drives_the_real_screen(kernel: Kernel, gui: GuiDri
     assert "\nfocused window " in observations[1] and "\ndone: typed_chars 35\n" in observations[2]
     assert written[0].read_text() == "desktop\n"
     # the kernel releases the process's xterm just after it ends
-    for _ in range(200):
-        if not Path(f"/proc/{started[1]}").exists():
-            break
-        await asyncio.sleep(0.05)
-    assert not Path(f"/proc/{started[1]}").exists()
+    await until(lambda: not Path(f"/proc/{started[1]}").exists(), "the xterm to be gone")
 
 
 @pytest.mark.model

@@ -16,7 +16,7 @@ from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
 from aios.tools.kubernetes import KubernetesConfig, KubernetesDriver
 
-from .helpers import ScriptedEngine
+from ..fakes import FakeEngine
 
 pytestmark = pytest.mark.kmock(cls=ClusterEmulator)
 
@@ -60,8 +60,8 @@ async def test_a_scripted_run_reads_the_cluster_and_a_denied_delete_is_not_retri
     kernel.drivers[driver.name] = driver
     kernel.approval_policy = ApprovalPolicy(destructive="deny")
     delete = ("kubernetes.delete", {"kind": "pod", "name": "web-1"})
-    engine = ScriptedEngine(
-        [("kubernetes.list", {"kind": "pods"}), delete, delete], answer="web-1 is running"
+    engine = FakeEngine(
+        calls=[("kubernetes.list", {"kind": "pods"}), delete, delete], answer="web-1 is running"
     )
     kernel.engines.register("local", engine)
     pid = await spawn_agent(kernel, K8sAgent, "Is web running? Then delete web-1.")

@@ -11,12 +11,12 @@ from aios.boot import spawn_agent
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
 
-from .helpers import ScriptedEngine
+from ..fakes import FakeEngine
 
 
 async def test_stops_on_a_repeated_failing_call(kernel: Kernel) -> None:
-    engine = ScriptedEngine(
-        [("shell.exec", {"cmd": "ls /definitely/missing"})], answer="final words", repeat=True
+    engine = FakeEngine(
+        calls=[("shell.exec", {"cmd": "ls /definitely/missing"})], answer="final words", repeat=True
     )
     kernel.engines.register("local", engine)
     pid = await spawn_agent(kernel, ReactAgent, "list it")
@@ -32,7 +32,7 @@ async def test_stops_on_a_repeated_failing_call(kernel: Kernel) -> None:
 
 
 async def test_succeeding_repeats_end_with_an_answer_within_the_step_budget(kernel: Kernel) -> None:
-    engine = ScriptedEngine([("shell.exec", {"cmd": "echo same"})], answer="final words", repeat=True)
+    engine = FakeEngine(calls=[("shell.exec", {"cmd": "echo same"})], answer="final words", repeat=True)
     kernel.engines.register("local", engine)
     pid = await spawn_agent(kernel, ReactAgent, "say it")
     record = await kernel.wait(pid)

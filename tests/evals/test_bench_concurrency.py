@@ -14,7 +14,7 @@ pytestmark = pytest.mark.model
 
 async def test_bench_measures_every_mode(model_kernel: Kernel) -> None:
     params = BenchParams(concurrency=(1, 2), calls_per_agent=1, tokens_per_call=6, noop_calls=200)
-    report = await run_bench(model_kernel, params)
+    report = await run_bench(model_kernel, await model_kernel.engines.acquire(None), params)
     modes = [(r.mode, r.agents) for r in report.rows]
     assert modes == [("raw", 1), ("kernel", 1), ("raw", 2), ("kernel", 2), ("kernel-serial", 2)]
     # ignore_eos makes the token work identical in every mode

@@ -1,49 +1,25 @@
-"""Test doubles for unit tests of the kernel's own mechanics (the real engine is tested elsewhere)."""
+"""Driving the real local engine directly in tests: prepare, then run (as the kernel's dispatcher does)."""
 
 from __future__ import annotations
 
-import asyncio
-
-from aios.kernel.engines.interface import Engine, EngineInfo
-from aios.kernel.syscalls import LLMResult, LLMSyscall, Usage
+from aios.kernel.engines.interface import Engine, PreparedCall, Yielded
+from aios.kernel.syscalls import LLMResult, LLMSyscall
 
 
-class GatedEngine(Engine):
-    """Holds every generation until `gate` is set; records what it served and what was released."""
+async def generate(engine: Engine, request: LLMSyscall, *, owner: int) -> LLMResult:
+    """One whole completion, no token budget."""
+    prepared = await engine.prepare(request, owner=owner, program_arrival=0.0)
+    result = await engine.run(prepared)
+    assert isinstance(result, LLMResult)
+    return result
 
-    def __init__(self, name: str = "local", max_concurrency: int = 1) -> None:
-        self.name = name
-        self.max_concurrency = max_concurrency
-        self.gate = asyncio.Event()
-        self.started: list[int] = []
-        self.cancelled: list[int] = []
-        self.released: list[int] = []
 
-    async def generate(
-        self,
-        request: LLMSyscall,
-        *,
-        owner: int,
-        program_arrival: float = 0.0,
-        slice_tokens: int | None = None,
-        resume: object | None = None,
-    ) -> LLMResult:
-        self.started.append(owner)
-        try:
-            await self.gate.wait()
-        except asyncio.CancelledError:
-            self.cancelled.append(owner)
-            raise
-        text = request.messages[-1].content
-        return LLMResult(
-            content=f"echo: {text}",
-            finish_reason="stop",
-            usage=Usage(prompt_tokens=len(text), completion_tokens=2, prefilled_tokens=len(text)),
-            model="gated",
-        )
-
-    async def release(self, owner: int) -> None:
-        self.released.append(owner)
-
-    def info(self) -> EngineInfo:
-        return EngineInfo(name=self.name, kind="test", model="gated", max_concurrency=self.max_concurrency)
+async def generate_in_slices(
+    engine: Engine, request: LLMSyscall, *, owner: int, slice_tokens: int
+) -> tuple[LLMResult, int]:
+    """A completion run `slice_tokens` at a time; returns it and how many times it yielded."""
+    prepared: PreparedCall = await engine.prepare(request, owner=owner, program_arrival=0.0)
+    yields = 0
+    while isinstance(outcome := await engine.run(prepared, budget_tokens=slice_tokens), Yielded):
+        yields += 1
+    return outcome, yields

@@ -22,6 +22,7 @@ from aios.kernel.records import ProcessState
 from aios.kernel.syscalls import ToolSyscall
 
 from ..cli_helpers import aios
+from ..fakes import until
 
 
 class NameArgs(BaseModel):
@@ -129,8 +130,7 @@ async def start(
 
 
 async def pending(kernel: Kernel, pid: int, tool: str = "vault.shred") -> int:
-    while kernel.process(pid).state != ProcessState.BLOCKED_APPROVAL:
-        await asyncio.sleep(0.01)
+    await until(lambda: kernel.process(pid).state == ProcessState.BLOCKED_APPROVAL, "the approval request")
     [request] = kernel.store.list_approvals()
     assert request.pid == pid and request.tool == tool
     return request.id
@@ -157,8 +157,8 @@ async def test_a_destructive_call_waits_for_approval_and_runs_once_approved(
         await kernel.decide(approval, False, by="bob")
     kernel.store.flush()
     [row] = [r for r in kernel.store.audit(pid=pid) if r.kind == "tool"]
-    assert row.status == "ok" and row.detail["kv"]["approval"] == approval
-    assert row.detail["kv"]["approved_by"] == "alice"
+    assert row.status == "ok" and row.detail["approval"] == approval
+    assert row.detail["approved_by"] == "alice"
 
 
 async def test_denied_and_expired_requests_fail_the_call_and_run_nothing(

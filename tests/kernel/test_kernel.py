@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
-from aios.kernel.errors import InvalidSyscall, PermissionDenied, UnknownProcess
+from aios.boot import boot
+from aios.config import Settings
+from aios.kernel.errors import InvalidSyscall, KernelShutDown, PermissionDenied, UnknownProcess
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessRecord, ProcessState
 from aios.kernel.store import ProcessStore
 from aios.kernel.syscalls import LLMSyscall, Message, NoopSyscall, ToolSyscall
 
-from .helpers import GatedEngine
+from ..fakes import DEADLINE_S, EventLog, FakeEngine, kind, until
 
 
 async def idle(kernel: Kernel, caps: list[str] | None = None) -> tuple[int, asyncio.Event]:
@@ -98,8 +101,9 @@ async def test_crashed_agent_is_failed_with_traceback_and_others_carry_on(kernel
 
 
 async def test_kill_cancels_in_flight_llm_call_drops_queued_ones_and_frees_the_slot(kernel: Kernel) -> None:
-    engine = GatedEngine(max_concurrency=1)
+    engine = FakeEngine(gated=True)
     kernel.engines.register("local", engine)
+    log = EventLog(kernel)
 
     async def chatty(pid: int) -> str:
         await kernel.syscall(pid, ask(f"from {pid}"))
@@ -108,11 +112,12 @@ async def test_kill_cancels_in_flight_llm_call_drops_queued_ones_and_frees_the_s
     first = await kernel.spawn(chatty, agent="a", task="t", capabilities=["llm"])
     second = await kernel.spawn(chatty, agent="b", task="t", capabilities=["llm"])
     third = await kernel.spawn(chatty, agent="c", task="t", capabilities=["llm"])
-    while len(kernel.policy) < 2:
-        await asyncio.sleep(0.01)
+    await log.wait(kind("syscall_queued"), count=3)
+    await engine.wait_started(1)
     assert engine.started == [first]  # one slot: the others wait in the queue
+    assert [c.pid for c in kernel.scheduler.waiting()] == [second, third]
     assert (await kernel.kill(second)).state == ProcessState.KILLED  # queued
-    assert len(kernel.policy) == 1
+    assert [c.pid for c in kernel.scheduler.waiting()] == [third]
     assert (await kernel.kill(first)).state == ProcessState.KILLED  # in flight
     assert engine.cancelled == [first]
     # the freed slot goes to the third process, which completes
@@ -125,22 +130,22 @@ async def test_kill_cancels_in_flight_llm_call_drops_queued_ones_and_frees_the_s
 
 async def test_kill_stops_a_running_tool_call(kernel: Kernel) -> None:
     async def sleeper(pid: int) -> str:
-        await kernel.syscall(pid, ToolSyscall(name="shell.exec", arguments={"cmd": "sleep 20"}))
+        await kernel.syscall(pid, ToolSyscall(name="shell.exec", arguments={"cmd": "sleep 600"}))
         return "woke"
 
+    log = EventLog(kernel)
     pid = await kernel.spawn(sleeper, agent="s", task="t", capabilities=["shell.exec"])
-    while kernel.process(pid).state != ProcessState.WAITING_TOOL:
-        await asyncio.sleep(0.02)
-    started = time.monotonic()
-    record = await kernel.kill(pid)
+    await until(lambda: kernel.process(pid).state == ProcessState.WAITING_TOOL, "the tool call to start")
+    # without stopping the command, kill would wait out its 600 s
+    async with asyncio.timeout(DEADLINE_S):
+        record = await kernel.kill(pid)
     assert record.state == ProcessState.KILLED
-    assert time.monotonic() - started < 5
+    finished = await log.wait(kind("syscall_finished", pid=pid, syscall="tool"))
+    assert finished[0].status == "killed"
 
 
 async def test_every_syscall_is_audited_with_timings(kernel: Kernel) -> None:
-    engine = GatedEngine(max_concurrency=4)
-    engine.gate.set()
-    kernel.engines.register("local", engine)
+    kernel.engines.register("local", FakeEngine(max_running=4))
 
     async def program(pid: int) -> str:
         await kernel.syscall(pid, NoopSyscall())
@@ -213,16 +218,15 @@ async def test_kernel_dispatches_in_the_policy_order(kernel: Kernel) -> None:
     from aios.kernel.scheduler import PriorityPolicy
 
     kernel.policy = PriorityPolicy(aging_per_s=0.0)
-    engine = GatedEngine(max_concurrency=1)
+    engine = FakeEngine(gated=True)
     kernel.engines.register("local", engine)
+    log = EventLog(kernel)
 
     blocker = await kernel.spawn(one_call(kernel), agent="a", task="t", capabilities=["llm"])
-    while engine.started != [blocker]:
-        await asyncio.sleep(0.01)
+    await engine.wait_started(1)
     low = await kernel.spawn(one_call(kernel), agent="low", task="t", capabilities=["llm"], priority=0)
     high = await kernel.spawn(one_call(kernel), agent="high", task="t", capabilities=["llm"], priority=9)
-    while len(kernel.policy) < 2:
-        await asyncio.sleep(0.01)
+    await log.wait(kind("syscall_queued"), count=3)
     engine.gate.set()
     for pid in (blocker, low, high):
         assert (await kernel.wait(pid)).state == ProcessState.DONE
@@ -239,25 +243,24 @@ def one_call(kernel: Kernel) -> Callable[[int], Awaitable[str]]:
     return program
 
 
-async def queue_behind_a_running_call(kernel: Kernel) -> tuple[GatedEngine, int, int]:
+async def queue_behind_a_running_call(kernel: Kernel, log: EventLog) -> tuple[FakeEngine, int, int]:
     """A busy one-slot engine and a queued background call; returns the engine and both pids."""
-    engine = GatedEngine(max_concurrency=1)
+    engine = FakeEngine(gated=True)
     kernel.engines.register("local", engine)
     blocker = await kernel.spawn(one_call(kernel), agent="a", task="t", capabilities=["llm"])
-    while engine.started != [blocker]:
-        await asyncio.sleep(0.01)
+    await engine.wait_started(1)
     housekeeping = await kernel.spawn(
         one_call(kernel), agent="pager", task="t", capabilities=["llm"], background=True
     )
-    await asyncio.sleep(0.05)
+    await log.wait(kind("syscall_queued", pid=housekeeping))
     return engine, blocker, housekeeping
 
 
 async def test_background_calls_run_only_when_no_other_call_waits(kernel: Kernel) -> None:
-    engine, blocker, housekeeping = await queue_behind_a_running_call(kernel)
+    log = EventLog(kernel)
+    engine, blocker, housekeeping = await queue_behind_a_running_call(kernel, log)
     late = await kernel.spawn(one_call(kernel), agent="late", task="t", capabilities=["llm"])
-    while len(kernel.policy) < 1:
-        await asyncio.sleep(0.01)
+    await log.wait(kind("syscall_queued", pid=late))
     engine.gate.set()
     for pid in (blocker, housekeeping, late):
         assert (await kernel.wait(pid)).state == ProcessState.DONE
@@ -266,8 +269,72 @@ async def test_background_calls_run_only_when_no_other_call_waits(kernel: Kernel
 
 
 async def test_a_killed_background_process_leaves_nothing_queued(kernel: Kernel) -> None:
-    engine, blocker, housekeeping = await queue_behind_a_running_call(kernel)
+    log = EventLog(kernel)
+    engine, blocker, housekeeping = await queue_behind_a_running_call(kernel, log)
+    assert [c.pid for c in kernel.scheduler.waiting()] == [housekeeping]
     assert (await kernel.kill(housekeeping)).state == ProcessState.KILLED
+    assert kernel.scheduler.waiting() == []
     engine.gate.set()
     assert (await kernel.wait(blocker)).state == ProcessState.DONE
     assert engine.started == [blocker]
+
+
+async def test_every_started_syscall_finishes_exactly_once(kernel: Kernel) -> None:
+    engine = FakeEngine(gated=True)
+    kernel.engines.register("local", engine)
+    log = EventLog(kernel)
+    holder = await kernel.spawn(one_call(kernel), agent="holder", task="t", capabilities=["llm"])
+    await engine.wait_started(1)
+
+    async def mixed(pid: int) -> str:
+        await kernel.syscall(pid, NoopSyscall())
+        with pytest.raises(InvalidSyscall):
+            await kernel.syscall(pid, {"kind": "llm", "messages": []})
+        with pytest.raises(PermissionDenied):
+            await kernel.syscall(pid, ToolSyscall(name="shell.exec", arguments={"cmd": "true"}))
+        await kernel.syscall(pid, ask("waits behind the holder"))
+        return "unreachable"
+
+    pid = await kernel.spawn(mixed, agent="mixed", task="t", capabilities=["llm"])
+    await log.wait(kind("syscall_queued", pid=pid))
+    await kernel.kill(pid)  # its LLM call is queued
+    await kernel.kill(holder)  # its LLM call is running
+    started = log.matching(kind("syscall_started"))
+    finished = log.matching(kind("syscall_finished"))
+    assert sorted(e.syscall_id for e in started) == sorted(e.syscall_id for e in finished)
+    assert len({e.syscall_id for e in finished}) == len(finished) == 5
+    outcome = {(e.pid, e.syscall): e.status for e in finished}
+    assert outcome == {
+        (pid, "noop"): "ok",
+        (pid, "invalid"): "error",
+        (pid, "tool"): "denied",
+        (pid, "llm"): "killed",
+        (holder, "llm"): "killed",
+    }
+
+
+async def test_a_shut_down_kernel_takes_no_new_processes(kernel: Kernel) -> None:
+    await kernel.shutdown()
+    with pytest.raises(KernelShutDown, match="shut down"):
+        await kernel.spawn(one_call(kernel), agent="late", task="t", capabilities=["llm"])
+
+
+async def test_tool_pause_statistics_survive_a_restart(settings: Settings, tmp_path: Path) -> None:
+    first = await boot(settings, cwd=tmp_path)
+    first.engines.register("local", FakeEngine())
+
+    async def agent(pid: int) -> str:
+        await first.syscall(pid, ask("plan"))
+        await first.syscall(pid, ToolSyscall(name="shell.exec", arguments={"cmd": "true"}))
+        await first.syscall(pid, ask("go on"))
+        return "ok"
+
+    pid = await first.spawn(agent, agent="a", task="t", capabilities=["llm", "shell.exec"])
+    assert (await first.wait(pid)).state == ProcessState.DONE
+    assert first.kv.durations.count("shell.exec") == 1
+    await first.shutdown()
+    second = await boot(settings, cwd=tmp_path)
+    try:
+        assert second.kv.durations.count("shell.exec") == 1  # seeded from the audit log
+    finally:
+        await second.shutdown()

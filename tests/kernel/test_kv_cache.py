@@ -15,6 +15,7 @@ class FakeBackend:
     def __init__(self, n_ctx: int = 100, n_seq_max: int = 4) -> None:
         self.n_ctx = n_ctx
         self.n_seq_max = n_seq_max
+        self.per_sequence_kv = False
         self.removed: list[tuple[int, int, int]] = []
         self.loaded: list[int] = []
 
@@ -118,7 +119,7 @@ def test_swap_and_drop_on_park_and_release() -> None:
     assert cache.entries(0.0) == [] and cache.host_bytes == 0
 
 
-def test_preempted_sequences_are_swapped_never_dropped() -> None:
+def test_preempted_sequences_go_to_host_memory_when_room_is_needed() -> None:
     backend = FakeBackend(n_ctx=100, n_seq_max=4)
     cache = KVCache(backend, swap_budget_bytes=10_000)
     seq = cache.acquire(1, arrival=0.0, now=0.0)
@@ -133,3 +134,31 @@ def test_preempted_sequences_are_swapped_never_dropped() -> None:
     cache.finish(other, 0.0)
     assert cache.resume(seq, 1.0)
     assert seq.state == KVState.ACTIVE and len(seq.tokens) == 50 and seq.host is None
+
+
+def test_a_preempted_sequence_lost_for_want_of_host_memory_is_reported_for_recomputing() -> None:
+    backend = FakeBackend(n_ctx=100, n_seq_max=4)
+    cache = KVCache(backend, swap_budget_bytes=100)  # 50 tokens need 500 bytes
+    seq = cache.acquire(1, arrival=0.0, now=0.0)
+    assert seq is not None and seq.slot is not None
+    seq.tokens = list(range(50))
+    FakeBackend.sizes[seq.slot] = 50
+    cache.preempt(seq, 0.0)
+    other = cache.acquire(2, arrival=1.0, now=0.0)
+    assert other is not None
+    assert cache.make_room(90, now=0.0, keep=other, reserved=0)
+    assert seq.state == KVState.DROPPED
+    assert not cache.resume(seq, 1.0)  # the engine recomputes it from the generation's tokens
+
+
+def test_per_sequence_streams_bound_each_sequence_not_the_sum() -> None:
+    backend = FakeBackend(n_ctx=400, n_seq_max=4)
+    backend.per_sequence_kv = True  # 100 cells per stream
+    cache = KVCache(backend, swap_budget_bytes=0)
+    fill(cache, 1, 90)
+    fill(cache, 2, 90)
+    seq = cache.acquire(3, arrival=0.0, now=0.0)
+    assert seq is not None
+    assert cache.make_room(100, now=0.0, keep=seq, reserved=10_000)  # others' cells do not count
+    assert state(cache, 1) == state(cache, 2) == KVState.CACHED
+    assert not cache.make_room(101, now=0.0, keep=seq, reserved=0)

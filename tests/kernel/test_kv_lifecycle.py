@@ -1,20 +1,19 @@
-"""The KV lifecycle on the real engine: swap round trips, pins across tool calls, exact preemption."""
+"""The KV lifecycle on the real engine: swap round trips, pins across tool calls, what `aios ps` shows."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from aios.kernel.engines.interface import KVDecision
-from aios.kernel.engines.local import LocalEngine, LocalEngineConfig
-from aios.kernel.errors import GenerationPreempted
+from aios.kernel.engines.local import LocalEngine
 from aios.kernel.kernel import Kernel
+from aios.kernel.kv_types import KVDecision
 from aios.kernel.records import ProcessState
-from aios.kernel.scheduler import RoundRobinPolicy
-from aios.kernel.syscalls import LLMSyscall, Message, Sampling, ToolSyscall
+from aios.kernel.syscalls import LLMResult, LLMSyscall, Message, Sampling, ToolSyscall
+
+from ..fakes import EventLog, kind, until
+from .helpers import generate
 
 pytestmark = pytest.mark.model
 
@@ -27,23 +26,13 @@ def chat(*texts: str, max_tokens: int = 24) -> LLMSyscall:
 
 async def settle(engine: LocalEngine) -> None:
     """Let the engine thread work through its inbox (park and release are fire-and-forget)."""
-    await engine.generate(chat("ok", max_tokens=1), owner=-1)
-
-
-@pytest.fixture
-def fresh_engine(calibration_file: Path) -> Iterator[LocalEngine]:
-    """An engine whose cache has no holes: llama.cpp's sums depend on where cells lie, so exactness tests
-    start from a clean cache rather than the one the other tests have churned."""
-    engine = LocalEngine(
-        LocalEngineConfig(max_concurrency=2, n_seq_max=4, calibration_file=str(calibration_file))
-    )
-    yield engine
-    asyncio.run(engine.close())
+    await generate(engine, chat("ok", max_tokens=1), owner=-1)
+    await engine.release(-1)
 
 
 async def test_swap_round_trip_restores_the_cache(local_engine: LocalEngine) -> None:
-    first = await local_engine.generate(chat("Describe the sea."), owner=2001)
-    await local_engine.generate(chat("Describe the sea."), owner=2002)
+    first = await generate(local_engine, chat("Describe the sea."), owner=2001)
+    await generate(local_engine, chat("Describe the sea."), owner=2002)
     swapped_out = local_engine.kv.stats.swap_out_bytes
     swapped_in = local_engine.kv.stats.swap_in_bytes
     await local_engine.park(2001, KVDecision(action="swap"))
@@ -51,23 +40,26 @@ async def test_swap_round_trip_restores_the_cache(local_engine: LocalEngine) -> 
     entry = next(e for e in local_engine.kv_entries() if e.owner == 2001)
     assert entry.state == "swapped" and entry.cells == 0 and entry.host_bytes > 0
     follow_up = chat("Describe the sea.", first.content, "And the sky?")
-    via_host = await local_engine.generate(follow_up, owner=2001)
-    resident = await local_engine.generate(follow_up, owner=2002)
+    via_host = await generate(local_engine, follow_up, owner=2001)
+    resident = await generate(local_engine, follow_up, owner=2002)
     assert local_engine.kv.stats.swap_out_bytes > swapped_out
     assert local_engine.kv.stats.swap_in_bytes > swapped_in
     assert via_host.usage.reused_tokens == resident.usage.reused_tokens > 0
     assert via_host.usage.prefilled_tokens == resident.usage.prefilled_tokens
+    for owner in (2001, 2002):
+        await local_engine.release(owner)
 
 
 async def test_state_copied_out_and_back_is_bit_identical(local_engine: LocalEngine) -> None:
-    runtime = local_engine._runtime
-    done = asyncio.get_running_loop().create_future()
+    await generate(local_engine, chat("Describe a harbour."), owner=2005)
+    done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
 
     # llama.cpp calls belong on the engine thread; run them there between steps
     def probe() -> None:
         try:
-            seq = local_engine.kv.find(2001) or local_engine.kv.find(2002)
-            assert seq is not None and seq.slot is not None
+            seq = local_engine.kv.find(2005)
+            assert seq is not None and seq.slot is not None and seq.tokens
+            runtime = local_engine._runtime
             data = runtime.state_get(seq.slot)
             runtime.seq_remove(seq.slot, 0, -1)
             assert runtime.state_set(seq.slot, data)
@@ -76,101 +68,65 @@ async def test_state_copied_out_and_back_is_bit_identical(local_engine: LocalEng
         except BaseException as e:
             done.get_loop().call_soon_threadsafe(done.set_exception, e)
 
-    local_engine._inbox.put(("call", probe))
+    local_engine.call_on_engine_thread(probe)
     assert await done
-
-
-async def test_preempted_greedy_output_equals_unpreempted(fresh_engine: LocalEngine) -> None:
-    local_engine = fresh_engine
-    request = chat("List some animals.", max_tokens=40)
-    plain = await local_engine.generate(request, owner=2010)
-    await local_engine.release(2010)
-    local_engine.waiting_hint = 1
-    try:
-        resume = None
-        pieces = 0
-        while True:
-            try:
-                sliced = await local_engine.generate(request, owner=2011, slice_tokens=7, resume=resume)
-                break
-            except GenerationPreempted as e:
-                resume, pieces = e.handle, pieces + 1
-    finally:
-        local_engine.waiting_hint = 0
-    assert pieces == 5  # 40 tokens in slices of 7
-    assert sliced.content == plain.content
-    assert sliced.usage.completion_tokens == plain.usage.completion_tokens == 40
-
-
-async def test_round_robin_kernel_preempts_and_outputs_match(
-    model_kernel: Kernel, local_engine: LocalEngine, calibration_file: object
-) -> None:
-    small = LocalEngine(
-        LocalEngineConfig(max_concurrency=1, n_seq_max=4, calibration_file=str(calibration_file))
-    )
-    model_kernel.engines.register("local", small)
-    model_kernel.policy = RoundRobinPolicy(slice_tokens=6)
-    prompts = ["Name three rivers.", "Name three mountains.", "Name three cities."]
-    expected = [(await small.generate(chat(p), owner=2020 + i)).content for i, p in enumerate(prompts)]
-    for i in range(len(prompts)):
-        await small.release(2020 + i)
-
-    def program_for(prompt: str):
-        async def program(pid: int) -> str:
-            result = await model_kernel.syscall(pid, chat(prompt))
-            return result.content  # type: ignore[union-attr]
-
-        return program
-
-    try:
-        pids = [
-            await model_kernel.spawn(program_for(p), agent="rr", task=p, capabilities=["llm"])
-            for p in prompts
-        ]
-        records = [await model_kernel.wait(pid) for pid in pids]
-    finally:
-        await small.close()
-    assert [r.state for r in records] == [ProcessState.DONE] * 3
-    assert [r.result for r in records] == expected
-    assert small.stats.preemptions >= 4
+    await local_engine.release(2005)
 
 
 async def test_a_tool_call_pins_the_cache_and_the_return_reuses_it(model_kernel: Kernel) -> None:
     async def program(pid: int) -> str:
         first = await model_kernel.syscall(pid, chat("Plan a trip.", max_tokens=12))
+        assert isinstance(first, LLMResult)
         await model_kernel.syscall(pid, ToolSyscall(name="shell.exec", arguments={"cmd": "sleep 0.3"}))
-        again = chat("Plan a trip.", first.content, "Shorter, please.", max_tokens=8)  # type: ignore[union-attr]
-        second = await model_kernel.syscall(pid, again)
-        return str(second.usage.reused_tokens)  # type: ignore[union-attr]
+        second = await model_kernel.syscall(
+            pid, chat("Plan a trip.", first.content, "Shorter.", max_tokens=8)
+        )
+        assert isinstance(second, LLMResult)
+        return str(second.usage.reused_tokens)
 
     pid = await model_kernel.spawn(program, agent="trip", task="t", capabilities=["llm", "shell.exec"])
     record = await model_kernel.wait(pid)
     assert record.state == ProcessState.DONE, record.error
     assert int(record.result or 0) > 0
     await asyncio.to_thread(model_kernel.store.flush)
-    tool_row = next(r for r in model_kernel.store.audit(pid=pid) if r.kind == "tool")
+    rows = model_kernel.store.audit(pid=pid)
+    tool_row = next(r for r in rows if r.kind == "tool")
     assert tool_row.detail["kv"]["policy"] == "ours" and tool_row.detail["kv"]["action"] == "pin"
-    assert model_kernel.durations.count("shell.exec") == 1
+    assert model_kernel.kv.durations.count("shell.exec") == 1
+    second_llm = [r for r in rows if r.kind == "llm"][1]
+    assert second_llm.detail["pause"]["tool"] == "shell.exec" and second_llm.detail["pause"]["s"] > 0
 
 
 async def test_ps_sees_the_pinned_cache_while_the_tool_runs(model_kernel: Kernel) -> None:
+    release = asyncio.Event()
     seen: list[tuple[str | None, int]] = []
+    log = EventLog(model_kernel)
 
     async def program(pid: int) -> str:
         await model_kernel.syscall(pid, chat("Write a plan.", max_tokens=6))
+        # the tool runs until the test has looked at the process table
+        command = "while [ ! -e /workspace/go ]; do sleep 0.05; done"
         tool = asyncio.create_task(
-            model_kernel.syscall(pid, ToolSyscall(name="shell.exec", arguments={"cmd": "sleep 2"}))
+            model_kernel.syscall(pid, ToolSyscall(name="shell.exec", arguments={"cmd": command}))
         )
-        await asyncio.sleep(1.5)
-        await asyncio.to_thread(model_kernel.store.flush)
-        stored = model_kernel.store.get_process(pid)
-        assert stored is not None
-        seen.append((stored.kv_state, stored.kv_tokens))
+        await release.wait()
+        (model_kernel.workdir(pid) / "go").touch()
         await tool
         return "ok"
 
     pid = await model_kernel.spawn(program, agent="ps", task="t", capabilities=["llm", "shell.exec"])
+    await log.wait(kind("syscall_started", pid=pid, syscall="tool"))
+
+    def stored_kv() -> tuple[str | None, int]:
+        model_kernel.store.flush()
+        stored = model_kernel.store.get_process(pid)
+        assert stored is not None
+        return stored.kv_state, stored.kv_tokens
+
+    await until(lambda: stored_kv()[0] == "pinned", "the pinned cache in the process table")
+    seen.append(stored_kv())
+    release.set()
     assert (await model_kernel.wait(pid)).state == ProcessState.DONE
-    assert seen and seen[0][0] == "pinned" and seen[0][1] > 0
+    assert seen[0][1] > 0
     await asyncio.to_thread(model_kernel.store.flush)
     assert model_kernel.store.get_process(pid).kv_state is None  # type: ignore[union-attr]

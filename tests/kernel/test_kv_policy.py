@@ -6,18 +6,18 @@ import pytest
 
 from aios.kernel.errors import ConfigError
 from aios.kernel.kv_policy import (
-    Calibration,
     ContinuumPolicy,
     CostModelPolicy,
     DropPolicy,
     FixedTTLPolicy,
+    LruOffloadPolicy,
     LruPolicy,
     Pause,
     PinForeverPolicy,
     ToolDurations,
     create_kv_policy,
 )
-from aios.kernel.scheduler import ProgramFcfsPolicy, QueuedCall
+from aios.kernel.kv_types import Calibration
 
 COSTS = Calibration(
     prefill_tokens_per_s=400.0, swap_out_bytes_per_s=8e8, swap_in_bytes_per_s=1.6e9, kv_bytes_per_token=23_000
@@ -47,6 +47,8 @@ def test_baseline_policies() -> None:
     d = ToolDurations()
     assert DropPolicy().decide(pause(), d, COSTS).action == "drop"
     assert LruPolicy().decide(pause(), d, COSTS).action == "keep"
+    offload = LruOffloadPolicy().decide(pause(), d, COSTS)
+    assert (offload.action, offload.evict_to_host) == ("keep", True)  # to host memory only when evicted
     assert PinForeverPolicy().decide(pause(), d, COSTS).ttl_s >= 1e8
     fixed = FixedTTLPolicy().decide(pause(), d, COSTS)
     assert (fixed.action, fixed.ttl_s) == ("pin", 2.0)
@@ -84,30 +86,3 @@ def test_unknown_kv_policy_is_a_config_error() -> None:
     assert create_kv_policy("continuum").name == "continuum"
     with pytest.raises(ConfigError, match="unknown KV policy"):
         create_kv_policy("magic")
-
-
-def queued(
-    pid: int, seq: int, *, program: float, preempted: bool = False, resident: bool = False
-) -> QueuedCall:
-    return QueuedCall(
-        syscall_id=f"{pid}.{seq}",
-        pid=pid,
-        seq=seq,
-        enqueued_at=float(seq),
-        engine="local",
-        program_arrival=program,
-        preempted=preempted,
-        kv_resident=resident,
-    )
-
-
-def test_program_fcfs_orders_programs_not_calls() -> None:
-    policy = ProgramFcfsPolicy()
-    policy.push(queued(3, 1, program=30.0))  # a newcomer's first call arrives first
-    policy.push(queued(1, 2, program=10.0))  # an old program returning from a tool call
-    policy.push(queued(2, 3, program=20.0, resident=True))  # its KV is still pinned
-    policy.push(queued(4, 4, program=40.0, preempted=True))  # a paused generation
-    order = []
-    while (call := policy.pop(0.0, "local")) is not None:
-        order.append(call.pid)
-    assert order == [4, 2, 1, 3]

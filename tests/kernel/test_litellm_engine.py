@@ -53,7 +53,7 @@ async def test_completion_with_tool_call_and_usage(stub: OpenAIStub) -> None:
             cached=4,
         ),
     )
-    result = await engine(stub).generate(ask(tools=(SHELL,)), owner=1)
+    result = await engine(stub).complete(ask(tools=(SHELL,)), owner=1)
     assert result.finish_reason == "tool_calls"
     assert result.tool_calls[0].name == "shell.exec" and result.tool_calls[0].arguments == {"cmd": "ls"}
     assert (result.usage.prompt_tokens, result.usage.completion_tokens, result.usage.reused_tokens) == (
@@ -71,14 +71,14 @@ async def test_completion_with_tool_call_and_usage(stub: OpenAIStub) -> None:
 async def test_auth_error_is_mapped(stub: OpenAIStub) -> None:
     stub.add(*error(401, "Incorrect API key provided", code="invalid_api_key", kind="authentication_error"))
     with pytest.raises(EngineAuthError, match="authentication failed"):
-        await engine(stub).generate(ask(), owner=1)
+        await engine(stub).complete(ask(), owner=1)
 
 
 async def test_rate_limit_is_retried_then_succeeds(stub: OpenAIStub) -> None:
     stub.add(*error(429, "Rate limit reached", kind="rate_limit_error"))
     stub.add(*error(429, "Rate limit reached", kind="rate_limit_error"))
     stub.add(200, completion("ok"))
-    result = await engine(stub).generate(ask(), owner=1)
+    result = await engine(stub).complete(ask(), owner=1)
     assert result.content == "ok"
     assert len(stub.requests) == 3
 
@@ -87,7 +87,7 @@ async def test_rate_limit_gives_up_after_retries(stub: OpenAIStub) -> None:
     for _ in range(3):
         stub.add(*error(429, "Rate limit reached", kind="rate_limit_error"))
     with pytest.raises(EngineRateLimited, match="after 2 retries"):
-        await engine(stub, max_retries=2).generate(ask(), owner=1)
+        await engine(stub, max_retries=2).complete(ask(), owner=1)
     assert len(stub.requests) == 3
 
 
@@ -96,13 +96,13 @@ async def test_context_overflow_is_mapped(stub: OpenAIStub) -> None:
         *error(400, "This model's maximum context length is 8192 tokens.", code="context_length_exceeded")
     )
     with pytest.raises(ContextOverflow, match="prompt too long"):
-        await engine(stub).generate(ask(), owner=1)
+        await engine(stub).complete(ask(), owner=1)
 
 
 async def test_timeout_is_mapped(stub: OpenAIStub) -> None:
     stub.add(200, completion("late"), delay_s=3.0)
     with pytest.raises(EngineTimeout, match="no answer within"):
-        await engine(stub, timeout_s=0.5).generate(ask(), owner=1)
+        await engine(stub, timeout_s=0.5).complete(ask(), owner=1)
 
 
 async def test_kernel_routes_a_litellm_model_string_by_config(stub: OpenAIStub, kernel: Kernel) -> None:

@@ -1,41 +1,11 @@
-"""Doubles for unit tests of the memory code around the model (the real model is tested separately)."""
+"""Scripted model outputs for the pager's tests (the real model is tested separately)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
 
-from aios.kernel.engines.interface import Engine, EngineInfo
 from aios.kernel.syscalls import LLMResult, LLMSyscall, Usage
-
-
-class RecordingEngine(Engine):
-    """Answers every call with a fixed text and keeps the requests it was given (the assembled prompts)."""
-
-    def __init__(self, name: str = "local", answer: str = "ok") -> None:
-        self.name = name
-        self.max_concurrency = 4
-        self.answer = answer
-        self.requests: list[LLMSyscall] = []
-        self.n_ctx = 4096
-
-    async def generate(
-        self,
-        request: LLMSyscall,
-        *,
-        owner: int,
-        program_arrival: float = 0.0,
-        slice_tokens: int | None = None,
-        resume: object | None = None,
-    ) -> LLMResult:
-        self.requests.append(request)
-        return LLMResult(
-            content=self.answer, finish_reason="stop", usage=Usage(completion_tokens=1), model="rec"
-        )
-
-    def info(self) -> EngineInfo:
-        return EngineInfo(name=self.name, kind="test", model="recording", max_concurrency=4)
-
 
 Output = str | dict[str, object]
 

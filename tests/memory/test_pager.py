@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
@@ -13,6 +12,7 @@ from aios.memory.config import HeatWeights
 from aios.memory.heat import heat
 from aios.memory.manager import MemoryManager
 
+from ..fakes import until
 from .helpers import ScriptedLLM
 
 SCOPE = MemoryScope(pid=1, user="u", agent="a", session="s", capabilities=("memory.own",))
@@ -162,7 +162,6 @@ async def test_the_coldest_segments_are_archived_and_pinned_ones_never(tmp_path)
 
 
 async def test_recalls_count_visits_toward_heat(manager: MemoryManager) -> None:
-    from aios.memory.manager import VISIT_FLUSH_S
     from aios.memory.retrieval import RecallQuery
     from aios.memory.schema import scope_token
 
@@ -173,5 +172,5 @@ async def test_recalls_count_visits_toward_heat(manager: MemoryManager) -> None:
     query = RecallQuery(scopes=[scope_token("u", "a")], text="where is the kayak?", k=3)
     for _ in range(2):
         assert [h.item.id for h in await manager.recall(query)] == [item.id]
-    await asyncio.sleep(VISIT_FLUSH_S + 0.5)
-    assert manager.store.get(item.id).visits == 2  # type: ignore[union-attr]
+    # visits are written once a second, in one batch
+    await until(lambda: manager.store.get(item.id).visits == 2, "the visits to be written")  # type: ignore[union-attr]

@@ -10,7 +10,7 @@ from aios.memory.manager import MemoryManager
 from aios.sdk import Context
 from aios.transport import InProcessTransport
 
-from .helpers import RecordingEngine
+from ..fakes import FakeEngine
 
 SCOPE = MemoryScope(pid=1, user="u", agent="a", session="s1", capabilities=("memory.own",))
 
@@ -51,7 +51,7 @@ async def test_a_page_over_the_token_budget_pushes_older_pages_out(tmp_path) -> 
 
 
 async def test_llm_with_memory_pages_facts_in_and_records_the_exchange(kernel: Kernel) -> None:
-    engine = RecordingEngine(answer="Sure.")
+    engine = FakeEngine(answer="Sure.", max_running=4)
     kernel.engines.register("local", engine)
 
     async def program(pid: int) -> str:
@@ -97,7 +97,7 @@ async def test_llm_with_memory_pages_facts_in_and_records_the_exchange(kernel: K
 
 
 async def test_memory_needs_its_capability(kernel: Kernel) -> None:
-    kernel.engines.register("local", RecordingEngine())
+    kernel.engines.register("local", FakeEngine(answer="ok", max_running=4))
 
     async def program(pid: int) -> None:
         ctx = Context(InProcessTransport(kernel, pid))

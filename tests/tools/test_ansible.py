@@ -24,6 +24,8 @@ from aios.kernel.syscalls import ToolSyscall
 from aios.tools.ansible import AnsibleConfig, AnsibleDriver, PlaybookArgs
 from aios.tools.playbook_guard import GuardPolicy, guard_playbook, parse_inventory
 
+from ..fakes import until
+
 GREETING = """\
 - hosts: localhost
   gather_facts: false
@@ -365,11 +367,7 @@ async def test_a_run_past_the_time_limit_is_killed(ctx: CallContext) -> None:
     playbook = play('ansible.builtin.debug: {msg: tick}\n      loop: "{{ range(1000000) | list }}"')
     with pytest.raises(ToolTimeout, match="ran past 3s"):
         await check(driver, ctx, playbook)
-    for _ in range(20):
-        if not ansible_processes(str(ctx.workdir)):
-            break
-        await asyncio.sleep(0.1)
-    assert ansible_processes(str(ctx.workdir)) == []
+    await until(lambda: not ansible_processes(str(ctx.workdir)), "the ansible processes to be gone")
     assert os.listdir(ctx.workdir) == []
 
 
@@ -391,8 +389,9 @@ async def test_apply_through_the_kernel_waits_for_a_human_who_sees_the_check(ker
         return await kernel.spawn(program, agent="iac-test", task="t", capabilities=["ansible.*"])
 
     async def pending(pid: int) -> Any:
-        while kernel.process(pid).state != ProcessState.BLOCKED_APPROVAL:
-            await asyncio.sleep(0.02)
+        await until(
+            lambda: kernel.process(pid).state == ProcessState.BLOCKED_APPROVAL, "the approval request"
+        )
         [request] = kernel.store.list_approvals()
         assert request.pid == pid and request.tool == "ansible.apply"
         return request

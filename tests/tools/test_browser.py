@@ -17,7 +17,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from aios.kernel.drivers import CallContext
-from aios.kernel.errors import InvalidSyscall, PermissionDenied, ToolError
+from aios.kernel.errors import HostBlocked, InvalidSyscall, LimitExceeded, PermissionDenied, ToolError
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
 from aios.kernel.syscalls import ToolResult, ToolSyscall
@@ -271,18 +271,14 @@ async def test_scroll_by_offset_and_to_an_element(driver: BrowserDriver, ctx: Ca
         ScrollArgs(dy=5, target="#bottom")
 
 
-async def test_a_missing_element_fails_fast(ctx: CallContext, site: str) -> None:
+async def test_a_missing_element_is_a_clear_tool_error(ctx: CallContext, site: str) -> None:
     driver = BrowserDriver(BrowserConfig(action_timeout_s=1))
     try:
         await op(driver, ctx, "open", OpenArgs(url=f"{site}/"))
-        started = time.monotonic()
         with pytest.raises(ToolError, match=r"no visible element matches '#nope'"):
             await op(driver, ctx, "click", ClickArgs(target="#nope"))
-        assert 1 <= time.monotonic() - started < 3
-        started = time.monotonic()
-        with pytest.raises(ToolError, match="take a new one"):
+        with pytest.raises(ToolError, match="take a new one"):  # a ref names a snapshot's element
             await op(driver, ctx, "click", ClickArgs(target="e999"))
-        assert time.monotonic() - started < 1  # a ref names a snapshot's element: nothing to wait for
         with pytest.raises(ToolError, match="no option with value or label 'Blue'"):
             await op(driver, ctx, "select", SelectArgs(target="#colour", value="Blue"))
     finally:
@@ -311,10 +307,8 @@ async def test_downloads_land_in_the_workdir_capped(tmp_path: Path, ctx: CallCon
         assert again["path"] == str(ctx.workdir / "downloads" / "re_port-1.txt")
         shown = await op(driver, ctx, "download", DownloadArgs(url=f"{site}/plain.txt"))
         assert Path(shown["path"]).read_bytes() == b"just text" and shown["title"] == "Home"
-        started = time.monotonic()
-        with pytest.raises(ToolError, match="max_download_bytes"):
+        with pytest.raises(LimitExceeded, match="max_download_bytes"):
             await op(driver, ctx, "download", DownloadArgs(url=f"{site}/big.bin"))
-        assert time.monotonic() - started < 5
         assert sorted(p.name for p in (ctx.workdir / "downloads").iterdir()) == [
             "plain.txt",
             "re_port-1.txt",
@@ -354,7 +348,7 @@ async def test_pages_cannot_reach_hosts_outside_the_allow_list(
     await asyncio.sleep(0.3)  # room for a straggling connection to show up
     assert listener.connections == []
     evil = f"127.0.0.2:{listener.port}"
-    with pytest.raises(PermissionDenied, match=rf"host {evil} is not allowed.*browser\.allow_hosts"):
+    with pytest.raises(HostBlocked, match=rf"host {evil} is not allowed.*browser\.allow_hosts"):
         await op(driver, ctx, "open", OpenArgs(url=f"http://{evil}/"))
     with pytest.raises(PermissionDenied, match=rf"host {evil} is not allowed"):
         await op(driver, ctx, "open", OpenArgs(url=f"http://{evil}\\@127.0.0.1/"))  # Chromium reads \ as /
@@ -376,10 +370,10 @@ async def test_routing_reports_what_it_blocked(tmp_path: Path, ctx: CallContext,
         evil = f"127.0.0.2:{outside.port}"
         assert sorted(blocked) == [f"http://{evil}/fetch", f"http://{evil}/img.png", f"ws://{evil}/ws"]
         assert outside.connections == []
-        with pytest.raises(PermissionDenied, match=r"127\.0\.0\.1:1 is not allowed"):
+        with pytest.raises(HostBlocked, match=r"127\.0\.0\.1:1 is not allowed"):
             await op(driver, ctx, "open", OpenArgs(url="http://127.0.0.1:1/"))
         # a host that reads as allowed here but that Chromium rewrites (hex IP): routing still refuses it
-        with pytest.raises(PermissionDenied, match=rf"leads to http://{evil}/ that browser\.allow_hosts"):
+        with pytest.raises(HostBlocked, match=rf"leads to http://{evil}/ that browser\.allow_hosts"):
             await op(driver, ctx, "open", OpenArgs(url=f"http://0x7f000002:{outside.port}/"))
     finally:
         outside.close()
@@ -414,11 +408,12 @@ async def test_through_the_kernel_capabilities_apply(kernel: Kernel, site: str) 
     assert record.state == ProcessState.DONE, record.error
     assert outcome["open"]["title"] == "Home"
     denied = outcome["browser.click {'target': 'Go'}"]
-    assert isinstance(denied, PermissionDenied) and "browser.click" in str(denied)
+    assert isinstance(denied, PermissionDenied) and not isinstance(denied, HostBlocked)
+    assert "browser.click" in str(denied)
     refused = outcome["browser.open {'url': 'file:///etc/passwd'}"]
     assert isinstance(refused, InvalidSyscall) and "file:" in str(refused)
     blocked = outcome["browser.open {'url': 'http://127.0.0.2:8/'}"]
-    assert isinstance(blocked, PermissionDenied) and "browser.allow_hosts" in str(blocked)
+    assert isinstance(blocked, HostBlocked) and "browser.allow_hosts" in str(blocked)
     assert outcome["sessions"] == [pid] and driver.sessions == {}  # released when the process ended
 
 

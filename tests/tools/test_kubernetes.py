@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +22,8 @@ from aios.kernel.records import ProcessState
 from aios.kernel.syscalls import ToolResult, ToolSyscall
 from aios.tools.k8s_kinds import resolve_kind
 from aios.tools.kubernetes import KubernetesConfig, KubernetesDriver
+
+from ..fakes import until
 
 pytestmark = pytest.mark.kmock(cls=ClusterEmulator)
 
@@ -523,8 +524,7 @@ async def delete_namespace(kernel: Kernel, outcome: dict[str, object]) -> int:
 
 
 async def pending(kernel: Kernel, pid: int) -> int:
-    while kernel.process(pid).state != ProcessState.BLOCKED_APPROVAL:
-        await asyncio.sleep(0.01)
+    await until(lambda: kernel.process(pid).state == ProcessState.BLOCKED_APPROVAL, "the approval request")
     [request] = kernel.store.list_approvals()
     assert request.tool == "kubernetes.delete" and request.risk == "destructive"
     return request.id

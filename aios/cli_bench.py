@@ -1,0 +1,191 @@
+"""`aios bench ...`: the benchmarks that back every performance claim; each ends with its summary line."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from aios.cli_common import _settings, console, on_kernel, progress, publish, with_memory_in
+
+if TYPE_CHECKING:
+    from aios.evals.bench_agent import AgentBenchReport
+    from aios.evals.bench_concurrency import BenchReport
+    from aios.evals.bench_drivers import DriversReport
+    from aios.evals.bench_engine import EngineBenchReport
+    from aios.evals.bench_kv import KVBenchReport
+    from aios.evals.bench_memory import MemoryBenchReport
+    from aios.kernel.kernel import Kernel
+
+Say = Callable[[str], None]
+
+bench_app = typer.Typer(help="Benchmarks that back the performance claims.", no_args_is_help=True)
+
+OutOption = Annotated[Path | None, typer.Option(help="Results folder (default: <data_dir>/results/<bench>).")]
+
+
+def _folder(out: Path | None, name: str) -> Path:
+    folder = out or _settings().data_dir / "results" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@bench_app.command("concurrency")
+def bench_concurrency(
+    quick: Annotated[bool, typer.Option(help="Fewer calls and tokens (about a minute).")] = False,
+    calls: Annotated[int | None, typer.Option(help="LLM calls per agent.")] = None,
+    tokens: Annotated[int | None, typer.Option(help="Tokens generated per call.")] = None,
+) -> None:
+    """N agents through the kernel vs one at a time vs the raw engine; ends with the summary line."""
+    from rich.table import Table
+
+    from aios.evals.bench_concurrency import BenchParams, run_bench
+
+    params = BenchParams(calls_per_agent=2, tokens_per_call=32, noop_calls=2000) if quick else BenchParams()
+    params = params.model_copy(
+        update={
+            k: v for k, v in {"calls_per_agent": calls, "tokens_per_call": tokens}.items() if v is not None
+        }
+    )
+
+    async def work(kernel: Kernel, say: Say) -> BenchReport:
+        return await run_bench(kernel, await kernel.engines.acquire(None), params, say)
+
+    report = on_kernel(_settings(), work)
+    table = Table("mode", "agents", "tokens", "seconds", "tokens/s")
+    for row in report.rows:
+        table.add_row(
+            row.mode, str(row.agents), str(row.tokens), f"{row.seconds:.2f}", f"{row.tokens_per_s:.1f}"
+        )
+    console.print(table)
+    console.print(f"median no-op syscall dispatch: {report.dispatch_us:.1f} us")
+    print(report.last_line())
+
+
+@bench_app.command("kv")
+def bench_kv(
+    quick: Annotated[
+        bool, typer.Option(help="A small run (under a minute) that prints the same last line.")
+    ] = False,
+    trace: Annotated[
+        Path | None, typer.Option(help="Replay programs from a trace file (aios trace).")
+    ] = None,
+    shape: Annotated[str, typer.Option(help="Generated programs: swe or bfcl.")] = "swe",
+    seeds: Annotated[int, typer.Option(help="Seeds at the main arrival rate.")] = 3,
+    out: OutOption = None,
+) -> None:
+    """KV policies compared on agent programs with tool pauses; ends with the summary line."""
+    from aios.evals.bench_kv import QUICK, KVBenchParams, run_kv_bench
+
+    base = QUICK if quick else KVBenchParams()
+    params = base.model_copy(
+        update={"trace": trace, "shape": shape, "seeds": base.seeds if quick else tuple(range(1, seeds + 1))}
+    )
+    settings = _settings()
+    folder = _folder(out, "bench_kv")
+
+    async def go() -> KVBenchReport:
+        with progress("KV benchmark") as say:
+            return await run_kv_bench(
+                params, calibration_file=settings.data_dir / "calibration.json", progress=say
+            )
+
+    report = asyncio.run(go())
+    report.plot(folder / "jct_vs_rate.png")
+    publish(report, folder)
+
+
+@bench_app.command("engine")
+def bench_engine(
+    runs: Annotated[int, typer.Option(min=1, help="Measurements per figure (the median is kept).")] = 5,
+    deterministic: Annotated[
+        bool, typer.Option(help="Also measure the deterministic mode (per-sequence KV streams, bf16).")
+    ] = True,
+    out: OutOption = None,
+) -> None:
+    """Prefill, decode, batched and grammar-constrained tokens/s of the local engine; batch invariance."""
+    from aios.evals.bench_engine import EngineBenchParams, run_engine_bench
+    from aios.kernel.engines.configs import LocalModelConfig
+
+    settings = _settings()
+    configured = settings.engine_models().get(settings.default_model)
+    base = configured if isinstance(configured, LocalModelConfig) else LocalModelConfig()
+    folder = _folder(out, "bench_engine")
+
+    async def go() -> EngineBenchReport:
+        with progress("engine benchmark") as say:
+            return await run_engine_bench(
+                base, EngineBenchParams(runs=runs), deterministic=deterministic, progress=say
+            )
+
+    publish(asyncio.run(go()), folder)
+
+
+@bench_app.command("agent")
+def bench_agent(
+    runs: Annotated[int, typer.Option(min=1, help="Runs per side (the median is kept).")] = 3,
+    server: Annotated[
+        bool, typer.Option(help="Also run the same calls on a plain llama-cpp-python server.")
+    ] = True,
+    out: OutOption = None,
+) -> None:
+    """One agent, three 32-token calls with 0.5 s tool pauses: the kernel on a fresh data dir vs a plain
+    llama-cpp-python server on the same model."""
+    from aios.evals.bench_agent import run_agent_bench
+
+    folder = _folder(out, "bench_agent")
+
+    async def go() -> AgentBenchReport:
+        with progress("agent latency benchmark") as say:
+            return await run_agent_bench(runs=runs, with_server=server, progress=say)
+
+    publish(asyncio.run(go()), folder)
+
+
+@bench_app.command("drivers")
+def bench_drivers(
+    driver: Annotated[
+        list[str] | None, typer.Option("--driver", help="Only these drivers (repeatable; default: all).")
+    ] = None,
+    runs: Annotated[int, typer.Option(min=1, help="Calls per operation.")] = 5,
+    out: OutOption = None,
+) -> None:
+    """Median latency of every driver operation against its real backend (Chromium, Xvfb, kmock, ansible)."""
+    from aios.evals.bench_drivers import run_driver_bench
+
+    folder = _folder(out, "bench_drivers")
+
+    async def go() -> DriversReport:
+        with progress("driver benchmark") as say:
+            return await run_driver_bench(driver or [], runs=runs, progress=say)
+
+    report = asyncio.run(go())
+    publish(report, folder, footnote=f"{len(report.rows)} operations in {report.seconds:.0f} s; ")
+
+
+@bench_app.command("memory")
+def bench_memory(
+    quick: Annotated[bool, typer.Option(help="200 and 2,000 items only (about a minute).")] = False,
+    queries: Annotated[int | None, typer.Option(help="Recalls measured per size.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Results and the benchmark's own store (default: <data_dir>/results).")
+    ] = None,
+) -> None:
+    """Recall latency at 1k/10k/100k memories and write latency; ends with the summary line."""
+    from aios.evals.bench_memory import QUICK, BenchParams, run_bench
+
+    params = QUICK if quick else BenchParams()
+    if queries:
+        params = params.model_copy(update={"queries": queries})
+    settings = _settings()
+    folder = _folder(out, "bench_memory_quick" if quick else "bench_memory")
+
+    async def work(kernel: Kernel, say: Say) -> MemoryBenchReport:
+        assert kernel.memory is not None, "the memory benchmark needs memory.enabled"
+        return await run_bench(kernel, kernel.memory, params, say)
+
+    # the benchmark's store is kept between runs: embedding 100k memories takes minutes
+    publish(on_kernel(with_memory_in(settings, folder), work), folder)

@@ -1,0 +1,121 @@
+"""`aios run`: boot a kernel, spawn one agent, stream what it does, ask for approvals, print the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from pathlib import Path
+
+from rich.markup import escape
+
+from aios.boot import boot, spawn_agent
+from aios.cli_approvals import Prompter
+from aios.cli_common import console, fmt_ms
+from aios.config import Settings
+from aios.kernel.events import KernelEvent
+from aios.kernel.records import ProcessRecord
+
+
+class Printer:
+    """Streams kernel events of one run as readable lines."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+
+    def __call__(self, event: KernelEvent) -> None:
+        t = f"[dim]{time.monotonic() - self.started:6.2f}s pid {event.pid}[/]"
+        d = event.detail
+        if event.kind == "spawned":
+            console.print(f"{t} spawned agent [cyan]{event.target}[/]")
+        elif event.kind == "syscall_started" and event.syscall == "tool":
+            args = escape(json.dumps(d.get("arguments", {}))[:200])
+            console.print(f"{t}   [magenta]tool[/] {event.target} {args}")
+        elif event.kind == "syscall_finished" and event.syscall == "llm":
+            if event.status != "ok":
+                console.print(f"{t}   [red]llm {event.target} failed:[/] {escape(str(d.get('error')))}")
+                return
+            calls = ", ".join(d.get("tool_calls", [])) or d.get("finish_reason")
+            console.print(
+                f"{t}   [green]llm[/] {event.target}: prompt {d['prompt_tokens']} tok "
+                f"(reused {d['reused_tokens']}, prefilled {d['prefilled_tokens']}) "
+                f"-> {d['completion_tokens']} tok, "
+                f"queue {fmt_ms(d['queue_wait_ms'])}, {fmt_ms(d['service_ms'])} [dim]({calls})[/]"
+            )
+        elif event.kind == "approval_decided":
+            colour = "green" if event.status == "approved" else "red"
+            by = escape(str(d.get("by")))
+            console.print(f"{t}   [{colour}]approval {d.get('approval')} {event.status}[/] by {by}")
+        elif event.kind == "syscall_finished" and event.syscall == "memory":
+            shown = {k: v for k, v in d.items() if k not in ("error", "service_ms") and v is not None}
+            outcome = escape(str(d.get("error"))) if event.status != "ok" else escape(json.dumps(shown)[:160])
+            console.print(f"{t}   [blue]memory[/] {event.target} {event.status}: {outcome}")
+        elif event.kind == "syscall_finished" and event.syscall == "tool":
+            if event.status != "ok":
+                console.print(f"{t}     [red]failed:[/] {escape(str(d.get('error')))}")
+                return
+            out = d.get("output")
+            if isinstance(out, dict) and "exit_code" in out:
+                text = (out.get("stdout") or out.get("stderr") or "").strip().replace("\n", " | ")
+                console.print(
+                    f"{t}     exit {out['exit_code']} in {fmt_ms(d['service_ms'])}: "
+                    f"[dim]{escape(text[:160])}[/]"
+                )
+            else:
+                console.print(f"{t}     {escape(json.dumps(out, default=str)[:160])}")
+
+
+def summary(record: ProcessRecord) -> str:
+    seconds = (record.ended_at or time.time()) - (record.started_at or record.created_at)
+    return (
+        f"pid {record.pid} {record.agent} {record.state.value} in {seconds:.2f} s: "
+        f"{record.llm_calls} LLM calls, "
+        f"{record.tokens_in} tokens in / {record.tokens_out} out, {record.tool_calls} tool calls, "
+        f"queue wait {fmt_ms(record.queue_wait_ms)}"
+    )
+
+
+async def run_agent(
+    settings: Settings,
+    agent: str,
+    task: str,
+    *,
+    model: str | None,
+    caps: list[str] | None,
+    priority: int,
+    session: str | None,
+) -> ProcessRecord:
+    """Run one agent to its end; Ctrl-C kills it cleanly."""
+    started = time.monotonic()
+
+    def loading(name: str) -> None:
+        console.print(f"[dim]{time.monotonic() - started:6.2f}s loading model {escape(name)}[/]")
+
+    kernel = await boot(settings, cwd=Path.cwd(), on_engine_load=loading)
+    kernel.subscribe(Printer(started))
+    loop = asyncio.get_running_loop()
+    kernel.subscribe(Prompter(kernel, loop))
+    try:
+        pid = await spawn_agent(
+            kernel,
+            agent,
+            task,
+            owner=settings.owner,
+            capabilities=caps,
+            priority=priority,
+            model=model,
+            session=session,
+        )
+        kills: list[asyncio.Task[ProcessRecord]] = []
+
+        def on_interrupt() -> None:
+            console.print(f"[yellow]interrupted: killing pid {pid}[/]")
+            kills.append(loop.create_task(kernel.kill(pid)))
+
+        loop.add_signal_handler(signal.SIGINT, on_interrupt)
+        record = await kernel.wait(pid)
+        loop.remove_signal_handler(signal.SIGINT)
+        return record
+    finally:
+        await kernel.shutdown()

@@ -1,0 +1,86 @@
+"""What the rest of the runtime may ask of a kernel: the transports, the memory manager, the evaluations
+and the daemon depend on these protocols, never on the concrete `Kernel` (only `aios.boot` builds one)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from aios.kernel.approvals import ApprovalRecord
+from aios.kernel.events import KernelEvent
+from aios.kernel.records import ProcessRecord
+from aios.kernel.syscalls import LLMResult, LLMSyscall, SyscallResult, ToolSpec
+
+Program = Callable[[int], Awaitable[Any]]
+"""What a process runs: given its pid, a coroutine whose value is the process's result."""
+
+
+class KernelAPI(Protocol):
+    """Processes and their syscalls."""
+
+    async def spawn(
+        self,
+        program: Program,
+        *,
+        agent: str,
+        task: str,
+        capabilities: list[str],
+        owner: str = "local",
+        priority: int = 0,
+        model: str | None = None,
+        parent_pid: int | None = None,
+        session: str | None = None,
+        background: bool = False,
+    ) -> int:
+        """Create a process that runs `program`; returns its pid at once."""
+        ...
+
+    async def syscall(self, pid: int, request: BaseModel | dict[str, Any]) -> SyscallResult:
+        """The one entry point of every syscall (a model, or a dict validated here)."""
+        ...
+
+    def process(self, pid: int) -> ProcessRecord:
+        """A process's record, live or stored."""
+        ...
+
+    async def wait(self, pid: int) -> ProcessRecord:
+        """Wait for a process to end (and release what it held) and return its final record."""
+        ...
+
+    async def kill(self, pid: int) -> ProcessRecord:
+        """End a process: queued calls dropped, running ones cancelled, its slots freed."""
+        ...
+
+    def subscribe(self, listener: Callable[[KernelEvent], None]) -> Callable[[], None]:
+        """Call `listener` for every event; returns a function that unsubscribes."""
+        ...
+
+    def tool_specs(self, pid: int) -> list[ToolSpec]:
+        """The operations a process may call, described for its model."""
+        ...
+
+    async def decide(self, approval_id: int, approve: bool, *, by: str, reason: str = "") -> ApprovalRecord:
+        """Approve or deny an operation that waits for a human."""
+        ...
+
+    async def shutdown(self, *, close_engines: bool = True) -> None:
+        """Kill what still runs and close everything the kernel opened."""
+        ...
+
+
+class MemoryServices(Protocol):
+    """The little the memory manager needs from the kernel: a background process that makes LLM calls."""
+
+    async def spawn_background(self, program: Program, *, agent: str, task: str) -> int:
+        """A kernel-owned process whose LLM calls yield to every agent's (they age, so they do run)."""
+        ...
+
+    async def llm(self, pid: int, request: LLMSyscall) -> LLMResult:
+        """An LLM syscall on behalf of that process."""
+        ...
+
+    def is_running(self, pid: int) -> bool:
+        """Whether the process has not ended."""
+        ...

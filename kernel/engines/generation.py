@@ -1,0 +1,119 @@
+"""One generation on the local engine, from `prepare` to its result, kept whole across yields."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+from aios.kernel.engines.batching import GenerationView
+from aios.kernel.engines.chat_format import parse_tool_reply
+from aios.kernel.engines.interface import Yielded
+from aios.kernel.engines.kv_cache import Sequence
+from aios.kernel.engines.llama_runtime import Sampler
+from aios.kernel.syscalls import LLMResult, LLMSyscall, Usage
+
+logger = logging.getLogger(__name__)
+
+Outcome = LLMResult | Yielded | BaseException
+
+
+@dataclass(eq=False, kw_only=True)
+class Generation:
+    """Engine-private state of one call; lives on the engine thread once started."""
+
+    key: int
+    owner: int
+    request: LLMSyscall
+    prompt: list[int]
+    max_new: int
+    grammar: str | None
+    program_arrival: float
+    is_tool_reply: bool
+    seed: int
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future[LLMResult | Yielded] | None = None
+    budget: int | None = None
+    """Tokens this `run` may still generate before it yields (None: no limit)."""
+    seq: Sequence | None = None
+    pending: list[int] = field(default_factory=list)
+    """Tokens still to prefill: the prompt's uncached suffix, or a lost cache being recomputed."""
+    refilling: bool = False
+    """The pending tokens rebuild a cache that was lost while paused; `next_token` is already sampled."""
+    next_token: int | None = None
+    """Sampled but not yet fed back (its KV is not in the cache yet)."""
+    generated: list[int] = field(default_factory=list)
+    text: bytearray = field(default_factory=bytearray)
+    sampler: Sampler | None = None
+    reused: int = 0
+    cancelled: bool = False
+    started: bool = False
+
+    def view(self) -> GenerationView:
+        assert self.seq is not None and self.seq.slot is not None, "only resident generations are batched"
+        return GenerationView(
+            key=self.key,
+            slot=self.seq.slot,
+            cached_tokens=len(self.seq.tokens),
+            next_token=self.next_token,
+            pending=self.pending,
+            sample_after_prefill=not self.refilling,
+        )
+
+    def lost_tokens(self) -> list[int]:
+        """What its cache held when it was paused: the prompt and every token generated but the last."""
+        return [*self.prompt, *self.generated[:-1]]
+
+    def result(self, text: str, reason: Literal["stop", "length"], model: str) -> LLMResult:
+        usage = Usage(
+            prompt_tokens=len(self.prompt),
+            completion_tokens=len(self.generated),
+            reused_tokens=self.reused,
+            prefilled_tokens=len(self.prompt) - self.reused,
+        )
+        content, calls = text, ()
+        if self.is_tool_reply and reason == "stop":
+            try:
+                content, calls = parse_tool_reply(text)
+            except (ValueError, KeyError) as e:
+                logger.warning("grammar-constrained reply did not parse (%s): %r", e, text[:200])
+        return LLMResult(
+            content=content,
+            tool_calls=calls,
+            finish_reason="tool_calls" if calls else reason,
+            usage=usage,
+            model=model,
+        )
+
+    def deliver(self, outcome: Outcome) -> None:
+        """Hand the outcome to the awaiting task on its event loop (from the engine thread)."""
+        future, loop = self.future, self.loop
+        if future is None or loop is None:
+            return
+
+        def resolve() -> None:
+            if future.done():
+                return
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+        try:
+            loop.call_soon_threadsafe(resolve)
+        except RuntimeError:
+            logger.debug("result for pid %s dropped: its event loop is closed", self.owner)
+
+
+def stop_index(text: str, stops: tuple[str, ...]) -> int | None:
+    hits = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+    return min(hits) if hits else None
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
