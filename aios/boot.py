@@ -30,18 +30,25 @@ if TYPE_CHECKING:
 
 
 async def boot(
-    settings: Settings, *, cwd: Path | None = None, on_engine_load: Callable[[str], None] | None = None
+    settings: Settings,
+    *,
+    cwd: Path | None = None,
+    on_engine_load: Callable[[str], None] | None = None,
+    preload: bool = False,
 ) -> Kernel:
     """A ready kernel; orphans of a kernel that died are marked failed first.
 
-    `on_engine_load` is told when a local model starts loading (on the first LLM call that needs it).
+    `on_engine_load` is told when a local model starts loading (on the first LLM call that needs it, or
+    at once with `preload`, which loads the default model while the rest boots: `aios run` needs it).
     """
-    store = await asyncio.to_thread(ProcessStore, settings.db_url)
-    await asyncio.to_thread(store.reap_orphans, time.time())
-    memory = await asyncio.to_thread(open_memory, settings) if settings.memory.enabled else None
     engines = EngineRegistry(settings.engine_models(), default=settings.default_model)
     if on_engine_load is not None:
         engines.on_load = on_engine_load
+    if preload:
+        engines.preload()  # a failed load is reported by the first LLM call, which awaits the same load
+    store = await asyncio.to_thread(ProcessStore, settings.db_url)
+    await asyncio.to_thread(store.reap_orphans, time.time())
+    memory = await asyncio.to_thread(open_memory, settings) if settings.memory.enabled else None
     return await assemble(
         store=store,
         engines=engines,

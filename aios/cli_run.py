@@ -92,10 +92,22 @@ async def run_agent(
     def loading(name: str) -> None:
         console.print(f"[dim]{time.monotonic() - started:6.2f}s loading model {escape(name)}[/]")
 
-    kernel = await boot(settings, cwd=Path.cwd(), on_engine_load=loading)
+    kernel = await boot(settings, cwd=Path.cwd(), on_engine_load=loading, preload=True)
     kernel.subscribe(Printer(started))
     loop = asyncio.get_running_loop()
     kernel.subscribe(Prompter(kernel, loop))
+    spawned: list[int] = []
+    kills: list[asyncio.Task[ProcessRecord]] = []
+
+    def on_interrupt() -> None:
+        # before the spawn returns there is no pid yet: the spawn is cancelled instead
+        if spawned:
+            console.print(f"[yellow]interrupted: killing pid {spawned[0]}[/]")
+            kills.append(loop.create_task(kernel.kill(spawned[0])))
+        else:
+            raise KeyboardInterrupt
+
+    loop.add_signal_handler(signal.SIGINT, on_interrupt)
     try:
         pid = await spawn_agent(
             kernel,
@@ -107,15 +119,8 @@ async def run_agent(
             model=model,
             session=session,
         )
-        kills: list[asyncio.Task[ProcessRecord]] = []
-
-        def on_interrupt() -> None:
-            console.print(f"[yellow]interrupted: killing pid {pid}[/]")
-            kills.append(loop.create_task(kernel.kill(pid)))
-
-        loop.add_signal_handler(signal.SIGINT, on_interrupt)
-        record = await kernel.wait(pid)
-        loop.remove_signal_handler(signal.SIGINT)
-        return record
+        spawned.append(pid)
+        return await kernel.wait(pid)
     finally:
+        loop.remove_signal_handler(signal.SIGINT)
         await kernel.shutdown()

@@ -35,6 +35,8 @@ class AgentRun(BaseModel):
     calls_s: float
     end_to_end_s: float
     tokens: int
+    finished_at: float = 0.0
+    """Wall-clock time the calls ended (to measure from another process's start)."""
 
 
 class AgentBenchReport(BaseModel):
@@ -83,7 +85,8 @@ def _turn(i: int) -> str:
 
 
 async def kernel_run() -> AgentRun:
-    """The agent through a kernel booted on an empty data dir (as on a fresh machine)."""
+    """The agent through a kernel booted on an empty data dir (as on a fresh machine), in this process;
+    `end_to_end_s` here counts from boot (see `kernel_run_in_new_process` for the whole start-up)."""
     from aios.boot import boot
 
     started = time.perf_counter()
@@ -91,7 +94,7 @@ async def kernel_run() -> AgentRun:
         folder = Path(tmp)
         (folder / "config.toml").write_text("")
         settings = load_settings(folder / "config.toml", data_dir=folder / "data")
-        kernel = await boot(settings, cwd=folder)
+        kernel = await boot(settings, cwd=folder, preload=True)  # as `aios run` does
         try:
             await kernel.engines.acquire(None)
             tokens = 0
@@ -118,12 +121,35 @@ async def kernel_run() -> AgentRun:
                 program, agent="bench", task="three calls", capabilities=["llm", "shell.exec"]
             )
             record = await kernel.wait(pid)
-            finished = time.perf_counter()
+            finished, finished_at = time.perf_counter(), time.time()
             if record.state != "done":
                 raise RuntimeError(f"the bench agent ended {record.state}: {record.error}")
         finally:
             await kernel.shutdown()
-    return AgentRun(calls_s=finished - calls_started, end_to_end_s=finished - started, tokens=tokens)
+    return AgentRun(
+        calls_s=finished - calls_started,
+        end_to_end_s=finished - started,
+        tokens=tokens,
+        finished_at=finished_at,
+    )
+
+
+async def kernel_run_in_new_process() -> AgentRun:
+    """`kernel_run` in a new Python process: end to end counts interpreter start and imports too, as the
+    server's does."""
+    launched_at = time.time()
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "import asyncio; from aios.evals.bench_agent import kernel_run; "
+        "print(asyncio.run(kernel_run()).model_dump_json())",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await child.communicate()
+    if child.returncode != 0:
+        raise RuntimeError(f"the kernel side of the benchmark exited with {child.returncode}")
+    run = AgentRun.model_validate_json(out.decode().strip().splitlines()[-1])
+    return run.model_copy(update={"end_to_end_s": run.finished_at - launched_at})
 
 
 def _free_port() -> int:
@@ -181,7 +207,7 @@ async def run_agent_bench(
     kernel: list[AgentRun] = []
     for run in range(runs):
         progress(f"kernel, run {run + 1}/{runs}")
-        kernel.append(await kernel_run())
+        kernel.append(await kernel_run_in_new_process())
     server: list[AgentRun] = []
     missing = None
     if not with_server:

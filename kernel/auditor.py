@@ -4,19 +4,19 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Iterator
+from types import TracebackType
 from typing import Any
 
 from aios.kernel.errors import AiosError, PermissionDenied
 from aios.kernel.events import EventBus, KernelEvent
-from aios.kernel.records import AuditRow
 from aios.kernel.store import ProcessStore
 
 
 class SyscallAudit:
-    """One syscall in progress; `finish` records its outcome the first time it is called."""
+    """One syscall in progress, used as a context manager around its body: the body calls `finish` on
+    success; an error raised in it finishes the syscall as `error`, `denied` or `killed` (and gets the pid
+    and syscall id attached). Only the first `finish` counts."""
 
     def __init__(
         self, auditor: Auditor, *, pid: int, syscall_id: str, kind: str, target: str, detail: dict[str, Any]
@@ -30,6 +30,37 @@ class SyscallAudit:
         """Recorded with the outcome, whatever it is (a tool call's arguments)."""
         self.started = time.monotonic()
         self.finished = False
+
+    def __enter__(self) -> SyscallAudit:
+        events = self._auditor.events
+        if events.active:
+            events.emit(
+                KernelEvent(
+                    kind="syscall_started",
+                    pid=self.pid,
+                    syscall_id=self.syscall_id,
+                    syscall=self.kind,
+                    target=self.target,
+                    detail=self.detail,
+                )
+            )
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        if error is None:
+            self.finish("ok")
+        elif isinstance(error, asyncio.CancelledError):
+            self.finish("killed", error="cancelled")
+        elif isinstance(error, AiosError):
+            if error.pid is None:
+                error.pid = self.pid
+            if error.syscall_id is None:
+                error.syscall_id = self.syscall_id
+            self.finish("denied" if isinstance(error, PermissionDenied) else "error", error=str(error))
+        else:
+            self.finish("error", error=f"{type(error).__name__}: {error}")
 
     def finish(
         self,
@@ -49,7 +80,7 @@ class SyscallAudit:
         self.finished = True
         if service_us is None:
             service_us = int((time.monotonic() - self.started) * 1e6) - queue_wait_us
-        row_detail = {**self.detail, **(detail or {})}
+        row_detail = {**self.detail, **detail} if detail else self.detail
         events = self._auditor.events
         if events.active:
             events.emit(
@@ -64,20 +95,18 @@ class SyscallAudit:
                 )
             )
         self._auditor.store.append_audit(
-            AuditRow(
-                ts=time.time(),
-                pid=self.pid,
-                syscall_id=self.syscall_id,
-                kind=self.kind,
-                target=self.target,
-                status=status,
-                error=error,
-                queue_wait_us=queue_wait_us,
-                service_us=max(0, service_us),
-                tokens_in=tokens_in,
-                tokens_out=tokens_out,
-                detail=row_detail,
-            )
+            ts=time.time(),
+            pid=self.pid,
+            syscall_id=self.syscall_id,
+            kind=self.kind,
+            target=self.target,
+            status=status,
+            error=error,
+            queue_wait_us=queue_wait_us,
+            service_us=max(0, service_us),
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            detail=row_detail,
         )
 
 
@@ -86,39 +115,10 @@ class Auditor:
         self.store = store
         self.events = events
 
-    @contextlib.contextmanager
     def syscall(
         self, *, pid: int, syscall_id: str, kind: str, target: str, detail: dict[str, Any] | None = None
-    ) -> Iterator[SyscallAudit]:
-        """Audit the body as one syscall: errors raised in it finish it as `error`, `denied` or `killed`
-        (and get the pid and syscall id attached); the body finishes it itself on success."""
-        detail = detail or {}
-        if self.events.active:
-            self.events.emit(
-                KernelEvent(
-                    kind="syscall_started",
-                    pid=pid,
-                    syscall_id=syscall_id,
-                    syscall=kind,
-                    target=target,
-                    detail=detail,
-                )
-            )
-        audit = SyscallAudit(self, pid=pid, syscall_id=syscall_id, kind=kind, target=target, detail=detail)
-        try:
-            yield audit
-        except asyncio.CancelledError:
-            audit.finish("killed", error="cancelled")
-            raise
-        except AiosError as e:
-            if e.pid is None:
-                e.pid = pid
-            if e.syscall_id is None:
-                e.syscall_id = syscall_id
-            audit.finish("denied" if isinstance(e, PermissionDenied) else "error", error=str(e))
-            raise
-        except BaseException as e:
-            audit.finish("error", error=f"{type(e).__name__}: {e}")
-            raise
-        finally:
-            audit.finish("ok")
+    ) -> SyscallAudit:
+        """The audit of one syscall, to wrap its body in (`with auditor.syscall(...) as audit:`)."""
+        return SyscallAudit(
+            self, pid=pid, syscall_id=syscall_id, kind=kind, target=target, detail=detail or {}
+        )

@@ -24,6 +24,9 @@ from aios.kernel.syscalls import (
 )
 from aios.kernel.tool_gate import ToolGate
 
+NOOP_RESULT = NoopResult()
+"""Results are frozen models: the no-op answer is one shared value."""
+
 
 class SyscallRouter:
     def __init__(
@@ -54,6 +57,9 @@ class SyscallRouter:
             except ValidationError as e:
                 with self.auditor.syscall(pid=pid, syscall_id=syscall_id, kind="invalid", target=""):
                     raise InvalidSyscall(f"malformed syscall: {describe_validation(e)}") from e
+        if isinstance(request, NoopSyscall):
+            with self.auditor.syscall(pid=pid, syscall_id=syscall_id, kind="noop", target=""):
+                return NOOP_RESULT
         if isinstance(request, LLMSyscall):
             return await self._llm(proc, request, syscall_id)
         if isinstance(request, ToolSyscall):
@@ -70,9 +76,6 @@ class SyscallRouter:
                 pid=pid, syscall_id=syscall_id, kind="memory", target=request.op
             ) as audit:
                 return await self.memory.call(proc, request, audit)
-        if isinstance(request, NoopSyscall):
-            with self.auditor.syscall(pid=pid, syscall_id=syscall_id, kind="noop", target=""):
-                return NoopResult()
         with self.auditor.syscall(pid=pid, syscall_id=syscall_id, kind="invalid", target=""):
             raise InvalidSyscall(f"unknown syscall type {type(request).__name__}")
 

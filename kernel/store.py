@@ -120,9 +120,9 @@ class ProcessStore:
         """Queue an update of a process row; queued updates of one pid are merged."""
         self._writes.put(("update", pid, fields))
 
-    def append_audit(self, row: AuditRow) -> None:
-        """Queue one audit row."""
-        self._writes.put(("audit", 0, row.model_dump(exclude={"id"})))
+    def append_audit(self, **fields: Any) -> None:
+        """Queue one audit row (the columns of `AuditRow` but its id)."""
+        self._writes.put(("audit", 0, fields))
 
     def flush(self) -> None:
         """Block until every queued write is committed."""

@@ -109,8 +109,8 @@ def test_ctrl_c_kills_the_process_cleanly(tmp_path: Path, env: dict[str, str], c
     deadline = time.monotonic() + 60
     seen = ""
     assert proc.stdout is not None
-    # the model loads at the agent's first LLM call, after `aios run` set up its Ctrl-C handler
-    while "loading model local" not in seen and time.monotonic() < deadline:
+    # `aios run` handles Ctrl-C from before it spawns the agent
+    while "spawned agent react" not in seen and time.monotonic() < deadline:
         seen += proc.stdout.readline()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)

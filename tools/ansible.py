@@ -44,7 +44,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from aios.kernel.drivers import CallContext, Driver, DriverHealth, Operation, RiskLevel
 from aios.kernel.errors import InvalidSyscall, SandboxUnavailable, ToolError, ToolTimeout
 from aios.tools.configs import AnsibleConfig
-from aios.tools.playbook_guard import GuardPolicy, guard_playbook, parse_inventory
 from aios.tools.sandbox import confined_argv, find_bwrap
 
 logger = logging.getLogger(__name__)
@@ -317,6 +316,9 @@ class AnsibleDriver(Driver):
             text = await asyncio.to_thread(_read_text, path, self.config.max_playbook_chars)
         if len(text) > self.config.max_playbook_chars:
             raise InvalidSyscall(f"the playbook is longer than {self.config.max_playbook_chars} characters")
+        # the guard's YAML and Jinja parsers load on the first playbook, not with every `aios` command
+        from aios.tools.playbook_guard import GuardPolicy, guard_playbook, parse_inventory
+
         name = "playbook" if args.playbook is not None else str(args.playbook_file)
         inventory_text = self.config.inventory if args.inventory is None else args.inventory
         inventory = parse_inventory(inventory_text)

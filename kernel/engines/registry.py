@@ -65,12 +65,25 @@ class EngineRegistry:
         engine = self._engines.get(name)
         if engine is not None:
             return engine
-        task = self._loading.get(name)
-        if task is None:
-            task = asyncio.ensure_future(asyncio.to_thread(self.get, name))
-            self._loading[name] = task
-            task.add_done_callback(lambda _t: self._loading.pop(name, None))
-        return await asyncio.shield(task)
+        return await asyncio.shield(self._loading.get(name) or self._load(name))
+
+    def preload(self, name: str | None = None) -> None:
+        """Start loading an engine in the background; the first call that needs it waits for this load."""
+        name = self.resolve(name)
+        if name not in self._engines and name not in self._loading:
+            self._load(name)
+
+    def _load(self, name: str) -> asyncio.Task[Engine]:
+        task = asyncio.ensure_future(asyncio.to_thread(self.get, name))
+        self._loading[name] = task
+
+        def done(finished: asyncio.Task[Engine]) -> None:
+            self._loading.pop(name, None)
+            if not finished.cancelled():
+                finished.exception()  # whoever awaits it sees the error; nobody may
+
+        task.add_done_callback(done)
+        return task
 
     def register(self, name: str, engine: Engine) -> None:
         """Serve `name` with an engine built elsewhere (embedding, sharing one loaded model)."""
