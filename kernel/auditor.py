@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from aios.kernel.errors import AiosError, PermissionDenied
 from aios.kernel.events import EventBus, KernelEvent
@@ -32,18 +33,7 @@ class SyscallAudit:
         self.finished = False
 
     def __enter__(self) -> SyscallAudit:
-        events = self._auditor.events
-        if events.active:
-            events.emit(
-                KernelEvent(
-                    kind="syscall_started",
-                    pid=self.pid,
-                    syscall_id=self.syscall_id,
-                    syscall=self.kind,
-                    target=self.target,
-                    detail=self.detail,
-                )
-            )
+        self._tell("syscall_started", None, lambda: self.detail)
         return self
 
     def __exit__(
@@ -81,19 +71,11 @@ class SyscallAudit:
         if service_us is None:
             service_us = int((time.monotonic() - self.started) * 1e6) - queue_wait_us
         row_detail = {**self.detail, **detail} if detail else self.detail
-        events = self._auditor.events
-        if events.active:
-            events.emit(
-                KernelEvent(
-                    kind="syscall_finished",
-                    pid=self.pid,
-                    syscall_id=self.syscall_id,
-                    syscall=self.kind,
-                    target=self.target,
-                    status=status,
-                    detail={**row_detail, **(event or {}), "error": error, "service_ms": service_us / 1000},
-                )
-            )
+        self._tell(
+            "syscall_finished",
+            status,
+            lambda: {**row_detail, **(event or {}), "error": error, "service_ms": service_us / 1000},
+        )
         self._auditor.store.append_audit(
             ts=time.time(),
             pid=self.pid,
@@ -108,6 +90,27 @@ class SyscallAudit:
             tokens_out=tokens_out,
             detail=row_detail,
         )
+
+    def _tell(
+        self,
+        kind: Literal["syscall_started", "syscall_finished"],
+        status: str | None,
+        detail: Callable[[], dict[str, Any]],
+    ) -> None:
+        """An event for listeners; not even built when nobody listens (no-op syscalls are timed in µs)."""
+        events = self._auditor.events
+        if events.active:
+            events.emit(
+                KernelEvent(
+                    kind=kind,
+                    pid=self.pid,
+                    syscall_id=self.syscall_id,
+                    syscall=self.kind,
+                    target=self.target,
+                    status=status,
+                    detail=detail(),
+                )
+            )
 
 
 class Auditor:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from aios.kernel.engines.interface import Engine, PreparedCall, Yielded
 from aios.kernel.errors import AiosError, EngineError, ProcessKilled
 from aios.kernel.events import EventBus, KernelEvent
-from aios.kernel.scheduler import QueuedCall, Run, SchedulePlan, Scheduler
+from aios.kernel.scheduler import QueuedCall, Run, Scheduler
 from aios.kernel.syscalls import LLMResult
 
 logger = logging.getLogger(__name__)
@@ -38,8 +38,7 @@ class Dispatcher:
         self.scheduler = scheduler
         self.events = events
         self.preemptions = 0
-        self.last_plan = SchedulePlan()
-        """The latest plan that decided anything (tests and `aios` views read it)."""
+        """Preemptions decided so far (benchmarks and tests read it)."""
         self._timer: asyncio.TimerHandle | None = None
 
     def submit(self, call: QueuedCall, prepared: PreparedCall, engine: Engine) -> Ticket:
@@ -70,8 +69,6 @@ class Dispatcher:
 
     def pump(self) -> None:
         plan = self.scheduler.schedule(time.monotonic())
-        if not plan.is_empty:
-            self.last_plan = plan
         for run in [*plan.start, *plan.resume]:
             self._launch(run)
         for call in plan.preempt:

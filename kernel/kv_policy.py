@@ -90,6 +90,9 @@ class KVPolicy(ABC):
     """Decides pin / swap / drop / keep for one pause; called by the kernel at every tool call."""
 
     name: str
+    offload_when_evicted: bool = False
+    """A cache waiting for its decision (an LLM call just ended) goes to host memory, not away, if the
+    engine needs its cells first."""
 
     @abstractmethod
     def decide(self, pause: Pause, durations: ToolDurations, costs: Calibration) -> KVDecision: ...
@@ -118,6 +121,7 @@ class LruOffloadPolicy(KVPolicy):
     copied to host memory, least recently used first, and brought back when the process returns."""
 
     name = "lru_offload"
+    offload_when_evicted = True
 
     def decide(self, pause: Pause, durations: ToolDurations, costs: Calibration) -> KVDecision:
         return KVDecision(action="keep", evict_to_host=True, tool=pause.tool)
@@ -178,6 +182,7 @@ class CostModelPolicy(KVPolicy):
     """
 
     name = "ours"
+    offload_when_evicted = True
 
     def __init__(
         self, *, eta: float = 0.5, swap_now_after_s: float = 5.0, high_pressure: float = 0.85

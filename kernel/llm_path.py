@@ -98,6 +98,7 @@ class LLMPath:
         engine = self.engines.get(engine_name)
         record = proc.record
         prepared = await engine.prepare(request, owner=proc.pid, program_arrival=record.created_at)
+        prepared.offload_when_evicted = self.kv.policy.offload_when_evicted
         enqueued = time.monotonic()
         counts_cells = engine.capacity().kv_cells is not None
         call = QueuedCall(

@@ -36,11 +36,6 @@ class CalibrationMeter:
         self._kv_bytes_per_token = kv_bytes_per_token
         self._dirty = False
 
-    @property
-    def measured(self) -> bool:
-        """Whether a prefill rate has been seen (here or in an earlier run)."""
-        return self._prefill is not None
-
     def current(self) -> Calibration:
         return Calibration(
             prefill_tokens_per_s=self._prefill or DEFAULT_PREFILL_TOKENS_PER_S,

@@ -325,6 +325,8 @@ class DecodeLoop:
 
     def _complete(self, generation: Generation, reason: Literal["stop", "length"], cut: int | None) -> None:
         self._running.remove(generation)
+        if generation.seq is not None:
+            generation.seq.evict_to_host = generation.offload_when_evicted
         self._finish_seq(generation)
         text = generation.text.decode("utf-8", "ignore")
         result = generation.result(text if cut is None else text[:cut], reason, self.model_name)

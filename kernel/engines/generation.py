@@ -47,6 +47,8 @@ class Generation:
     text: bytearray = field(default_factory=bytearray)
     sampler: Sampler | None = None
     reused: int = 0
+    offload_when_evicted: bool = False
+    """Its cache, once it ends, goes to host memory if evicted before the kernel parks it."""
     cancelled: bool = False
     started: bool = False
 

@@ -58,6 +58,9 @@ class PreparedCall:
     """Most tokens the call may generate (the request's max_tokens, cut to what the context leaves)."""
     handle: object = field(default=None, repr=False)
     """Engine-private state (a local generation, kept across yields)."""
+    offload_when_evicted: bool = False
+    """If the call's cache must give up its cells before the kernel decides about it (the call just
+    ended), copy it to host memory rather than drop it (the KV policy's choice)."""
 
     @property
     def cells_needed(self) -> int:

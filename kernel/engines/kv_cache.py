@@ -83,10 +83,6 @@ class KVCache:
         return sum(len(s.tokens) for s in self._sequences if s.slot is not None)
 
     @property
-    def free_slots(self) -> int:
-        return len(self._free_slots)
-
-    @property
     def host_bytes(self) -> int:
         return sum(len(s.host) for s in self._sequences if s.host is not None)
 

@@ -2,7 +2,7 @@
 
 Every method that computes must be called from the single engine thread that owns the context: llama.cpp's
 OpenMP build keeps a team of worker threads per calling thread, and a second team on the same cores made
-every later decode about 40% slower (the old calibration ran on another thread). Tokenizing is safe from
+every later decode about a third slower (the old calibration ran on another thread). Tokenizing is safe from
 any thread: it reads only the vocabulary.
 """
 

@@ -145,10 +145,6 @@ class LocalEngine(Engine):
         """The exact text the model sees for a request."""
         return self._template.render(template_messages(request))
 
-    def tokenize(self, text: str) -> list[int]:
-        """Tokens of a text (thread-safe: it touches only the vocabulary)."""
-        return self._runtime.tokenize(text)
-
     def kv_entries(self) -> list[KVEntry]:
         """The KV cache as of the engine's last step (a snapshot; safe from any thread)."""
         return self._loop.snapshot()
@@ -206,6 +202,7 @@ class LocalEngine(Engine):
         loop = asyncio.get_running_loop()
         generation.loop, generation.future = loop, loop.create_future()
         generation.budget, generation.cancelled = budget_tokens, False
+        generation.offload_when_evicted = call.offload_when_evicted
         if generation.started:
             self._loop.resume(generation)
         else:

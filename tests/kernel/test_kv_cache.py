@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import pytest
 
-from aios.kernel.engines.kv_cache import KVCache, KVState
+from aios.kernel.engines.kv_cache import KVCache, KVState, Sequence
 
 
 class FakeBackend:
@@ -119,9 +119,8 @@ def test_swap_and_drop_on_park_and_release() -> None:
     assert cache.entries(0.0) == [] and cache.host_bytes == 0
 
 
-def test_preempted_sequences_go_to_host_memory_when_room_is_needed() -> None:
-    backend = FakeBackend(n_ctx=100, n_seq_max=4)
-    cache = KVCache(backend, swap_budget_bytes=10_000)
+def paused_then_crowded_out(cache: KVCache) -> tuple[Sequence, Sequence]:
+    """A paused 50-token generation, then another process that needs 90 of the 100 cells."""
     seq = cache.acquire(1, arrival=0.0, now=0.0)
     assert seq is not None and seq.slot is not None
     seq.tokens = list(range(50))
@@ -130,6 +129,12 @@ def test_preempted_sequences_go_to_host_memory_when_room_is_needed() -> None:
     other = cache.acquire(2, arrival=1.0, now=0.0)
     assert other is not None
     assert cache.make_room(90, now=0.0, keep=other, reserved=0)
+    return seq, other
+
+
+def test_preempted_sequences_go_to_host_memory_when_room_is_needed() -> None:
+    cache = KVCache(FakeBackend(n_ctx=100, n_seq_max=4), swap_budget_bytes=10_000)
+    seq, other = paused_then_crowded_out(cache)
     assert seq.state == KVState.PREEMPTED and seq.slot is None and seq.host is not None
     cache.finish(other, 0.0)
     assert cache.resume(seq, 1.0)
@@ -137,16 +142,8 @@ def test_preempted_sequences_go_to_host_memory_when_room_is_needed() -> None:
 
 
 def test_a_preempted_sequence_lost_for_want_of_host_memory_is_reported_for_recomputing() -> None:
-    backend = FakeBackend(n_ctx=100, n_seq_max=4)
-    cache = KVCache(backend, swap_budget_bytes=100)  # 50 tokens need 500 bytes
-    seq = cache.acquire(1, arrival=0.0, now=0.0)
-    assert seq is not None and seq.slot is not None
-    seq.tokens = list(range(50))
-    FakeBackend.sizes[seq.slot] = 50
-    cache.preempt(seq, 0.0)
-    other = cache.acquire(2, arrival=1.0, now=0.0)
-    assert other is not None
-    assert cache.make_room(90, now=0.0, keep=other, reserved=0)
+    cache = KVCache(FakeBackend(n_ctx=100, n_seq_max=4), swap_budget_bytes=100)  # 50 tokens need 500 bytes
+    seq, _ = paused_then_crowded_out(cache)
     assert seq.state == KVState.DROPPED
     assert not cache.resume(seq, 1.0)  # the engine recomputes it from the generation's tokens
 

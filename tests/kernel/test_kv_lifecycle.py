@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
-from aios.kernel.engines.local import LocalEngine
+from aios.kernel.engines.local import LocalEngine, LocalEngineConfig
 from aios.kernel.kernel import Kernel
 from aios.kernel.kv_types import KVDecision
 from aios.kernel.records import ProcessState
@@ -130,3 +131,24 @@ async def test_ps_sees_the_pinned_cache_while_the_tool_runs(model_kernel: Kernel
     assert seen[0][1] > 0
     await asyncio.to_thread(model_kernel.store.flush)
     assert model_kernel.store.get_process(pid).kv_state is None  # type: ignore[union-attr]
+
+
+async def test_a_cache_evicted_before_its_pause_is_decided_follows_the_policy(calibration_file: Path) -> None:
+    """Between an LLM call's end and its tool call, a newcomer may need the cells: `ours` and
+    `lru_offload` keep that cache in host memory, the others let it go."""
+    engine = LocalEngine(LocalEngineConfig(n_ctx=512, n_seq_max=4, calibration_file=str(calibration_file)))
+    try:
+        for owner, offload in ((1, True), (2, False)):
+            call = await engine.prepare(
+                chat("Describe the sea.", max_tokens=8), owner=owner, program_arrival=0.0
+            )
+            call.offload_when_evicted = offload
+            assert isinstance(await engine.run(call), LLMResult)
+            # a newcomer that needs nearly every cell
+            await generate(engine, chat("word " * 300, max_tokens=150), owner=10 + owner)
+            await engine.release(10 + owner)
+        await settle(engine)
+        states = {e.owner: e.state for e in engine.kv_entries()}
+    finally:
+        await engine.close()
+    assert states.get(1) == "swapped" and 2 not in states
