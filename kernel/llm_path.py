@@ -11,6 +11,7 @@ from typing import Any
 from aios.kernel.access import LLM_CAPABILITY, require
 from aios.kernel.auditor import SyscallAudit
 from aios.kernel.dispatcher import Dispatcher
+from aios.kernel.engines.interface import Engine
 from aios.kernel.engines.registry import EngineRegistry
 from aios.kernel.kv_lifecycle import KVLifecycle
 from aios.kernel.memory_glue import MemoryGlue
@@ -51,7 +52,7 @@ class LLMPath:
         pause = self.kv.on_return(proc)
         self.table.enter(proc, ProcessState.WAITING_LLM)
         try:
-            result, wait_s, service_s, preemptions = await self._run(proc, request, engine.name, audit)
+            result, wait_s, service_s, preemptions = await self._run(proc, request, engine, audit)
         finally:
             self.table.leave(proc)
         usage = result.usage
@@ -92,10 +93,9 @@ class LLMPath:
         return result
 
     async def _run(
-        self, proc: LiveProcess, request: LLMSyscall, engine_name: str, audit: SyscallAudit
+        self, proc: LiveProcess, request: LLMSyscall, engine: Engine, audit: SyscallAudit
     ) -> tuple[LLMResult, float, float, int]:
         """Queue the call and await it; returns the result, queue wait, service time and preemptions."""
-        engine = self.engines.get(engine_name)
         record = proc.record
         prepared = await engine.prepare(request, owner=proc.pid, program_arrival=record.created_at)
         prepared.offload_when_evicted = self.kv.policy.offload_when_evicted
