@@ -75,6 +75,13 @@ def bench_kv(
     ] = None,
     shape: Annotated[str, typer.Option(help="Generated programs: swe or bfcl.")] = "swe",
     seeds: Annotated[int, typer.Option(help="Seeds at the main arrival rate.")] = 3,
+    policy: Annotated[
+        list[str] | None, typer.Option("--policy", help="Only these KV policies (repeatable; default: all).")
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="One scheduler for every policy (default: program_fcfs for continuum and ours)."),
+    ] = None,
     out: OutOption = None,
 ) -> None:
     """KV policies compared on agent programs with tool pauses; ends with the summary line."""
@@ -82,7 +89,13 @@ def bench_kv(
 
     base = QUICK if quick else KVBenchParams()
     params = base.model_copy(
-        update={"trace": trace, "shape": shape, "seeds": base.seeds if quick else tuple(range(1, seeds + 1))}
+        update={
+            "trace": trace,
+            "shape": shape,
+            "seeds": base.seeds if quick else tuple(range(1, seeds + 1)),
+            "policies": tuple(policy) if policy else base.policies,
+            "scheduler": scheduler,
+        }
     )
     settings = _settings()
     folder = _folder(out, "bench_kv")

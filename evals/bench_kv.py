@@ -111,6 +111,9 @@ class KVBenchParams(BaseModel):
     """Tool times are capped so that a run is bounded (the published tail reaches minutes)."""
     time_scale: float = 1.0
     policies: tuple[str, ...] = POLICIES
+    scheduler: str | None = None
+    """One scheduler for every policy (None: program_fcfs for continuum and ours, fifo for the rest), to
+    tell what a KV policy adds from what its scheduler adds."""
     trace: Path | None = None
 
 
@@ -322,7 +325,7 @@ async def _replay(
         store=store,
         engines=registry,
         drivers={"bench": WaitDriver()},
-        policy=create_policy(SCHEDULER_OF.get(policy, "fifo")),
+        policy=create_policy(params.scheduler or SCHEDULER_OF.get(policy, "fifo")),
         kv_policy=create_kv_policy(policy),
         workdir_root=workdir / "work",
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from aios.evals.bench_kv import KVBenchParams, generate_programs, run_kv_bench
+from aios.kernel.errors import ConfigError
 
 pytestmark = pytest.mark.model
 
@@ -53,3 +54,11 @@ async def test_policies_replay_the_same_programs(calibration_file: Path, tmp_pat
     report.plot(tmp_path / "plot.png")
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| 2.0 | ours |" in report.markdown()
+
+
+async def test_one_scheduler_can_be_fixed_for_every_policy(calibration_file: Path) -> None:
+    params = KVBenchParams(
+        programs=1, rates=(1.0,), main_rate=1.0, seeds=(1,), policies=("ours",), scheduler="lottery"
+    )
+    with pytest.raises(ConfigError, match="unknown scheduler policy 'lottery'"):
+        await run_kv_bench(params, calibration_file=calibration_file)
