@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from aios.kernel.contracts import KernelAPI
 from aios.kernel.engines.interface import Engine, EngineCapacity, EngineInfo, PreparedCall, Yielded
@@ -26,6 +26,8 @@ from aios.kernel.syscalls import (
     Usage,
 )
 from aios.sdk import Transport
+
+T = TypeVar("T")
 
 DEADLINE_S = 30.0
 """Longest any test waits for something to happen before it fails with what it saw."""
@@ -245,14 +247,14 @@ def reply(content: str = "", *, calls: Iterable[tuple[str, dict[str, Any]]] = ()
     )
 
 
-async def until(condition: Callable[[], bool], what: str) -> None:
-    """Until `condition()` holds, checked as the event loop turns; fails after the deadline.
-
-    For states no event announces (a subprocess has started); prefer `EventLog.wait` where one does.
-    """
+async def until(condition: Callable[[], T], what: str) -> T:
+    """Until `condition()` returns something truthy (returned), checked as the event loop turns; fails
+    after the deadline. For states no event announces (a subprocess has started, a file was written);
+    prefer `EventLog.wait` where one does."""
     try:
         async with asyncio.timeout(DEADLINE_S):
-            while not condition():
+            while not (value := condition()):
                 await asyncio.sleep(0.005)
     except TimeoutError:
         raise AssertionError(f"waited {DEADLINE_S}s for {what}") from None
+    return value

@@ -9,7 +9,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ from aios.tools.gui import (
     TypeArgs,
 )
 from aios.tools.xdisplay import reap_orphans
+
+from ..fakes import until
 
 
 class Recorder:
@@ -99,17 +101,6 @@ class Recorder:
         self.conn.close()
 
 
-async def eventually(check: Callable[[], Any], *, timeout_s: float = 10.0) -> Any:
-    """Poll `check` until it returns something truthy (GUI effects land asynchronously)."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
 @pytest.fixture
 def ctx(tmp_path: Path) -> CallContext:
     work = tmp_path / "work"
@@ -164,28 +155,29 @@ async def test_xterm_runs_typed_commands_in_the_sandbox(driver: GuiDriver, ctx: 
     assert focused["focused"]["id"] == window["id"] and focused["focused"]["focused"]
     await driver.call("type", TypeArgs(text="echo typed-by-aios > marker.txt; id -u > uid.txt\n"), ctx)
     marker = ctx.workdir / "marker.txt"
-    await eventually(lambda: marker.exists() and marker.read_text())
+    await until(lambda: marker.exists() and marker.read_text(), "the marker file")
     assert marker.read_text() == "typed-by-aios\n"
-    await eventually(lambda: (ctx.workdir / "uid.txt").exists())
-    assert (await eventually(lambda: (ctx.workdir / "uid.txt").read_text())) == "65534\n"  # sandboxed
+    await until(lambda: (ctx.workdir / "uid.txt").exists(), "uid.txt")
+    uid = await until(lambda: (ctx.workdir / "uid.txt").read_text(), "uid.txt written")
+    assert uid == "65534\n"  # sandboxed
 
     # a setuid file made in the sandbox is owned by the caller's uid outside: the next call clears the bit
     await driver.call("type", TypeArgs(text="cp /bin/sh sh; chmod u+s sh; touch chmodded\n"), ctx)
-    await eventually(lambda: (ctx.workdir / "chmodded").exists())
+    await until(lambda: (ctx.workdir / "chmodded").exists(), "chmodded")
     await driver.call("list_windows", NoArgs(), ctx)
     assert not (ctx.workdir / "sh").stat().st_mode & (stat.S_ISUID | stat.S_ISGID)
 
     # characters the keyboard layout lacks are typed too
     await driver.call("type", TypeArgs(text="printf 'héllo €~' > unicode.txt\n"), ctx)
     unicode = ctx.workdir / "unicode.txt"
-    assert await eventually(lambda: unicode.exists() and unicode.read_text()) == "héllo €~"
+    assert await until(lambda: unicode.exists() and unicode.read_text(), "unicode.txt") == "héllo €~"
 
     # ctrl+c interrupts the long sleep, so the next command runs at once and `never` is not created
     await driver.call("type", TypeArgs(text="sleep 60 && touch never.txt\n"), ctx)
     await asyncio.sleep(0.3)
     assert await driver.call("hotkey", HotkeyArgs(keys=["ctrl", "c"]), ctx) == {"pressed": "ctrl+c"}
     await driver.call("type", TypeArgs(text="touch after.txt\n"), ctx)
-    await eventually(lambda: (ctx.workdir / "after.txt").exists(), timeout_s=10)
+    await until(lambda: (ctx.workdir / "after.txt").exists(), "after.txt")
     assert not (ctx.workdir / "never.txt").exists()
 
 
