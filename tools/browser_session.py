@@ -211,13 +211,23 @@ class BrowserSession:
                 await element.click()
             await popup.value
         else:
-            await element.click()
+            await self._click_may_close(element)
         await self._settle()
         opened = [p for p in self._popups if not p.is_closed()]
         if opened:
             self._page = opened[-1]  # the click opened a tab: follow it, as a person would
             await self._settle()
         return {**await self.where(), "new_tab": bool(opened)}
+
+    async def _click_may_close(self, element: Locator) -> None:
+        """A click whose handler closes its own tab succeeded, even if Playwright saw the tab go mid-click."""
+        page = self.page
+        try:
+            await element.click()
+        except PlaywrightError as e:
+            if not (page.is_closed() or "has been closed" in str(e)):
+                raise
+            logger.info("browser pid %d: the click closed its tab", self.pid)
 
     async def type(self, args: TypeArgs) -> dict[str, Any]:
         element = await self._find(args.target, "browser.type", visible=True)

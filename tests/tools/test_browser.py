@@ -51,7 +51,10 @@ HOME = """<!doctype html><html><head><title>Home</title></head><body>
 <p id="bottom">The end</p>
 </body></html>"""
 SECOND = "<html><head><title>Second</title></head><body><p>Second page text</p></body></html>"
-POPUP = "<title>Help</title><button onclick='window.close()'>Close this tab</button>"
+POPUP = (
+    "<title>Help</title><button onclick='window.close()'>Close this tab</button>"
+    "<button onmousedown='window.close()'>Close on press</button>"
+)
 LEAK = """<html><head><title>leak</title></head><body><script>
 const evil = "127.0.0.2:{port}";
 const done = [];
@@ -242,6 +245,16 @@ async def test_open_click_back_and_read(driver: BrowserDriver, ctx: CallContext,
             break
         await asyncio.sleep(0.05)
     assert after["title"] == "Home"  # the tab closed itself: back on the one that opened it
+
+
+async def test_click_that_closes_its_tab_mid_click_succeeds(
+    driver: BrowserDriver, ctx: CallContext, site: str
+) -> None:
+    """The tab goes between mouse down and up, so Playwright sees it closed; the click still worked."""
+    await op(driver, ctx, "open", OpenArgs(url=f"{site}/"))
+    await op(driver, ctx, "click", ClickArgs(target="Help in a new tab"))
+    closed = await op(driver, ctx, "click", ClickArgs(target="Close on press"))
+    assert closed["title"] == "Home" and closed["new_tab"] is False
 
 
 async def test_snapshot_refs_type_and_select(driver: BrowserDriver, ctx: CallContext, site: str) -> None:
