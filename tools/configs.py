@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aios.kernel.errors import AiosError
 from aios.tools.k8s_args import NAMESPACE_PATTERN
+from aios.tools.secret_files import SECRET_FILE_PATTERNS
 
 SAFE_ENVIRONMENT = (
     "http_proxy", "https_proxy", "no_proxy", "ftp_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY",
@@ -36,6 +37,8 @@ class ShellConfig(BaseModel):
     """Most bytes kept of stdout and of stderr; the command is stopped when it writes more."""
     mount_cwd: bool = True
     """Show the folder aios was started in, read-only, and start commands there."""
+    hidden_files: list[str] = list(SECRET_FILE_PATTERNS)
+    """Names (globs) in that folder that commands see empty: `.env`, keys, credential folders, ..."""
     bwrap: str = "bwrap"
 
 

@@ -23,7 +23,14 @@ from Xlib import error as xerror
 from aios.kernel.drivers import CallContext, Driver, DriverHealth, Operation, RiskLevel
 from aios.kernel.errors import InvalidSyscall, SandboxUnavailable, ToolError
 from aios.tools.configs import GuiConfig
-from aios.tools.sandbox import Limits, bwrap_command, find_bwrap, rlimit_prefix, strip_setid
+from aios.tools.sandbox import (
+    Limits,
+    bwrap_command,
+    find_bwrap,
+    launch_environment,
+    rlimit_prefix,
+    strip_setid,
+)
 from aios.tools.xdisplay import (
     VirtualDisplay,
     WindowInfo,
@@ -456,7 +463,10 @@ class GuiDriver(Driver):
             proc = subprocess.Popen(
                 argv,
                 cwd=workdir,
-                env=owned_env(display_env(os.environ, display)),
+                # a sandboxed app gets DISPLAY from bubblewrap; bubblewrap itself must not carry our secrets
+                env=owned_env(
+                    launch_environment() if self.config.sandbox_apps else display_env(os.environ, display)
+                ),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,

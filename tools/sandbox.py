@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import shutil
 import stat
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 NOBODY = 65534
 SANDBOX_HOME = "/workspace"
@@ -26,6 +31,18 @@ class Limits:
     memory_bytes: int
     file_size_bytes: int
     open_files: int = 256
+
+
+LAUNCH_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def launch_environment() -> dict[str, str]:
+    """The environment bubblewrap itself starts with.
+
+    bubblewrap's `--clearenv` only clears the command's environment. Its own copy stays readable inside the
+    sandbox at /proc/1/environ, so the launcher must not carry the kernel's variables (API keys).
+    """
+    return {"PATH": LAUNCH_PATH, "LANG": "C.UTF-8"}
 
 
 def find_bwrap(configured: str = "bwrap") -> str | None:
@@ -63,28 +80,30 @@ def bwrap_command(
     workdir: Path,
     readonly_dir: Path | None,
     limits: Limits,
+    hidden: Sequence[str] = (),
     extra_args: Sequence[str] = (),
 ) -> list[str]:
     """argv that runs `command` with a read-only system, no network, no capabilities, uid nobody.
 
     `workdir` is bound writable at /workspace; `readonly_dir` (the user's folder) is visible read-only
-    and is where the command starts, so relative paths in the task work. `extra_args` are bubblewrap
-    options applied after the defaults (the gui driver binds its X socket in and sets DISPLAY).
+    and is where the command starts, so relative paths in the task work. `hidden` are bubblewrap options
+    that mask secret files in that folder (see `secret_files`). `extra_args` are bubblewrap options
+    applied after the defaults (the gui driver binds its X socket in and sets DISPLAY).
     """
     args = [*rlimit_prefix(limits), bwrap, *_confined_filesystem()]
     args += ["--bind", str(workdir), SANDBOX_HOME]
     start = SANDBOX_HOME
     if readonly_dir is not None:
-        args += ["--ro-bind", str(readonly_dir), str(readonly_dir)]
+        args += ["--ro-bind", str(readonly_dir), str(readonly_dir), *hidden]
         start = str(readonly_dir)
     args += [
         "--chdir",
         start,
-        *_nobody_without_network(),
+        *_nobody_without_network(bwrap),
         "--clearenv",
         "--setenv",
         "PATH",
-        "/usr/local/bin:/usr/bin:/bin",
+        LAUNCH_PATH,
         "--setenv",
         "HOME",
         SANDBOX_HOME,
@@ -116,7 +135,7 @@ def confined_argv(
         args += ["--ro-bind", str(path), str(path)]
     for path in dict.fromkeys(writable):
         args += ["--bind", str(path), str(path)]
-    return [*args, "--chdir", str(cwd), *_nobody_without_network(), "--", *argv]
+    return [*args, "--chdir", str(cwd), *_nobody_without_network(bwrap), "--", *argv]
 
 
 def _confined_filesystem() -> list[str]:
@@ -132,7 +151,24 @@ def _confined_filesystem() -> list[str]:
     return args
 
 
-def _nobody_without_network() -> list[str]:
+@functools.cache
+def _can_disable_userns(bwrap: str) -> bool:
+    """bubblewrap 0.8 added `--disable-userns`; older ones cannot stop a command nesting user namespaces."""
+    try:
+        usage = subprocess.run(
+            [bwrap, "--help"], capture_output=True, text=True, env=launch_environment(), timeout=10
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    if "--disable-userns" not in usage:
+        logger.warning("%s has no --disable-userns: sandboxed commands can create user namespaces", bwrap)
+        return False
+    return True
+
+
+def _nobody_without_network(bwrap: str) -> list[str]:
+    """No network, uid nobody, no capabilities, and no way to gain them back in a nested user namespace."""
+    nested = ["--disable-userns"] if _can_disable_userns(bwrap) else []
     return [
         "--unshare-all",
         "--unshare-user",
@@ -142,6 +178,7 @@ def _nobody_without_network() -> list[str]:
         str(NOBODY),
         "--cap-drop",
         "ALL",
+        *nested,
         "--die-with-parent",
         "--new-session",
     ]

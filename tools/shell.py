@@ -16,7 +16,15 @@ from pydantic import BaseModel, Field
 from aios.kernel.drivers import CallContext, Driver, DriverHealth, Operation, RiskLevel
 from aios.kernel.errors import SandboxUnavailable, ToolTimeout
 from aios.tools.configs import ShellConfig
-from aios.tools.sandbox import Limits, bwrap_command, find_bwrap, strip_setid, unsandboxed_command
+from aios.tools.sandbox import (
+    Limits,
+    bwrap_command,
+    find_bwrap,
+    launch_environment,
+    strip_setid,
+    unsandboxed_command,
+)
+from aios.tools.secret_files import find_secrets, mask_args
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +103,10 @@ class ShellDriver(Driver):
             probe_dir = Path(os.environ.get("TMPDIR", "/tmp"))
             argv = bwrap_command(bwrap, "true", workdir=probe_dir, readonly_dir=None, limits=self.limits)
             proc = await asyncio.create_subprocess_exec(
-                *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+                *argv,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+                env=launch_environment(),
             )
             _, err = await proc.communicate()
             if proc.returncode == 0:
@@ -126,8 +137,17 @@ class ShellDriver(Driver):
             bwrap = find_bwrap(self.config.bwrap)
             assert bwrap is not None
             readonly = self.cwd if self.config.mount_cwd else None
+            hidden: list[str] = []
+            if readonly is not None:
+                secrets = await asyncio.to_thread(find_secrets, readonly, self.config.hidden_files)
+                hidden = mask_args(secrets)
             argv = bwrap_command(
-                bwrap, args.cmd, workdir=ctx.workdir, readonly_dir=readonly, limits=self.limits
+                bwrap,
+                args.cmd,
+                workdir=ctx.workdir,
+                readonly_dir=readonly,
+                limits=self.limits,
+                hidden=hidden,
             )
             cwd = None
         else:
@@ -147,6 +167,7 @@ class ShellDriver(Driver):
             asyncio.create_subprocess_exec(
                 *argv,
                 cwd=cwd,
+                env=launch_environment() if cwd is None else {**launch_environment(), "HOME": str(cwd)},
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,

@@ -324,6 +324,24 @@ async def test_launch_reports_apps_that_fail_or_show_no_window(ctx: CallContext)
         await gui.close()
 
 
+async def test_sandboxed_apps_cannot_read_the_kernels_environment(
+    monkeypatch: pytest.MonkeyPatch, ctx: CallContext
+) -> None:
+    """bubblewrap is pid 1 inside the app's sandbox: it must not carry the kernel's variables (API keys)."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-aios-gui-leak")
+    dump = "for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < $f; done > /workspace/env.tmp"
+    spy = ["sh", "-c", f"{dump}; mv /workspace/env.tmp /workspace/env.txt; sleep 30"]
+    gui = GuiDriver(GuiConfig(apps={"spy": spy}, launch_timeout_s=0.5, window_manager=None))
+    try:
+        await gui.call("launch", LaunchArgs(app="spy"), ctx)
+        await until(lambda: (ctx.workdir / "env.txt").exists(), "the app to write what it sees")
+        environ = (ctx.workdir / "env.txt").read_text()
+        assert "PATH=" in environ and "DISPLAY=" in environ
+        assert "sk-aios-gui-leak" not in environ
+    finally:
+        await gui.close()
+
+
 async def test_the_users_display_is_never_used(
     monkeypatch: pytest.MonkeyPatch, ctx: CallContext, tmp_path: Path
 ) -> None:

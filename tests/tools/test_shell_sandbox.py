@@ -148,3 +148,44 @@ async def test_setuid_files_left_in_the_work_dir_lose_the_bit(user_dir: Path, ct
     assert out["stdout"] == "made\n", out
     mode = (ctx.workdir / "rootsh").stat().st_mode
     assert mode & 0o6000 == 0 and mode & 0o755 == 0o755
+
+
+async def test_kernel_environment_is_not_readable_through_proc(
+    user_dir: Path, ctx: CallContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bubblewrap is pid 1 inside the sandbox: its environment must not be the kernel's (API keys)."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-aios-test-leak")
+    driver = ShellDriver(cwd=user_dir)
+    out = await sh(driver, ctx, "for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < $f; done")
+    assert "PATH=" in out["stdout"]  # the environments were readable: the check below looked at them
+    assert "sk-aios-test-leak" not in out["stdout"]
+
+
+async def test_no_nested_user_namespaces(user_dir: Path, ctx: CallContext) -> None:
+    """`unshare -r` would make the command root of a namespace of its own, with every capability in it."""
+    driver = ShellDriver(cwd=user_dir)
+    out = await sh(driver, ctx, "unshare -r id -u")
+    assert out["exit_code"] != 0 and out["stdout"] == "", out
+
+
+async def test_secret_files_in_the_users_folder_read_empty(user_dir: Path, ctx: CallContext) -> None:
+    (user_dir / ".env").write_text("OPENAI_API_KEY=sk-env-file\n")
+    (user_dir / "deploy").mkdir()
+    (user_dir / "deploy" / "id_ed25519").write_text("PRIVATE KEY\n")
+    (user_dir / ".aws").mkdir()
+    (user_dir / ".aws" / "credentials").write_text("aws_secret_access_key=abc\n")
+    (user_dir / "config").mkdir()
+    (user_dir / "config" / "prod.conf").write_text("password=hunter2\n")
+    (user_dir / "config" / ".env.local").symlink_to(user_dir / "config" / "prod.conf")
+    driver = ShellDriver(cwd=user_dir)
+    out = await sh(
+        driver,
+        ctx,
+        "cat .env deploy/id_ed25519 config/.env.local config/prod.conf notes.txt; ls -A .aws | wc -l; ls -A",
+    )
+    for secret in ("sk-env-file", "PRIVATE KEY", "aws_secret", "hunter2"):
+        assert secret not in out["stdout"], out
+    assert "one\ntwo\n" in out["stdout"]  # ordinary files are still there
+    assert ".env" in out["stdout"].split()  # secrets show as empty, not as missing
+    opened = ShellDriver(ShellConfig(hidden_files=[]), cwd=user_dir)
+    assert "sk-env-file" in (await sh(opened, ctx, "cat .env"))["stdout"]
