@@ -26,6 +26,7 @@ from aios.tools.registry import build_drivers
 from aios.transport import InProcessTransport
 
 if TYPE_CHECKING:
+    from aios.isolation.host import AgentHost
     from aios.memory.manager import MemoryManager
 
 
@@ -108,24 +109,36 @@ async def spawn_agent(
     agent: str | type[Agent],
     task: str,
     *,
+    host: AgentHost | None = None,
     owner: str = "local",
     capabilities: list[str] | None = None,
     priority: int = 0,
     model: str | None = None,
     session: str | None = None,
 ) -> int:
-    """Start an installed agent (by name or class) as a process; returns its pid."""
-    cls = load_agent(agent) if isinstance(agent, str) else agent
-    granted = narrow(cls.manifest.capabilities, capabilities)
+    """Start an installed agent (by name or class) as a process; returns its pid.
 
-    async def program(pid: int) -> str:
-        return await cls().run(task, Context(InProcessTransport(kernel, pid)))
+    With `host` the agent runs in its own sandboxed OS process and its code is never imported here (a
+    class must then be importable by its module and name); without, it runs inside the kernel.
+    """
+    if host is None:
+        cls = load_agent(agent) if isinstance(agent, str) else agent
+        manifest = cls.manifest
 
+        async def program(pid: int) -> str:
+            return await cls().run(task, Context(InProcessTransport(kernel, pid)))
+
+    else:
+        if isinstance(agent, str):
+            manifest, reference = await host.agents.manifest(agent), agent
+        else:
+            manifest, reference = agent.manifest, f"{agent.__module__}:{agent.__qualname__}"
+        program = host.agents.program(reference, task)
     return await kernel.spawn(
         program,
-        agent=cls.manifest.name,
+        agent=manifest.name,
         task=task,
-        capabilities=granted,
+        capabilities=narrow(manifest.capabilities, capabilities),
         owner=owner,
         priority=priority,
         model=model,

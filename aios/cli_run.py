@@ -93,6 +93,11 @@ async def run_agent(
         console.print(f"[dim]{time.monotonic() - started:6.2f}s loading model {escape(name)}[/]")
 
     kernel = await boot(settings, cwd=Path.cwd(), on_engine_load=loading, preload=True)
+    host = None
+    if settings.agents.isolation == "process":
+        from aios.isolation.host import start_agent_host
+
+        host = await start_agent_host(kernel, settings.agents, data_dir=settings.data_dir)
     kernel.subscribe(Printer(started))
     loop = asyncio.get_running_loop()
     kernel.subscribe(Prompter(kernel, loop))
@@ -113,6 +118,7 @@ async def run_agent(
             kernel,
             agent,
             task,
+            host=host,
             owner=settings.owner,
             capabilities=caps,
             priority=priority,
@@ -124,3 +130,5 @@ async def run_agent(
     finally:
         loop.remove_signal_handler(signal.SIGINT)
         await kernel.shutdown()
+        if host is not None:
+            await host.close()

@@ -16,6 +16,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from aios.isolation.config import AgentsConfig
 from aios.kernel.approvals import ApprovalPolicy
 from aios.kernel.engines.configs import LocalModelConfig, ModelConfig
 from aios.kernel.errors import ConfigError
@@ -62,6 +63,7 @@ class Settings(BaseSettings):
     ansible: AnsibleConfig = Field(default_factory=AnsibleConfig)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
+    agents: AgentsConfig = Field(default_factory=AgentsConfig)
     owner: str = Field(default_factory=_default_owner)
 
     @classmethod

@@ -4,6 +4,7 @@ and the daemon depend on these protocols, never on the concrete `Kernel` (only `
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -59,6 +60,10 @@ class KernelAPI(Protocol):
 
     def tool_specs(self, pid: int) -> list[ToolSpec]:
         """The operations a process may call, described for its model."""
+        ...
+
+    def workdir(self, pid: int) -> Path:
+        """The process's private, writable folder (created on first use)."""
         ...
 
     async def decide(self, approval_id: int, approve: bool, *, by: str, reason: str = "") -> ApprovalRecord:

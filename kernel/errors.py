@@ -140,6 +140,14 @@ class KernelShutDown(RuntimeFailure):
     """The kernel is shutting down or shut down; it takes no new processes."""
 
 
+class AgentFailed(RuntimeFailure):
+    """An agent process ended badly: its own error, or a crash; `message` is what the process table shows."""
+
+    def __init__(self, message: str, *, traceback: str | None = None, pid: int | None = None) -> None:
+        super().__init__(message, pid=pid)
+        self.traceback = traceback
+
+
 class Signal(AiosError):
     """Control flow carried as an exception; not a failure of the request."""
 

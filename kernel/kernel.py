@@ -31,7 +31,7 @@ from aios.kernel.contracts import Program
 from aios.kernel.dispatcher import Dispatcher
 from aios.kernel.drivers import Driver
 from aios.kernel.engines.registry import EngineRegistry
-from aios.kernel.errors import KernelShutDown
+from aios.kernel.errors import AgentFailed, KernelShutDown
 from aios.kernel.events import EventBus, KernelEvent
 from aios.kernel.kv_lifecycle import KVLifecycle
 from aios.kernel.kv_policy import CostModelPolicy, KVPolicy, ToolDurations
@@ -211,6 +211,8 @@ class Kernel:
                 self._finish(proc, ProcessState.KILLED, error="cancelled: the kernel shut down")
                 raise
             self._finish(proc, ProcessState.KILLED, error="killed")
+        except AgentFailed as e:  # an isolated agent's own error, already formatted where it happened
+            self._finish(proc, ProcessState.FAILED, error=e.message, traceback=e.traceback)
         except Exception as e:
             error = f"{type(e).__name__}: {e}"
             self._finish(proc, ProcessState.FAILED, error=error, traceback=traceback.format_exc())

@@ -90,7 +90,7 @@ def bwrap_command(
     that mask secret files in that folder (see `secret_files`). `extra_args` are bubblewrap options
     applied after the defaults (the gui driver binds its X socket in and sets DISPLAY).
     """
-    args = [*rlimit_prefix(limits), bwrap, *_confined_filesystem()]
+    args = [*rlimit_prefix(limits), bwrap, *confined_filesystem()]
     args += ["--bind", str(workdir), SANDBOX_HOME]
     start = SANDBOX_HOME
     if readonly_dir is not None:
@@ -99,7 +99,7 @@ def bwrap_command(
     args += [
         "--chdir",
         start,
-        *_nobody_without_network(bwrap),
+        *nobody_without_network(bwrap),
         "--clearenv",
         "--setenv",
         "PATH",
@@ -130,15 +130,15 @@ def confined_argv(
     The system is read-only, homes and secret files are hidden, there is no network and no capability;
     only `writable` can be written. `readonly` paths (an interpreter under /root) are shown again read-only.
     """
-    args = [bwrap, *_confined_filesystem()]
+    args = [bwrap, *confined_filesystem()]
     for path in dict.fromkeys(readonly):
         args += ["--ro-bind", str(path), str(path)]
     for path in dict.fromkeys(writable):
         args += ["--bind", str(path), str(path)]
-    return [*args, "--chdir", str(cwd), *_nobody_without_network(bwrap), "--", *argv]
+    return [*args, "--chdir", str(cwd), *nobody_without_network(bwrap), "--", *argv]
 
 
-def _confined_filesystem() -> list[str]:
+def confined_filesystem() -> list[str]:
     """The system read-only, secrets and homes hidden, private /tmp, /var and /run."""
     args = _system_mounts()
     for path in _MASKED_FILES:
@@ -166,7 +166,7 @@ def _can_disable_userns(bwrap: str) -> bool:
     return True
 
 
-def _nobody_without_network(bwrap: str) -> list[str]:
+def nobody_without_network(bwrap: str) -> list[str]:
     """No network, uid nobody, no capabilities, and no way to gain them back in a nested user namespace."""
     nested = ["--disable-userns"] if _can_disable_userns(bwrap) else []
     return [

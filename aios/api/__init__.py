@@ -1,0 +1,1 @@
+"""The daemon's HTTP API (FastAPI): users and agent processes reach the kernel through it."""

@@ -1,0 +1,62 @@
+"""What an agent process may call, with its own token: its syscalls, what it may do, and its exit."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, TypeAdapter
+
+from aios.api.auth import process_pid
+from aios.api.state import ApiState, api_state
+from aios.isolation.channels import ExitReport
+from aios.kernel.errors import InvalidSyscall
+from aios.kernel.syscalls import Syscall, ToolSpec
+
+router = APIRouter(prefix="/v1", tags=["agent processes"])
+
+Pid = Annotated[int, Depends(process_pid)]
+State = Annotated[ApiState, Depends(api_state)]
+
+
+class AboutSelf(BaseModel):
+    pid: int
+    capabilities: list[str]
+    tools: list[ToolSpec]
+
+
+@router.post(
+    "/syscalls",
+    summary="One syscall of the calling agent process",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": TypeAdapter(Syscall).json_schema()}},
+        }
+    },
+)
+async def syscall(pid: Pid, state: State, request: Request) -> Response:
+    """The body is a syscall (`kind`: llm, tool, memory, noop); the answer is its result.
+
+    The request is validated by the kernel itself, so an invalid one is audited like any other.
+    """
+    try:
+        parsed: Any = json.loads(await request.body())
+    except ValueError as e:
+        raise InvalidSyscall(f"the body is not JSON: {e}", pid=pid) from e
+    if not isinstance(parsed, dict):
+        raise InvalidSyscall(f"a syscall is a JSON object, not {type(parsed).__name__}", pid=pid)
+    result = await state.channels.call(pid, lambda: state.kernel.syscall(pid, parsed))
+    return Response(result.model_dump_json(), media_type="application/json")
+
+
+@router.get("/self", summary="The calling process's pid, capabilities and tools")
+async def about_self(pid: Pid, state: State) -> AboutSelf:
+    record = state.kernel.process(pid)
+    return AboutSelf(pid=pid, capabilities=record.capabilities, tools=state.kernel.tool_specs(pid))
+
+
+@router.post("/self/exit", status_code=204, summary="The calling process's result, just before it exits")
+async def report_exit(pid: Pid, state: State, report: ExitReport) -> None:
+    state.channels.report_exit(pid, report)

@@ -1,0 +1,72 @@
+"""Errors as RFC 9457 problem details, named by their `aios.sdk` class so clients raise the same one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from aios.kernel import errors
+from aios.kernel.errors import AiosError
+
+PROBLEM_TYPE = "urn:aios:error:"
+MEDIA_TYPE = "application/problem+json"
+
+_STATUS: tuple[tuple[type[AiosError], int], ...] = (
+    (errors.InvalidSyscall, 422),
+    (errors.UnknownProcess, 404),
+    (errors.UnknownApproval, 404),
+    (errors.UnknownAgent, 404),
+    (errors.UnknownModel, 404),
+    (errors.PermissionDenied, 403),
+    (errors.UserError, 400),
+    (errors.LimitExceeded, 429),
+    (errors.EngineRateLimited, 429),
+    (errors.ProcessKilled, 409),
+    (errors.KernelShutDown, 503),
+    (errors.SandboxUnavailable, 503),
+    (errors.EngineTimeout, 504),
+    (errors.ToolTimeout, 504),
+    (errors.RuntimeFailure, 502),
+)
+
+
+def status_of(error: AiosError) -> int:
+    for cls, status in _STATUS:
+        if isinstance(error, cls):
+            return status
+    return 500
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": PROBLEM_TYPE + title, "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
+
+
+async def aios_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, AiosError)
+    return problem(
+        status_of(error), type(error).__name__, error.message, pid=error.pid, syscall_id=error.syscall_id
+    )
+
+
+async def validation_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in list(error.errors())[:5]
+    )
+    return problem(422, "InvalidRequest", f"the request does not validate: {problems}")
+
+
+async def http_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, HTTPException)
+    title = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed"}.get(
+        error.status_code, "HTTPError"
+    )
+    response = problem(error.status_code, title, str(error.detail))
+    if error.headers:
+        response.headers.update(error.headers)
+    return response

@@ -1,0 +1,100 @@
+"""Per-process tokens and what each agent process has in flight: the kernel's side of its syscall door."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from aios.kernel.errors import LimitExceeded, PermissionDenied, ProcessKilled
+
+T = TypeVar("T")
+
+PROCESS_TOKEN_PREFIX = "aiosp_"
+
+
+class ExitReport(BaseModel):
+    """What an agent process says about its end before it exits: its result, or the error it failed with."""
+
+    result: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+
+
+@dataclass
+class _Channel:
+    pid: int
+    digest: str
+    inflight: set[asyncio.Future[object]] = field(default_factory=set)
+    exit: ExitReport | None = None
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class AgentChannels:
+    """Tokens minted at spawn and revoked at exit; a token opens exactly one process's syscalls."""
+
+    def __init__(self, *, max_inflight: int) -> None:
+        self.max_inflight = max_inflight
+        self._by_digest: dict[str, _Channel] = {}
+        self._by_pid: dict[int, _Channel] = {}
+
+    def open(self, pid: int) -> str:
+        """A fresh token for `pid` (shown once, to the process it is for)."""
+        token = PROCESS_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        channel = _Channel(pid=pid, digest=digest(token))
+        self._by_digest[channel.digest] = channel
+        self._by_pid[pid] = channel
+        return token
+
+    def pid_for(self, token: str) -> int | None:
+        """The process a token belongs to, or None for an unknown or revoked one."""
+        channel = self._by_digest.get(digest(token))
+        return None if channel is None else channel.pid
+
+    async def call(self, pid: int, work: Callable[[], Coroutine[object, object, T]]) -> T:
+        """Run one syscall of `pid` so that closing the channel cancels it; refuses a flood."""
+        channel = self._by_pid.get(pid)
+        if channel is None:
+            raise PermissionDenied("this process has ended; its token is revoked", pid=pid)
+        if len(channel.inflight) >= self.max_inflight:
+            raise LimitExceeded(
+                f"more than {self.max_inflight} syscalls in flight (agents.max_inflight_syscalls)", pid=pid
+            )
+        task = asyncio.ensure_future(work())
+        channel.inflight.add(task)
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            task.cancel()  # the caller went away: so does its syscall
+            raise
+        finally:
+            channel.inflight.discard(task)
+        if task.cancelled():
+            raise ProcessKilled("the process ended while this syscall ran", pid=pid)
+        return task.result()
+
+    def report_exit(self, pid: int, report: ExitReport) -> None:
+        channel = self._by_pid.get(pid)
+        if channel is not None and channel.exit is None:
+            channel.exit = report
+
+    def close(self, pid: int) -> ExitReport | None:
+        """Revoke the token, cancel the syscalls still in flight, and return what the process reported."""
+        channel = self._by_pid.pop(pid, None)
+        if channel is None:
+            return None
+        del self._by_digest[channel.digest]
+        for task in channel.inflight:
+            task.cancel()
+        return channel.exit
+
+    def open_pids(self) -> list[int]:
+        return list(self._by_pid)

@@ -1,0 +1,27 @@
+"""The `[agents]` table: how agent programs run."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AgentsConfig(BaseModel):
+    """Settings of agent processes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    isolation: Literal["process", "in_process"] = "process"
+    """`process`: each agent runs in its own sandboxed OS process (the default: agent code is untrusted).
+    `in_process`: inside the kernel, for trusted agents and benchmarks only."""
+    memory_mb: int = Field(default=2048, ge=256)
+    """Address-space limit of an agent process."""
+    cpu_seconds: int = Field(default=3600, ge=1)
+    """CPU time an agent process may use (its own code; LLM and tool work run in the kernel)."""
+    open_files: int = Field(default=256, ge=32)
+    max_inflight_syscalls: int = Field(default=64, ge=1)
+    """Syscalls one agent process may have in flight at once; more are refused with 429."""
+    log_bytes: int = Field(default=64 * 1024, ge=1024)
+    """Most bytes kept of an agent process's stdout and stderr (the end of it)."""
+    bwrap: str = "bwrap"

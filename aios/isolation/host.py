@@ -1,0 +1,52 @@
+"""The door agent processes come through: the API's agent routes on a private socket, and their sandboxes."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from aios.api.app import create_app
+from aios.api.server import ApiServer, unix_listener
+from aios.api.state import ApiState
+from aios.isolation.channels import AgentChannels
+from aios.isolation.config import AgentsConfig
+from aios.isolation.supervisor import IsolatedAgents
+from aios.kernel.contracts import KernelAPI
+
+
+class AgentHost:
+    """Isolated agents of one kernel, with the server their syscalls arrive on."""
+
+    def __init__(self, agents: IsolatedAgents, server: ApiServer, scratch: Path | None) -> None:
+        self.agents = agents
+        self.server = server
+        self._scratch = scratch
+
+    async def close(self) -> None:
+        await self.server.stop()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+async def start_agent_host(
+    kernel: KernelAPI,
+    config: AgentsConfig,
+    *,
+    data_dir: Path,
+) -> AgentHost:
+    """A private socket (in a fresh 0700 folder) that only this kernel's agent processes get a token for."""
+    scratch = Path(tempfile.mkdtemp(prefix="aios-"))  # short: a socket path has at most 107 bytes
+    socket = scratch / "kernel.sock"
+    channels = AgentChannels(max_inflight=config.max_inflight_syscalls)
+    server = ApiServer(create_app(ApiState(kernel=kernel, channels=channels)))
+    await server.listen(unix_listener(socket))
+    agents = IsolatedAgents(
+        config,
+        channels=channels,
+        socket=socket,
+        workdir=kernel.workdir,
+        log_dir=data_dir / "logs",
+        data_dir=data_dir,
+    )
+    return AgentHost(agents, server, scratch)

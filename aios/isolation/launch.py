@@ -1,0 +1,106 @@
+"""The bubblewrap command line of an agent process: Python and its packages read-only, one socket to the
+kernel, a private work dir, nothing else."""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import json
+import sys
+import sysconfig
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from aios.tools.sandbox import (
+    LAUNCH_PATH,
+    SANDBOX_HOME,
+    Limits,
+    confined_filesystem,
+    nobody_without_network,
+    rlimit_prefix,
+)
+from aios.tools.secret_files import SECRET_FILE_PATTERNS, find_secrets, mask_args
+
+AGENT_SOCKET = "/run/aios/kernel.sock"
+"""Where the kernel's socket appears inside an agent's sandbox."""
+CHILD_MODULE = "aios.isolation.child"
+
+
+def _interpreter_paths() -> list[Path]:
+    """Where this Python and its standard library live."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, *sysconfig.get_paths().values()}
+    paths.add(str(Path(sys.executable).resolve().parent))
+    return [Path(p) for p in paths if Path(p).exists()]
+
+
+def _editable_projects() -> list[Path]:
+    """Source folders of packages installed in editable mode (their files are outside site-packages)."""
+    found = []
+    for dist in importlib.metadata.distributions():
+        text = dist.read_text("direct_url.json")
+        if not text:
+            continue
+        try:
+            info = json.loads(text)
+        except ValueError:
+            continue
+        if info.get("dir_info", {}).get("editable") and str(info.get("url", "")).startswith("file://"):
+            path = Path(unquote(urlparse(info["url"]).path))
+            if path.is_dir():
+                found.append(path)
+    return found
+
+
+@functools.cache
+def import_roots() -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+    """(folders of the interpreter, other folders on the import path): what an agent process must see.
+
+    Computed once: installing a package while the kernel runs needs a restart to reach agents.
+    """
+    interpreter = _interpreter_paths()
+    others = [Path(p) for p in sys.path if p and Path(p).is_dir()]
+    others += _editable_projects()
+    inside = [p for p in others if not any(p.is_relative_to(i) for i in interpreter)]
+    return tuple(sorted(set(interpreter))), tuple(sorted(set(inside)))
+
+
+def agent_argv(
+    bwrap: str,
+    *,
+    socket: Path | None,
+    workdir: Path,
+    limits: Limits,
+    hidden_names: Sequence[str] = SECRET_FILE_PATTERNS,
+    masked: Sequence[Path] = (),
+) -> list[str]:
+    """argv of `python -m aios.isolation.child` confined like a shell command, plus the kernel's socket.
+
+    Folders on the import path that are not the interpreter's (a project installed in editable mode) are
+    shown with their secret files masked; `masked` folders (the data dir, if it is among them) are hidden.
+    """
+    interpreter, projects = import_roots()
+    args = [*rlimit_prefix(limits), bwrap, *confined_filesystem()]
+    for path in (*interpreter, *projects):
+        args += ["--ro-bind", str(path), str(path)]
+    for project in projects:
+        args += mask_args(find_secrets(project, hidden_names))
+    for path in masked:
+        if any(path.is_relative_to(p) for p in projects):
+            args += ["--tmpfs", str(path)]
+    args += ["--bind", str(workdir), SANDBOX_HOME]
+    if socket is not None:
+        args += ["--ro-bind", str(socket), AGENT_SOCKET]
+    python_path = ":".join(str(p) for p in sys.path if p and Path(p).is_dir())
+    environment = {
+        "PATH": LAUNCH_PATH,
+        "HOME": SANDBOX_HOME,
+        "TMPDIR": "/tmp",
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": python_path,
+    }
+    args += ["--chdir", SANDBOX_HOME, *nobody_without_network(bwrap), "--clearenv"]
+    for name, value in environment.items():
+        args += ["--setenv", name, value]
+    return [*args, "--", sys.executable, "-P", "-m", CHILD_MODULE]

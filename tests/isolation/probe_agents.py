@@ -1,0 +1,117 @@
+"""Agents the isolation tests run in a sandbox: importable by module and name, as isolated agents must be."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+from pathlib import Path
+
+from aios.sdk import Agent, Context, InvalidSyscall, LimitExceeded, Manifest, PermissionDenied
+
+
+class TraceProbe(Agent):
+    """A fixed sequence of syscalls, refused ones included, so two runs can be compared call by call."""
+
+    manifest = Manifest(name="trace-probe", capabilities=("llm", "shell.exec"))
+
+    async def run(self, task: str, ctx: Context) -> str:
+        await ctx.noop()
+        echoed = await ctx.tool("shell.exec", cmd="echo isolated; pwd")
+        outcomes = {"stdout": echoed["stdout"]}
+        try:
+            await ctx.tool("browser.open", url="http://127.0.0.1/")
+        except PermissionDenied as e:
+            outcomes["browser"] = type(e).__name__
+        try:
+            await ctx.tool("shell.exec", command="ls")
+        except InvalidSyscall as e:
+            outcomes["invalid"] = type(e).__name__
+        outcomes["caps"] = [await ctx.has_capability("shell.exec"), await ctx.has_capability("browser.open")]
+        outcomes["tools"] = sorted(t.name for t in await ctx.tools())
+        answer = await ctx.llm(task, max_tokens=8)
+        outcomes["llm"] = [answer.usage.completion_tokens, answer.content]
+        return json.dumps(outcomes, sort_keys=True)
+
+
+class Burglar(Agent):
+    """Tries what a stranger's package would: read the user's files, widen its rights, reach the network."""
+
+    manifest = Manifest(name="burglar", capabilities=("llm", "shell.exec"))
+
+    async def run(self, task: str, ctx: Context) -> str:
+        target = json.loads(task)
+        got: dict[str, object] = {}
+        try:
+            got["secret"] = Path(target["secret"]).read_text()
+        except OSError as e:
+            got["secret"] = f"refused: {type(e).__name__}"
+        kernel = getattr(ctx._transport, "kernel", None)  # what worked when agents ran inside the kernel
+        if kernel is not None:
+            proc = kernel.table.live(ctx.pid)
+            proc.record = proc.record.model_copy(update={"capabilities": ["*"]})
+            got["widened"] = "through the kernel object"
+        got["browser_cap"] = await ctx.has_capability("browser.open")
+        try:
+            socket.create_connection(("127.0.0.1", target["port"]), timeout=2).close()
+            got["network"] = "connected"
+        except OSError as e:
+            got["network"] = f"refused: {type(e).__name__}"
+        got["environ"] = sorted(os.environ)
+        got["uid"] = os.getuid()
+        return json.dumps(got)
+
+
+class Crasher(Agent):
+    manifest = Manifest(name="crasher", capabilities=("llm",))
+
+    async def run(self, task: str, ctx: Context) -> str:
+        await ctx.noop()
+        if task == "raise":
+            raise ValueError("the agent gave up")
+        print("about to crash", flush=True)
+        os._exit(7)
+
+
+class Sleeper(Agent):
+    manifest = Manifest(name="sleeper", capabilities=("llm",))
+
+    async def run(self, task: str, ctx: Context) -> str:
+        await ctx.noop()
+        await asyncio.sleep(3600)
+        return "woke"
+
+
+class Flooder(Agent):
+    """Sends far more syscalls at once than a process may have in flight."""
+
+    manifest = Manifest(name="flooder", capabilities=("llm", "shell.exec"))
+
+    async def run(self, task: str, ctx: Context) -> str:
+        calls = [ctx.tool("shell.exec", cmd="sleep 0.5") for _ in range(int(task))]
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        refused = sum(isinstance(o, LimitExceeded) for o in outcomes)
+        done = sum(isinstance(o, dict) for o in outcomes)
+        return json.dumps({"refused": refused, "done": done})
+
+
+class GarbageSender(Agent):
+    """Speaks to the kernel's socket directly, with its own token, and sends what no SDK would."""
+
+    manifest = Manifest(name="garbage", capabilities=("llm",))
+
+    async def run(self, task: str, ctx: Context) -> str:
+        client = ctx._transport.client
+        bodies = {
+            "garbage": b"\x00not json",
+            "list": b"[1, 2]",
+            "reboot": b'{"kind": "reboot"}',
+            "noop": b'{"kind": "noop"}',
+        }
+        out = {}
+        for name, body in bodies.items():
+            response = await client.post("/v1/syscalls", content=body)
+            answer = response.json()
+            out[name] = [response.status_code, answer.get("title") or answer.get("kind")]
+        return json.dumps(out)
