@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import logging
 
@@ -31,9 +32,23 @@ def installed_agents() -> dict[str, type[Agent]]:
     return agents
 
 
-def load_agent(name: str) -> type[Agent]:
-    agents = installed_agents()
-    try:
-        return agents[name]
-    except KeyError:
-        raise UnknownAgent(f"no agent named {name!r}; installed: {sorted(agents)}") from None
+def load_agent(reference: str) -> type[Agent]:
+    """The agent class an entry point name (`react`) or a `module:Class` reference names; only its own
+    module is imported (a sandboxed agent process must not run other packages' code)."""
+    if ":" in reference:
+        module, _, qualname = reference.partition(":")
+        try:
+            target: object = importlib.import_module(module)
+            for part in qualname.split("."):
+                target = getattr(target, part)
+        except (ImportError, AttributeError) as e:
+            raise UnknownAgent(f"cannot load agent {reference!r}: {e}") from e
+    else:
+        entries = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        found = [e for e in entries if e.name == reference]
+        if not found:
+            raise UnknownAgent(f"no agent named {reference!r}; installed: {sorted(e.name for e in entries)}")
+        target = found[0].load()
+    if not (isinstance(target, type) and issubclass(target, Agent) and hasattr(target, "manifest")):
+        raise UnknownAgent(f"{reference!r} does not name an aios.sdk.Agent subclass with a manifest")
+    return target

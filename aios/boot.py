@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,15 +13,17 @@ from aios.agent_loader import load_agent
 from aios.config import Settings
 from aios.kernel.access import narrow
 from aios.kernel.approvals import ApprovalPolicy
-from aios.kernel.contracts import KernelAPI
+from aios.kernel.contracts import KernelAPI, Program
 from aios.kernel.drivers import Driver
 from aios.kernel.engines.registry import EngineRegistry
+from aios.kernel.errors import UserError
 from aios.kernel.kernel import Kernel
 from aios.kernel.kv_policy import KVPolicy, create_kv_policy
 from aios.kernel.memory_port import MemoryPort
+from aios.kernel.records import ProcessRecord
 from aios.kernel.scheduler import SchedulerPolicy, create_policy
 from aios.kernel.store import ProcessStore
-from aios.sdk import Agent, Context
+from aios.sdk import Agent, Context, Manifest
 from aios.tools.registry import build_drivers
 from aios.transport import InProcessTransport
 
@@ -104,6 +106,30 @@ async def assemble(
     return kernel
 
 
+def _program(
+    kernel: KernelAPI, agent: str | type[Agent], task: str, host: AgentHost | None
+) -> tuple[Callable[[str], Awaitable[Manifest]], Program, str]:
+    """How to learn the agent's manifest, the program that runs it, and its entry (to run it again)."""
+    entry = agent if isinstance(agent, str) else f"{agent.__module__}:{agent.__qualname__}"
+    if host is not None:
+        if isinstance(agent, str):
+            return host.agents.manifest, host.agents.program(entry, task), entry
+        return _known(agent.manifest), host.agents.program(entry, task), entry
+    cls = load_agent(agent) if isinstance(agent, str) else agent
+
+    async def program(pid: int) -> str:
+        return await cls().run(task, Context(InProcessTransport(kernel, pid)))
+
+    return _known(cls.manifest), program, entry
+
+
+def _known(manifest: Manifest) -> Callable[[str], Awaitable[Manifest]]:
+    async def known(_name: str) -> Manifest:
+        return manifest
+
+    return known
+
+
 async def spawn_agent(
     kernel: KernelAPI,
     agent: str | type[Agent],
@@ -121,19 +147,8 @@ async def spawn_agent(
     With `host` the agent runs in its own sandboxed OS process and its code is never imported here (a
     class must then be importable by its module and name); without, it runs inside the kernel.
     """
-    if host is None:
-        cls = load_agent(agent) if isinstance(agent, str) else agent
-        manifest = cls.manifest
-
-        async def program(pid: int) -> str:
-            return await cls().run(task, Context(InProcessTransport(kernel, pid)))
-
-    else:
-        if isinstance(agent, str):
-            manifest, reference = await host.agents.manifest(agent), agent
-        else:
-            manifest, reference = agent.manifest, f"{agent.__module__}:{agent.__qualname__}"
-        program = host.agents.program(reference, task)
+    read_manifest, program, entry = _program(kernel, agent, task, host)
+    manifest = await read_manifest(entry)
     return await kernel.spawn(
         program,
         agent=manifest.name,
@@ -143,4 +158,18 @@ async def spawn_agent(
         priority=priority,
         model=model,
         session=session,
+        entry=entry,
+        isolated=host is not None,
     )
+
+
+async def resume_agent(kernel: KernelAPI, pid: int, *, host: AgentHost | None = None) -> ProcessRecord:
+    """Run an interrupted agent process again, the way it first ran (isolated needs `host`)."""
+    record = kernel.process(pid)
+    if record.entry is None:
+        raise UserError(f"process {pid} did not record what it runs; it cannot be resumed")
+    if record.isolated and host is None:
+        raise UserError(f"process {pid} ran isolated; resuming it needs an agent host")
+    agent = record.entry if record.isolated else load_agent(record.entry)
+    _, program, _ = _program(kernel, agent, record.task, host if record.isolated else None)
+    return await kernel.resume(pid, program)

@@ -34,8 +34,14 @@ class KernelAPI(Protocol):
         parent_pid: int | None = None,
         session: str | None = None,
         background: bool = False,
+        entry: str | None = None,
+        isolated: bool = False,
     ) -> int:
-        """Create a process that runs `program`; returns its pid at once."""
+        """Create a process that runs `program`; returns its pid at once (with `entry`, it is resumable)."""
+        ...
+
+    async def resume(self, pid: int, program: Program) -> ProcessRecord:
+        """Run an interrupted process's program again, answered from its journal until it goes past it."""
         ...
 
     async def syscall(self, pid: int, request: BaseModel | dict[str, Any]) -> SyscallResult:
@@ -70,8 +76,9 @@ class KernelAPI(Protocol):
         """Approve or deny an operation that waits for a human."""
         ...
 
-    async def shutdown(self, *, close_engines: bool = True) -> None:
-        """Kill what still runs and close everything the kernel opened."""
+    async def shutdown(self, *, close_engines: bool = True, interrupt: bool = False) -> None:
+        """Stop what still runs (resumable processes end `interrupted` with `interrupt`) and close
+        everything the kernel opened."""
         ...
 
 

@@ -140,6 +140,10 @@ class KernelShutDown(RuntimeFailure):
     """The kernel is shutting down or shut down; it takes no new processes."""
 
 
+class ReplayDiverged(RuntimeFailure):
+    """A resumed program asked for something its journal does not hold: it no longer does what it did."""
+
+
 class AgentFailed(RuntimeFailure):
     """An agent process ended badly: its own error, or a crash; `message` is what the process table shows."""
 

@@ -17,6 +17,7 @@ class KernelEvent(BaseModel):
 
     kind: Literal[
         "spawned",
+        "resumed",
         "syscall_started",
         "syscall_queued",
         "syscall_preempted",

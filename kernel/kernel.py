@@ -31,8 +31,9 @@ from aios.kernel.contracts import Program
 from aios.kernel.dispatcher import Dispatcher
 from aios.kernel.drivers import Driver
 from aios.kernel.engines.registry import EngineRegistry
-from aios.kernel.errors import AgentFailed, KernelShutDown
+from aios.kernel.errors import AgentFailed, InvalidSyscall, KernelShutDown
 from aios.kernel.events import EventBus, KernelEvent
+from aios.kernel.journal import Journal
 from aios.kernel.kv_lifecycle import KVLifecycle
 from aios.kernel.kv_policy import CostModelPolicy, KVPolicy, ToolDurations
 from aios.kernel.llm_path import LLMPath
@@ -81,6 +82,7 @@ class Kernel:
         self.desk = ApprovalDesk(store, self.events, approvals or ApprovalPolicy())
         self.tools = ToolGate(self.table, drivers, self.desk, self.kv, workdir_root)
         memory_glue = MemoryGlue(memory)
+        self.journal = Journal(store)
         self.router = SyscallRouter(
             self.table,
             Auditor(store, self.events),
@@ -88,8 +90,10 @@ class Kernel:
             LLMPath(self.table, engines, self.dispatcher, self.kv, memory_glue),
             self.tools,
             memory_glue,
+            self.journal,
         )
         self._closed = False
+        self._interrupting = False
 
     # ---- parts some callers configure directly (tests, benchmarks) ------------------------------------
 
@@ -132,10 +136,14 @@ class Kernel:
         parent_pid: int | None = None,
         session: str | None = None,
         background: bool = False,
+        entry: str | None = None,
+        isolated: bool = False,
     ) -> int:
         """Create a process that runs `program`; returns its pid at once.
 
         `session` names the dialogue whose short-term memory pages the process continues (default: its own).
+        `entry` names what `program` runs (an installed agent, or `module:Class`): a process with one has
+        its syscalls journaled, and can be resumed after its kernel stops.
         """
         if self._closed:
             raise KernelShutDown("the kernel is shut down")
@@ -153,12 +161,37 @@ class Kernel:
             model=model,
             created_at=time.time(),
             host_pid=os.getpid(),
+            entry=entry,
+            isolated=isolated,
         )
         proc = await self.table.create(record, session=session, background=background)
         proc.task = asyncio.create_task(self._run(proc, program), name=f"aios-pid-{proc.pid}")
         self.kv.watch()
         self.events.emit(KernelEvent(kind="spawned", pid=proc.pid, target=agent, detail={"task": task}))
         return proc.pid
+
+    async def resume(self, pid: int, program: Program) -> ProcessRecord:
+        """Run an interrupted process again: `program` (its code, started afresh) has its syscalls
+        answered from the journal until it asks for something new, then it goes on live."""
+        if self._closed:
+            raise KernelShutDown("the kernel is shut down")
+        record = self.table.record(pid)
+        if record.state != ProcessState.INTERRUPTED:
+            raise InvalidSyscall(f"process {pid} is {record.state.value}; only interrupted processes resume")
+        proc = self.table.adopt(
+            record.model_copy(
+                update={"state": ProcessState.READY, "error": None, "ended_at": None, "host_pid": os.getpid()}
+            )
+        )
+        await self.journal.load(proc)
+        proc.task = asyncio.create_task(self._run(proc, program), name=f"aios-pid-{pid}")
+        self.kv.watch()
+        self.events.emit(
+            KernelEvent(
+                kind="resumed", pid=pid, target=record.agent, detail={"journaled": len(proc.replay or [])}
+            )
+        )
+        return proc.record
 
     async def syscall(self, pid: int, request: BaseModel | dict[str, Any]) -> SyscallResult:
         """The one entry point of every syscall."""
@@ -207,22 +240,37 @@ class Kernel:
         try:
             result = await program(proc.pid)
         except asyncio.CancelledError:
-            if not proc.killed:
+            if proc.killed:
+                self._finish(proc, ProcessState.KILLED, error="killed")
+            elif self._interrupting and proc.record.entry is not None:
+                self._finish(
+                    proc,
+                    ProcessState.INTERRUPTED,
+                    error=f"interrupted: the kernel shut down; `aios resume {proc.pid}` finishes it",
+                )
+                raise
+            else:
                 self._finish(proc, ProcessState.KILLED, error="cancelled: the kernel shut down")
                 raise
-            self._finish(proc, ProcessState.KILLED, error="killed")
-        except AgentFailed as e:  # an isolated agent's own error, already formatted where it happened
-            self._finish(proc, ProcessState.FAILED, error=e.message, traceback=e.traceback)
         except Exception as e:
-            error = f"{type(e).__name__}: {e}"
-            self._finish(proc, ProcessState.FAILED, error=error, traceback=traceback.format_exc())
+            if proc.failure is not None:  # the kernel stopped it (replay diverged): that is why it ended
+                self._finish(proc, ProcessState.FAILED, error=proc.failure)
+            elif isinstance(e, AgentFailed):  # an isolated agent's own error, formatted where it happened
+                self._finish(proc, ProcessState.FAILED, error=e.message, traceback=e.traceback)
+            else:
+                error = f"{type(e).__name__}: {e}"
+                self._finish(proc, ProcessState.FAILED, error=error, traceback=traceback.format_exc())
         else:
-            self._finish(proc, ProcessState.DONE, result=None if result is None else str(result))
+            if proc.failure is not None:
+                self._finish(proc, ProcessState.FAILED, error=proc.failure)
+            else:
+                self._finish(proc, ProcessState.DONE, result=None if result is None else str(result))
         finally:
             try:
                 await self._release(proc)
             finally:
                 proc.done.set()  # after the releases: a waiter may rely on the process's devices being free
+                self.table.retire(proc)
 
     def _finish(self, proc: LiveProcess, state: ProcessState, **fields: Any) -> None:
         self.table.finish(proc, state, **fields)
@@ -254,14 +302,23 @@ class Kernel:
         if self.memory is not None:
             await self.memory.start(_MemoryServices(self))
 
-    async def shutdown(self, *, close_engines: bool = True) -> None:
-        """Kill what still runs, close memory, drivers (and engines unless shared), and close the store."""
+    async def shutdown(self, *, close_engines: bool = True, interrupt: bool = False) -> None:
+        """Stop what still runs, close memory, drivers (and engines unless shared), and close the store.
+
+        With `interrupt`, resumable processes end `interrupted` (to be resumed later) instead of killed.
+        """
         if self._closed:
             return
         self._closed = True
+        self._interrupting = interrupt
         for proc in self.table.all_live():
             if not proc.record.state.is_terminal:
-                await self.kill(proc.pid)
+                if interrupt and proc.task is not None:
+                    self.dispatcher.drop(proc.pid)
+                    proc.task.cancel()
+                    await asyncio.wait({proc.task})
+                else:
+                    await self.kill(proc.pid)
         if self.memory is not None:
             await self.memory.close()
         for name in await self.tools.close():

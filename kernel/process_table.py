@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from aios.kernel.errors import UnknownProcess
 from aios.kernel.records import ProcessRecord, ProcessState
 from aios.kernel.store import ProcessStore
+
+RETAINED_ENDED = 1000
+"""Ended processes kept in memory (for `wait` and events without a database read); older ones live only
+in the store, so a long-running daemon's memory does not grow with every process it ever ran."""
 
 
 @dataclass(eq=False, kw_only=True)
@@ -38,6 +43,12 @@ class LiveProcess:
     last_llm_end: float | None = None
     paused_for: str | None = None
     """Tool the process went off to after its latest LLM call; its duration is measured at return."""
+    replay: list[dict[str, Any]] | None = None
+    """A resumed process's journal entries not yet asked for again (see `journal`)."""
+    journal_seq: int = 0
+    failure: str | None = None
+    """Why the process can no longer go on (its replay diverged): further syscalls are refused with it,
+    and it ends `failed` with it, whatever its program does."""
 
     @property
     def pid(self) -> int:
@@ -50,6 +61,7 @@ class ProcessTable:
     def __init__(self, store: ProcessStore) -> None:
         self.store = store
         self._live: dict[int, LiveProcess] = {}  # pid -> live process
+        self._ended: OrderedDict[int, LiveProcess] = OrderedDict()  # the latest ended, oldest first
 
     async def create(self, record: ProcessRecord, *, session: str | None, background: bool) -> LiveProcess:
         pid = await asyncio.to_thread(self.store.create_process, record)
@@ -59,6 +71,16 @@ class ProcessTable:
             background=background,
         )
         self._live[pid] = proc
+        return proc
+
+    def adopt(self, record: ProcessRecord) -> LiveProcess:
+        """Take a stored process back into this kernel (to resume it), under its own pid."""
+        proc = LiveProcess(record=record, session=f"pid-{record.pid}")
+        self._ended.pop(record.pid, None)
+        self._live[record.pid] = proc
+        self.store.update_process(
+            record.pid, **{k: _stored(v) for k, v in record.model_dump().items() if k != "pid"}
+        )
         return proc
 
     def update(self, proc: LiveProcess, **fields: Any) -> None:
@@ -93,11 +115,19 @@ class ProcessTable:
             **fields,
         )
 
+    def retire(self, proc: LiveProcess) -> None:
+        """An ended process leaves memory (its row stays in the store); the latest few stay at hand."""
+        self._live.pop(proc.pid, None)
+        self._ended[proc.pid] = proc
+        while len(self._ended) > RETAINED_ENDED:
+            self._ended.popitem(last=False)
+
     def live(self, pid: int) -> LiveProcess | None:
-        return self._live.get(pid)
+        """A process of this kernel: running, or ended recently."""
+        return self._live.get(pid) or self._ended.get(pid)
 
     def require_live(self, pid: int) -> LiveProcess:
-        proc = self._live.get(pid)
+        proc = self.live(pid)
         if proc is None:
             raise UnknownProcess(f"no live process {pid} in this kernel")
         return proc
@@ -107,7 +137,7 @@ class ProcessTable:
 
     def record(self, pid: int) -> ProcessRecord:
         """The live record of a process of this kernel, else the stored one."""
-        proc = self._live.get(pid)
+        proc = self.live(pid)
         if proc is not None:
             return proc.record
         stored = self.store.get_process(pid)

@@ -17,10 +17,13 @@ class ProcessState(StrEnum):
     DONE = "done"
     FAILED = "failed"
     KILLED = "killed"
+    INTERRUPTED = "interrupted"
+    """Its kernel stopped (shut down, or died) before it ended: `aios resume` can finish it."""
 
     @property
     def is_terminal(self) -> bool:
-        return self in (ProcessState.DONE, ProcessState.FAILED, ProcessState.KILLED)
+        """Ended in this kernel (an interrupted process may still be resumed by another)."""
+        return self in (ProcessState.DONE, ProcessState.FAILED, ProcessState.KILLED, ProcessState.INTERRUPTED)
 
 
 class ProcessRecord(BaseModel):
@@ -54,6 +57,10 @@ class ProcessRecord(BaseModel):
     """Where the engine keeps its KV cache: active, cached, pinned, swapped, preempted; None: nowhere."""
     kv_tokens: int = 0
     kv_host_bytes: int = 0
+    entry: str | None = None
+    """What the process runs, to run it again on resume: an installed agent's name or `module:Class`."""
+    isolated: bool = False
+    """Whether it runs in its own sandboxed OS process."""
 
 
 class AuditRow(BaseModel):

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ValidationError
 
 from aios.kernel.auditor import Auditor
 from aios.kernel.engines.registry import EngineRegistry
-from aios.kernel.errors import AiosError, InvalidSyscall, describe_validation
+from aios.kernel.errors import AiosError, InvalidSyscall, ReplayDiverged, describe_validation
+from aios.kernel.journal import Journal
 from aios.kernel.llm_path import LLMPath
 from aios.kernel.memory_glue import MemoryGlue
 from aios.kernel.process_table import LiveProcess, ProcessTable
@@ -37,8 +38,10 @@ class SyscallRouter:
         llm: LLMPath,
         tools: ToolGate,
         memory: MemoryGlue,
+        journal: Journal,
     ) -> None:
         self.table = table
+        self.journal = journal
         self.auditor = auditor
         self.engines = engines
         self.llm = llm
@@ -57,6 +60,34 @@ class SyscallRouter:
             except ValidationError as e:
                 with self.auditor.syscall(pid=pid, syscall_id=syscall_id, kind="invalid", target=""):
                     raise InvalidSyscall(f"malformed syscall: {describe_validation(e)}") from e
+        if not isinstance(request, LLMSyscall | ToolSyscall | MemorySyscall | NoopSyscall):
+            with self.auditor.syscall(pid=pid, syscall_id=syscall_id, kind="invalid", target=""):
+                raise InvalidSyscall(f"unknown syscall type {type(request).__name__}")
+        if not self.journal.keeps(proc):
+            return await self._route(proc, request, syscall_id)
+        if proc.failure is not None:
+            raise ReplayDiverged(proc.failure, pid=pid, syscall_id=syscall_id)
+        if proc.replay:
+            try:
+                return self.journal.replay(proc, request, syscall_id)
+            except ReplayDiverged as e:
+                proc.failure = e.message  # whatever the program does now, it ends failed with this
+                raise
+        try:
+            result = await self._route(proc, request, syscall_id)
+        except AiosError as e:
+            await self.journal.record_error(proc, request, e)
+            raise
+        await self.journal.record(proc, request, result)
+        return result
+
+    async def _route(
+        self,
+        proc: LiveProcess,
+        request: LLMSyscall | ToolSyscall | MemorySyscall | NoopSyscall,
+        syscall_id: str,
+    ) -> SyscallResult:
+        pid = proc.pid
         if isinstance(request, NoopSyscall):
             with self.auditor.syscall(pid=pid, syscall_id=syscall_id, kind="noop", target=""):
                 return NOOP_RESULT
@@ -71,13 +102,8 @@ class SyscallRouter:
                 detail={"arguments": request.arguments},
             ) as audit:
                 return await self.tools.call(proc, request, audit)
-        if isinstance(request, MemorySyscall):
-            with self.auditor.syscall(
-                pid=pid, syscall_id=syscall_id, kind="memory", target=request.op
-            ) as audit:
-                return await self.memory.call(proc, request, audit)
-        with self.auditor.syscall(pid=pid, syscall_id=syscall_id, kind="invalid", target=""):
-            raise InvalidSyscall(f"unknown syscall type {type(request).__name__}")
+        with self.auditor.syscall(pid=pid, syscall_id=syscall_id, kind="memory", target=request.op) as audit:
+            return await self.memory.call(proc, request, audit)
 
     async def _llm(self, proc: LiveProcess, request: LLMSyscall, syscall_id: str) -> SyscallResult:
         model = request.model or proc.record.model

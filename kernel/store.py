@@ -7,10 +7,11 @@ import os
 import queue
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Float, Integer, String, Text, insert, select, update
+from sqlalchemy import JSON, Boolean, Float, Integer, String, Text, UniqueConstraint, insert, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from aios.kernel.approvals import ApprovalRecord
@@ -21,6 +22,9 @@ from aios.kernel.records import AuditRow, ProcessRecord, ProcessState
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+_Write = tuple[str, int, dict[str, Any], "Future[None] | None"]
 
 
 class Base(DeclarativeBase):
@@ -54,6 +58,20 @@ class ProcessRow(Base):
     kv_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
     kv_tokens: Mapped[int] = mapped_column(Integer, default=0)
     kv_host_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    entry: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    isolated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class JournalRow(Base):
+    __tablename__ = "syscall_journal"
+    __table_args__ = (UniqueConstraint("pid", "seq", name="uq_syscall_journal_pid_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pid: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    ts: Mapped[float] = mapped_column(Float)
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    outcome: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class AuditLogRow(Base):
@@ -100,8 +118,8 @@ class ProcessStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = open_database(url, MIGRATIONS_DIR)
-        # ('audit', 0, row) | ('update', pid, fields) | None to stop
-        self._writes: queue.Queue[tuple[str, int, dict[str, Any]] | None] = queue.Queue()
+        # ('audit', 0, row, None) | ('journal', 0, row, committed) | ('update', pid, fields, None) | None
+        self._writes: queue.Queue[_Write | None] = queue.Queue()
         self._writer = threading.Thread(target=self._write_loop, name="aios-store-writer", daemon=True)
         self._writer.start()
 
@@ -118,11 +136,17 @@ class ProcessStore:
 
     def update_process(self, pid: int, **fields: Any) -> None:
         """Queue an update of a process row; queued updates of one pid are merged."""
-        self._writes.put(("update", pid, fields))
+        self._writes.put(("update", pid, fields, None))
 
     def append_audit(self, **fields: Any) -> None:
         """Queue one audit row (the columns of `AuditRow` but its id)."""
-        self._writes.put(("audit", 0, fields))
+        self._writes.put(("audit", 0, fields, None))
+
+    def append_journal(self, **fields: Any) -> Future[None]:
+        """Queue one journal row; the future is done once it is committed (rows share commits)."""
+        committed: Future[None] = Future()
+        self._writes.put(("journal", 0, fields, committed))
+        return committed
 
     def flush(self) -> None:
         """Block until every queued write is committed."""
@@ -144,20 +168,32 @@ class ProcessStore:
                 except queue.Empty:
                     break
             stopping = None in items
-            audits = [item[2] for item in items if item is not None and item[0] == "audit"]
+            writes = [item for item in items if item is not None]
+            audits = [item[2] for item in writes if item[0] == "audit"]
+            journal = [item[2] for item in writes if item[0] == "journal"]
             pid_to_fields: dict[int, dict[str, Any]] = {}
-            for item in items:
-                if item is not None and item[0] == "update":
-                    pid_to_fields.setdefault(item[1], {}).update(item[2])
+            for kind, pid, fields, _ in writes:
+                if kind == "update":
+                    pid_to_fields.setdefault(pid, {}).update(fields)
+            failure: Exception | None = None
             try:
                 with self.engine.begin() as connection:
+                    if journal:
+                        connection.execute(insert(JournalRow), journal)
                     if audits:
                         connection.execute(insert(AuditLogRow), audits)
                     for pid, fields in pid_to_fields.items():
                         connection.execute(update(ProcessRow).where(ProcessRow.pid == pid).values(**fields))
-            except Exception:
+            except Exception as e:
                 logger.exception("store: a batch of %d writes failed", len(items))
+                failure = e
             finally:
+                for *_, committed in writes:
+                    if committed is not None:
+                        if failure is None:
+                            committed.set_result(None)
+                        else:
+                            committed.set_exception(failure)
                 for _ in items:
                     self._writes.task_done()
 
@@ -175,6 +211,14 @@ class ProcessStore:
             query = query.where(ProcessRow.state.not_in(terminal))
         with Session(self.engine) as session:
             return [ProcessRecord.model_validate(r) for r in session.scalars(query)]
+
+    def journal(self, pid: int) -> list[dict[str, Any]]:
+        """A process's journaled syscalls in the order they were asked (`seq`, `request`, `outcome`)."""
+        query = select(JournalRow).where(JournalRow.pid == pid).order_by(JournalRow.seq)
+        with Session(self.engine) as session:
+            return [
+                {"seq": r.seq, "request": r.request, "outcome": r.outcome} for r in session.scalars(query)
+            ]
 
     def recent_audit(self, *, kinds: tuple[str, ...], limit: int) -> list[AuditRow]:
         """The latest `limit` successful rows of these kinds, oldest first."""
@@ -235,7 +279,8 @@ class ProcessStore:
             return [ProcessRecord.model_validate(r) for r in session.scalars(query)]
 
     def reap_orphans(self, now: float) -> list[int]:
-        """Mark live-looking processes of kernels that no longer run as failed; return their pids."""
+        """Processes that looked live when their kernel died: `interrupted` if they can be resumed (their
+        program is known), else `failed`. Returns their pids."""
         terminal = [s.value for s in ProcessState if s.is_terminal]
         with Session(self.engine) as session, session.begin():
             rows = session.scalars(select(ProcessRow).where(ProcessRow.state.not_in(terminal))).all()
@@ -243,10 +288,11 @@ class ProcessStore:
             for row in rows:
                 if row.host_pid is not None and _alive(row.host_pid):
                     continue
-                row.error = (
-                    f"orphaned: kernel process {row.host_pid} exited while this process was {row.state}"
-                )
-                row.state = ProcessState.FAILED.value
+                was = f"kernel process {row.host_pid} died while this process was {row.state}"
+                if row.entry is not None:
+                    row.state, row.error = ProcessState.INTERRUPTED.value, f"interrupted: {was}"
+                else:
+                    row.state, row.error = ProcessState.FAILED.value, f"orphaned: {was}"
                 row.ended_at = now
                 reaped.append(row.pid)
             return reaped

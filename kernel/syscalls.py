@@ -152,3 +152,6 @@ class NoopResult(_Strict):
 
 
 SyscallResult = LLMResult | ToolResult | MemoryResult | NoopResult
+SYSCALL_RESULT_ADAPTER: TypeAdapter[SyscallResult] = TypeAdapter(
+    Annotated[SyscallResult, Field(discriminator="kind")]
+)

@@ -8,8 +8,6 @@ package can only speak for its own agents.
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.metadata
 import json
 import logging
 import sys
@@ -17,12 +15,11 @@ import traceback
 
 from pydantic import BaseModel
 
+from aios.agent_loader import load_agent
 from aios.isolation.channels import ExitReport
 from aios.isolation.launch import AGENT_SOCKET
-from aios.sdk import Agent, Context
+from aios.sdk import Context
 from aios.sdk._remote import RemoteTransport, error_from_problem, http_client
-
-ENTRY_POINT_GROUP = "aios.agents"
 
 
 class Bootstrap(BaseModel):
@@ -35,24 +32,10 @@ class Bootstrap(BaseModel):
     task: str
 
 
-def load(reference: str) -> type[Agent]:
-    if ":" in reference:
-        module, _, qualname = reference.partition(":")
-        target: object = importlib.import_module(module)
-        for part in qualname.split("."):
-            target = getattr(target, part)
-    else:
-        [entry] = [e for e in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP) if e.name == reference]
-        target = entry.load()
-    if not (isinstance(target, type) and issubclass(target, Agent)):
-        raise TypeError(f"{reference} is not an aios.sdk.Agent subclass")
-    return target
-
-
 async def run(boot: Bootstrap) -> int:
     async with http_client("", token=boot.token, socket=AGENT_SOCKET) as client:
         try:
-            agent = load(boot.agent)
+            agent = load_agent(boot.agent)
             result = await agent().run(boot.task, Context(RemoteTransport(client, boot.pid)))
         except Exception as e:
             report = ExitReport(error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
@@ -71,7 +54,7 @@ async def run(boot: Bootstrap) -> int:
 def manifest(name: str) -> dict[str, object]:
     """The manifest of the agent installed as `name`, or the error loading it."""
     try:
-        return {"manifest": load(name).manifest.model_dump(mode="json")}
+        return {"manifest": load_agent(name).manifest.model_dump(mode="json")}
     except Exception as e:
         return {"error": f"{type(e).__name__}: {e}"}
 

@@ -13,8 +13,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from aios.agent_loader import ENTRY_POINT_GROUP
 from aios.isolation.channels import AgentChannels
-from aios.isolation.child import ENTRY_POINT_GROUP, Bootstrap
+from aios.isolation.child import Bootstrap
 from aios.isolation.config import AgentsConfig
 from aios.isolation.launch import agent_argv
 from aios.kernel.contracts import Program

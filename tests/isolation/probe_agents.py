@@ -115,3 +115,35 @@ class GarbageSender(Agent):
             answer = response.json()
             out[name] = [response.status_code, answer.get("title") or answer.get("kind")]
         return json.dumps(out)
+
+
+class Journaler(Agent):
+    """Counts its tool runs in a file, waits at a gate the test opens, and answers with the model's words.
+
+    `task` is a JSON object: `say` (what the first command echoes), `gate` (a file that must exist before
+    the agent goes past the wait).
+    """
+
+    manifest = Manifest(name="journaler", capabilities=("llm", "shell.exec"))
+
+    async def run(self, task: str, ctx: Context) -> str:
+        spec = json.loads(task)
+        said = await ctx.tool("shell.exec", cmd=f"echo {spec['say']} >> /workspace/runs; cat /workspace/runs")
+        await ctx.noop()
+        first = await ctx.llm("Name a colour.", max_tokens=6)
+        await ctx.tool("shell.exec", cmd=f"while [ ! -e {spec['gate']} ]; do sleep 0.05; done")
+        second = await ctx.llm(f"Say {first.content}", max_tokens=6)
+        return json.dumps({"runs": said["stdout"], "first": first.content, "second": second.content})
+
+
+class Wanderer(Agent):
+    """Asks for what a file says today: run again after the file changed, it asks for something else."""
+
+    manifest = Manifest(name="wanderer", capabilities=("llm", "shell.exec"))
+
+    async def run(self, task: str, ctx: Context) -> str:
+        spec = json.loads(task)
+        word = Path(spec["word_file"]).read_text().strip()
+        await ctx.tool("shell.exec", cmd=f"echo {word}")
+        await ctx.tool("shell.exec", cmd=f"while [ ! -e {spec['gate']} ]; do sleep 0.05; done")
+        return word
