@@ -19,6 +19,7 @@ from aios import __version__
 from aios.cli_approvals import approvals, approve, deny
 from aios.cli_bench import bench_app
 from aios.cli_common import _settings, _State, console, err_console, fmt_ms
+from aios.cli_daemon import kill, logs, resume, serve, service_app, token_app
 from aios.cli_eval import eval_app
 from aios.cli_memory import memory_app
 from aios.kernel.errors import AiosError
@@ -35,6 +36,12 @@ app.add_typer(eval_app, name="eval")
 app.command("approvals")(approvals)
 app.command("approve")(approve)
 app.command("deny")(deny)
+app.command("serve")(serve)
+app.command("kill")(kill)
+app.command("logs")(logs)
+app.command("resume")(resume)
+app.add_typer(token_app, name="token")
+app.add_typer(service_app, name="service")
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file.")]
 
@@ -76,12 +83,20 @@ def run(
     """Run an agent on a task and stream what it does."""
     from rich.panel import Panel
 
-    from aios.cli_run import run_agent, summary
+    from aios.cli_daemon import daemon_client
+    from aios.cli_run import run_agent, run_on_daemon, summary
 
     settings = _settings(policy=policy, kv_policy=kv_policy)
-    record = asyncio.run(
-        run_agent(settings, agent, task, model=model, caps=cap, priority=priority, session=session)
-    )
+    client = None if policy or kv_policy else daemon_client(settings)
+    if client is not None:
+        with client:
+            record = run_on_daemon(
+                client, agent, task, model=model, caps=cap, priority=priority, session=session
+            )
+    else:
+        record = asyncio.run(
+            run_agent(settings, agent, task, model=model, caps=cap, priority=priority, session=session)
+        )
     if record.state.value == "done":
         console.print(
             Panel(escape(record.result or ""), title=f"answer (pid {record.pid})", border_style="green")

@@ -9,14 +9,13 @@ import json
 import sys
 import threading
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import typer
 from rich.markup import escape
 
 from aios.cli_common import _settings, console
 from aios.kernel.approvals import ApprovalRecord
-from aios.kernel.contracts import KernelAPI
 from aios.kernel.errors import UnknownApproval
 from aios.kernel.events import KernelEvent
 
@@ -137,10 +136,16 @@ def _read_line(loop: asyncio.AbstractEventLoop) -> asyncio.Future[str]:
     return future
 
 
+class Decides(Protocol):
+    """Whatever takes the answer: the kernel of `aios run`, or a daemon's API."""
+
+    async def decide(self, approval_id: int, approve: bool, *, by: str) -> object: ...
+
+
 class Prompter:
     """In `aios run`: asks at the terminal when an operation waits for approval (or says how to answer)."""
 
-    def __init__(self, kernel: KernelAPI, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, kernel: Decides, loop: asyncio.AbstractEventLoop) -> None:
         self.kernel = kernel
         self.loop = loop
         self.tasks: set[asyncio.Task[None]] = set()

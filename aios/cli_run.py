@@ -5,17 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
-from aios.boot import boot, spawn_agent
+from aios.boot import boot, resume_agent, spawn_agent
 from aios.cli_approvals import Prompter
 from aios.cli_common import console, fmt_ms
 from aios.config import Settings
 from aios.kernel.events import KernelEvent
 from aios.kernel.records import ProcessRecord
+
+if TYPE_CHECKING:
+    from aios.sdk.client import Client
 
 
 class Printer:
@@ -130,5 +135,79 @@ async def run_agent(
     finally:
         loop.remove_signal_handler(signal.SIGINT)
         await kernel.shutdown()
+        if host is not None:
+            await host.close()
+
+
+def run_on_daemon(
+    client: Client,
+    agent: str,
+    task: str,
+    *,
+    model: str | None,
+    caps: list[str] | None,
+    priority: int,
+    session: str | None,
+) -> ProcessRecord:
+    """`aios run` when a daemon runs: the process is the daemon's; this terminal shows its events and
+    answers its approvals; Ctrl-C kills it (closing the terminal otherwise would not)."""
+    started = time.monotonic()
+    run = client.spawn(agent, task, capabilities=caps, priority=priority, model=model, session=session)
+    console.print(
+        f"[dim]on the daemon: pid {run.pid} (`aios logs {run.pid} -f` follows it from elsewhere)[/]"
+    )
+    printer = Printer(started)
+    asker = _DaemonApprovals(client)
+    try:
+        for event in run.events():
+            if event.event is not None:
+                printer(event.event)
+                asker(event.event)
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted: killing pid {run.pid}[/]")
+        return run.kill()
+    return run.wait()
+
+
+class _DaemonApprovals:
+    """Asks at the terminal for the daemon's approval requests of this run, and sends the answer."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def __call__(self, event: KernelEvent) -> None:
+        if event.kind != "approval_requested":
+            return
+        approval_id = int(event.detail["approval"])
+        if not sys.stdin.isatty():
+            console.print(
+                f"[yellow]pid {event.pid} waits for approval {approval_id}[/]: `aios approve {approval_id}`"
+            )
+            return
+        arguments = escape(json.dumps(event.detail.get("arguments", {}))[:300])
+        question = f"pid {event.pid} wants {event.target} {arguments}. Allow? \\[y/N] "
+        console.print(f"[bold yellow]approval {approval_id}[/]: {question}", end="")
+        answer = sys.stdin.readline().strip().lower()
+        decide = self.client.approve if answer in ("y", "yes") else self.client.deny
+        try:
+            decide(approval_id, "at the aios run prompt")
+        except Exception as e:  # decided elsewhere meanwhile
+            console.print(f"[dim]{escape(str(e))}[/]")
+
+
+async def resume_locally(settings: Settings, pid: int) -> ProcessRecord:
+    """`aios resume` without a daemon: a kernel of its own runs the process to its end."""
+    kernel = await boot(settings, cwd=Path.cwd())
+    host = None
+    try:
+        if kernel.process(pid).isolated:
+            from aios.isolation.host import start_agent_host
+
+            host = await start_agent_host(kernel, settings.agents, data_dir=settings.data_dir)
+        kernel.subscribe(Printer(time.monotonic()))
+        await resume_agent(kernel, pid, host=host)
+        return await kernel.wait(pid)
+    finally:
+        await kernel.shutdown(interrupt=True)
         if host is not None:
             await host.close()

@@ -16,6 +16,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from aios.daemon_config import DaemonConfig
 from aios.isolation.config import AgentsConfig
 from aios.kernel.approvals import ApprovalPolicy
 from aios.kernel.engines.configs import LocalModelConfig, ModelConfig
@@ -64,6 +65,7 @@ class Settings(BaseSettings):
     memory: MemorySettings = Field(default_factory=MemorySettings)
     approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     agents: AgentsConfig = Field(default_factory=AgentsConfig)
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     owner: str = Field(default_factory=_default_owner)
 
     @classmethod
@@ -88,6 +90,15 @@ class Settings(BaseSettings):
     @property
     def chroma_path(self) -> Path:
         return self.memory.chroma_path or self.data_dir / "chroma"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.daemon.socket or self.data_dir / "aios.sock"
+
+    @property
+    def cli_token_path(self) -> Path:
+        """Where the running daemon leaves an admin token for the local `aios` commands (mode 0600)."""
+        return self.data_dir / "cli.token"
 
     @property
     def workdir_root(self) -> Path:

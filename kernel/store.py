@@ -204,8 +204,19 @@ class ProcessStore:
             row = session.get(ProcessRow, pid)
             return ProcessRecord.model_validate(row) if row else None
 
-    def list_processes(self, *, limit: int = 50, active_only: bool = False) -> list[ProcessRecord]:
+    def list_processes(
+        self,
+        *,
+        limit: int = 50,
+        active_only: bool = False,
+        owner: str | None = None,
+        state: str | None = None,
+    ) -> list[ProcessRecord]:
         query = select(ProcessRow).order_by(ProcessRow.pid.desc()).limit(limit)
+        if owner is not None:
+            query = query.where(ProcessRow.owner == owner)
+        if state is not None:
+            query = query.where(ProcessRow.state == state)
         if active_only:
             terminal = [s.value for s in ProcessState if s.is_terminal]
             query = query.where(ProcessRow.state.not_in(terminal))

@@ -1,4 +1,4 @@
-"""What agent authors import: `from aios.sdk import Agent, Context`."""
+"""What agent authors import: `from aios.sdk import Agent, Context`; and `connect` for a running daemon."""
 
 from aios.kernel.errors import (
     AiosError,
@@ -24,10 +24,24 @@ from aios.sdk._manifest import Manifest
 from aios.sdk._memory import Memory
 from aios.sdk._transport import Transport
 
+_REMOTE = ("AsyncClient", "Client", "Run", "StreamEvent", "connect", "connect_async")
+
+
+def __getattr__(name: str) -> object:
+    """The remote client loads on first use: an agent running in-process never needs httpx."""
+    if name in _REMOTE:
+        from aios.sdk import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'aios.sdk' has no attribute {name!r}")
+
+
 __all__ = [
     "Agent",
     "AiosError",
     "ApprovalDenied",
+    "AsyncClient",
+    "Client",
     "Context",
     "ContextOverflow",
     "EngineError",
@@ -43,7 +57,9 @@ __all__ = [
     "Message",
     "PermissionDenied",
     "ProcessKilled",
+    "Run",
     "RuntimeFailure",
+    "StreamEvent",
     "ToolCall",
     "ToolError",
     "ToolSpec",
@@ -51,4 +67,6 @@ __all__ = [
     "Transport",
     "Usage",
     "UserError",
+    "connect",
+    "connect_async",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
@@ -14,17 +16,33 @@ API_VERSION = "1"
 
 
 def create_app(state: ApiState) -> FastAPI:
-    """The API: routes for agent processes (their own token) and, later, for users."""
+    """The API. Without user tokens (`state.users` None) it serves agent processes only: the private
+    socket of a kernel that `aios run` booted, and the socket bound into agents' sandboxes."""
     app = FastAPI(
         title="aios",
-        version=API_VERSION,
-        description="Processes, syscalls, events, approvals and memory of an aios kernel.",
+        version=importlib.metadata.version("aios-runtime"),
+        description="Processes, syscalls, events, approvals and memory of an aios kernel (API v1).",
         docs_url=None,
         redoc_url=None,
+        openapi_url="/v1/openapi.json" if state.users is not None else None,
     )
     app.state.aios = state
     app.add_exception_handler(AiosError, problems.aios_error)
     app.add_exception_handler(RequestValidationError, problems.validation_error)
     app.add_exception_handler(HTTPException, problems.http_error)
     app.include_router(agent_routes.router)
+    if state.users is not None:  # imported here: a kernel's private agent socket starts without them
+        from aios.api import (
+            approval_routes,
+            dashboard,
+            event_routes,
+            memory_routes,
+            metrics,
+            process_routes,
+            system_routes,
+        )
+
+        for module in (system_routes, process_routes, event_routes, approval_routes, memory_routes, metrics):
+            app.include_router(module.router)
+        dashboard.mount(app)
     return app

@@ -1,13 +1,21 @@
-"""Who is calling: a bearer token names an agent process (its syscalls only) or a user."""
+"""Who is calling: a bearer token (or the dashboard's cookie) names an agent process or a user."""
 
 from __future__ import annotations
 
-from fastapi import HTTPException, Request
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
 
 from aios.api.state import api_state
+from aios.api.tokens import Principal
 from aios.isolation.channels import PROCESS_TOKEN_PREFIX
 
+SESSION_COOKIE = "aios_session"
+CSRF_COOKIE = "aios_csrf"
+CSRF_HEADER = "x-csrf-token"
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def bearer(request: Request) -> str:
@@ -27,3 +35,40 @@ def process_pid(request: Request) -> int:
     if pid is None:
         raise HTTPException(401, "unknown or revoked process token", headers=_CHALLENGE)
     return pid
+
+
+def principal(request: Request) -> Principal:
+    """The user a request speaks for: a bearer user token, or the dashboard's session cookie.
+
+    A cookie alone never authorises a change: unsafe methods must also echo the CSRF cookie in a header
+    (a page on another site can make the browser send the cookie, but cannot read it).
+    """
+    users = api_state(request).users
+    if users is None:
+        raise HTTPException(404, "this socket serves agent processes only")
+    if "authorization" in request.headers:
+        token = bearer(request)
+        if token.startswith(PROCESS_TOKEN_PREFIX):
+            raise HTTPException(403, "an agent process's token opens only its own syscalls")
+    else:
+        token = request.cookies.get(SESSION_COOKIE, "")
+        if not token:
+            raise HTTPException(401, "send 'Authorization: Bearer <token>' or log in", headers=_CHALLENGE)
+        if request.method not in _SAFE_METHODS:
+            sent, expected = request.headers.get(CSRF_HEADER, ""), request.cookies.get(CSRF_COOKIE, "")
+            if not expected or not hmac.compare_digest(sent, expected):
+                raise HTTPException(403, "missing or wrong CSRF token (header X-CSRF-Token)")
+    found = users.check(token)
+    if found is None:
+        raise HTTPException(401, "unknown, expired or revoked token", headers=_CHALLENGE)
+    return found
+
+
+def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    if not who.admin:
+        raise HTTPException(403, "this needs an admin token")
+    return who
+
+
+User = Annotated[Principal, Depends(principal)]
+Admin = Annotated[Principal, Depends(admin)]

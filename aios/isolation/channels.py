@@ -32,6 +32,7 @@ class _Channel:
     digest: str
     inflight: set[asyncio.Future[object]] = field(default_factory=set)
     exit: ExitReport | None = None
+    reported: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def digest(token: str) -> str:
@@ -85,6 +86,14 @@ class AgentChannels:
         channel = self._by_pid.get(pid)
         if channel is not None and channel.exit is None:
             channel.exit = report
+            channel.reported.set()
+
+    async def reported(self, pid: int) -> None:
+        """Until the process reports its end (an agent attached from a remote program has no OS process
+        of ours to watch)."""
+        channel = self._by_pid.get(pid)
+        if channel is not None:
+            await channel.reported.wait()
 
     def close(self, pid: int) -> ExitReport | None:
         """Revoke the token, cancel the syscalls still in flight, and return what the process reported."""

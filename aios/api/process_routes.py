@@ -1,0 +1,176 @@
+"""Processes, for users: spawn, list, show, kill, wait, resume, logs; each user sees only their own."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from aios.api.auth import User
+from aios.api.state import ApiState, api_state
+from aios.api.tokens import Principal
+from aios.boot import resume_agent, spawn_agent
+from aios.kernel.errors import AgentFailed, UnknownProcess
+from aios.kernel.records import AuditRow, ProcessRecord, ProcessState
+
+router = APIRouter(prefix="/v1/processes", tags=["processes"])
+State = Annotated[ApiState, Depends(api_state)]
+AGENT_NAME = r"^[a-z][a-z0-9_-]*$"
+
+
+class SpawnRequest(BaseModel):
+    """An installed agent to start, on what task, with at most its manifest's capabilities."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent: str = Field(pattern=AGENT_NAME, max_length=100)
+    task: str = Field(max_length=100_000)
+    capabilities: list[str] | None = Field(default=None, max_length=64)
+    """Narrow the manifest's capabilities (never widened)."""
+    priority: int = Field(default=0, ge=-100, le=100)
+    model: str | None = Field(default=None, max_length=200)
+    session: str | None = Field(default=None, max_length=200)
+
+
+class AttachRequest(BaseModel):
+    """An agent that runs in the caller's own program: the daemon gives it a process and a token."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=AGENT_NAME, max_length=100)
+    task: str = Field(max_length=100_000)
+    capabilities: list[str] = Field(default_factory=lambda: ["llm"], max_length=64)
+    priority: int = Field(default=0, ge=-100, le=100)
+    model: str | None = Field(default=None, max_length=200)
+
+
+class Attached(BaseModel):
+    process: ProcessRecord
+    token: str
+    """The process's own token: its syscalls, its tools and its exit report, nothing else."""
+
+
+class Logs(BaseModel):
+    output: str
+    """The end of what the agent process wrote to stdout and stderr (isolated agents)."""
+    audit: list[AuditRow]
+
+
+def visible(state: ApiState, who: Principal, pid: int) -> ProcessRecord:
+    """The process, if it exists and `who` may see it: another user's looks like no process at all."""
+    record = state.kernel.process(pid)
+    if not who.admin and record.owner != who.user:
+        raise UnknownProcess(f"no process {pid}")
+    return record
+
+
+@router.post("", status_code=201, summary="Start an installed agent on a task")
+async def spawn(body: SpawnRequest, who: User, state: State) -> ProcessRecord:
+    pid = await spawn_agent(
+        state.kernel,
+        body.agent,
+        body.task,
+        host=state.host,
+        owner=who.user,
+        capabilities=body.capabilities,
+        priority=body.priority,
+        model=body.model,
+        session=body.session,
+    )
+    return state.kernel.process(pid)
+
+
+@router.post("/attach", status_code=201, summary="A process for an agent that runs in the caller's program")
+async def attach(body: AttachRequest, who: User, state: State) -> Attached:
+    channels = state.channels
+    issued: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def program(pid: int) -> str | None:
+        issued.set_result(channels.open(pid))
+        try:
+            await channels.reported(pid)
+        finally:
+            report = channels.close(pid)
+        assert report is not None
+        if report.error is not None:
+            raise AgentFailed(report.error, traceback=report.traceback)
+        return report.result
+
+    pid = await state.kernel.spawn(
+        program,
+        agent=body.name,
+        task=body.task,
+        capabilities=body.capabilities,
+        owner=who.user,
+        priority=body.priority,
+        model=body.model,
+    )
+    return Attached(process=state.kernel.process(pid), token=await issued)
+
+
+@router.get("", summary="Processes, newest first")
+async def list_processes(
+    who: User,
+    state: State,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    status: Annotated[ProcessState | None, Query(alias="state")] = None,
+    active: bool = False,
+) -> list[ProcessRecord]:
+    assert state.store is not None
+    rows = await asyncio.to_thread(
+        state.store.list_processes,
+        limit=limit,
+        active_only=active,
+        owner=None if who.admin else who.user,
+        state=None if status is None else status.value,
+    )
+    # the store lags the live table by a write batch: a running process's freshest record is in memory
+    return [row if row.state.is_terminal else state.kernel.process(row.pid) for row in rows]
+
+
+@router.get("/{pid}", summary="One process")
+async def show(pid: int, who: User, state: State) -> ProcessRecord:
+    return visible(state, who, pid)
+
+
+@router.post("/{pid}/kill", summary="End a process; its queued and running calls are cancelled")
+async def kill(pid: int, who: User, state: State) -> ProcessRecord:
+    record = visible(state, who, pid)
+    if record.state.is_terminal:
+        return record
+    return await state.kernel.kill(pid)
+
+
+@router.get("/{pid}/wait", summary="The process's record once it has ended, or when the time is up")
+async def wait(
+    pid: int, who: User, state: State, timeout_s: Annotated[float, Query(ge=0, le=300)] = 30.0
+) -> ProcessRecord:
+    visible(state, who, pid)
+    try:
+        return await asyncio.wait_for(state.kernel.wait(pid), timeout_s)
+    except TimeoutError:
+        return state.kernel.process(pid)
+
+
+@router.post("/{pid}/resume", summary="Run an interrupted process again from its journal")
+async def resume(pid: int, who: User, state: State) -> ProcessRecord:
+    visible(state, who, pid)
+    return await resume_agent(state.kernel, pid, host=state.host)
+
+
+@router.get("/{pid}/logs", summary="What the process asked for (its audit rows) and what it printed")
+async def logs(
+    pid: int, who: User, state: State, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000
+) -> Logs:
+    visible(state, who, pid)
+    assert state.store is not None
+    await asyncio.to_thread(state.store.flush)
+    rows = await asyncio.to_thread(state.store.audit, pid=pid, limit=limit)
+    output = ""
+    if state.host is not None:
+        path = state.host.agents.log_dir / f"{pid}.log"
+        if path.is_file():
+            output = path.read_text(errors="replace")
+    return Logs(output=output, audit=rows)

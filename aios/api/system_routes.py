@@ -1,0 +1,130 @@
+"""Health, installed agents, models, the KV cache, tokens, and the dashboard's login."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from aios.agent_loader import ENTRY_POINT_GROUP, load_agent
+from aios.api.auth import CSRF_COOKIE, SESSION_COOKIE, Admin, User
+from aios.api.state import ApiState, api_state
+from aios.api.tokens import TokenInfo
+from aios.kernel.engines.interface import EngineInfo
+from aios.kernel.errors import AiosError
+from aios.kernel.kv_types import KVEntry
+from aios.sdk import Manifest
+
+router = APIRouter(prefix="/v1", tags=["system"])
+State = Annotated[ApiState, Depends(api_state)]
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+class AgentInfo(BaseModel):
+    name: str
+    manifest: Manifest | None = None
+    error: str | None = None
+
+
+class KVView(BaseModel):
+    engine: str
+    entries: list[KVEntry]
+
+
+class NewToken(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user: str = Field(pattern=r"^[A-Za-z0-9_.@-]{1,100}$")
+    admin: bool = False
+    label: str = Field(default="", max_length=200)
+    expires_in_s: float | None = Field(default=None, gt=0)
+
+
+class CreatedToken(BaseModel):
+    token: str
+    """Shown once: only its hash is stored."""
+    info: TokenInfo
+
+
+class Login(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=200)
+
+
+@router.get("/health", summary="Whether the daemon serves (the one route without a token)")
+async def health() -> Health:
+    return Health(status="ok", version=importlib.metadata.version("aios-runtime"))
+
+
+@router.get("/agents", summary="Installed agents and their manifests")
+async def agents(_who: User, state: State) -> list[AgentInfo]:
+    names = sorted({e.name for e in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)})
+    out = []
+    for name in names:
+        try:
+            if state.host is not None:
+                manifest = await state.host.agents.manifest(name)
+            else:  # agents run in-process (agents.isolation): they are trusted
+                manifest = load_agent(name).manifest
+            out.append(AgentInfo(name=name, manifest=manifest))
+        except AiosError as e:
+            out.append(AgentInfo(name=name, error=e.message))
+    return out
+
+
+@router.get("/models", summary="Configured models (nothing is loaded to answer)")
+async def models(_who: User, state: State) -> list[EngineInfo]:
+    return [] if state.engines is None else state.engines.describe()
+
+
+@router.get("/kv", summary="What each loaded engine holds in its KV cache, per process")
+async def kv(_who: User, state: State) -> list[KVView]:
+    if state.engines is None:
+        return []
+    return [KVView(engine=e.info().name, entries=e.kv_entries()) for e in state.engines.loaded()]
+
+
+@router.post("/tokens", status_code=201, summary="A new user token (admin only); shown once")
+async def create_token(body: NewToken, _who: Admin, state: State) -> CreatedToken:
+    assert state.users is not None
+    token, info = await asyncio.to_thread(
+        state.users.create, body.user, admin=body.admin, label=body.label, expires_in_s=body.expires_in_s
+    )
+    return CreatedToken(token=token, info=info)
+
+
+@router.get("/tokens", summary="Every token's owner and dates, never its text (admin only)")
+async def list_tokens(_who: Admin, state: State) -> list[TokenInfo]:
+    assert state.users is not None
+    return await asyncio.to_thread(state.users.list)
+
+
+@router.delete("/tokens/{token_id}", status_code=204, summary="Revoke a token (admin only)")
+async def revoke_token(token_id: int, _who: Admin, state: State) -> None:
+    assert state.users is not None
+    if not await asyncio.to_thread(state.users.revoke, token_id):
+        raise HTTPException(404, f"no live token {token_id}")
+
+
+@router.post("/session", status_code=204, summary="Dashboard login: a token becomes an HttpOnly cookie")
+async def login(body: Login, state: State, response: Response) -> None:
+    if state.users is None or body.token.startswith("aiosp_") or state.users.check(body.token) is None:
+        raise HTTPException(401, "unknown, expired or revoked token")
+    common = {"samesite": "strict", "secure": state.secure_cookies, "path": "/"}
+    response.set_cookie(SESSION_COOKIE, body.token, httponly=True, **common)  # type: ignore[arg-type]
+    response.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(24), httponly=False, **common)  # type: ignore[arg-type]
+
+
+@router.delete("/session", status_code=204, summary="Dashboard logout")
+async def logout(_who: User, response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
