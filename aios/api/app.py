@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from aios.api import agent_routes, problems
+from aios.api.body_limit import BodyLimit
 from aios.api.state import ApiState
 from aios.kernel.errors import AiosError
 
@@ -27,6 +28,7 @@ def create_app(state: ApiState) -> FastAPI:
         openapi_url="/v1/openapi.json" if state.users is not None else None,
     )
     app.state.aios = state
+    app.add_middleware(BodyLimit)
     app.add_exception_handler(AiosError, problems.aios_error)
     app.add_exception_handler(RequestValidationError, problems.validation_error)
     app.add_exception_handler(HTTPException, problems.http_error)

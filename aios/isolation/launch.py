@@ -52,12 +52,15 @@ def _editable_projects() -> list[Path]:
     return found
 
 
-@functools.cache
 def import_roots() -> tuple[tuple[Path, ...], tuple[Path, ...]]:
-    """(folders of the interpreter, other folders on the import path): what an agent process must see.
+    """(folders of the interpreter, other folders on the import path): what an agent process must see."""
+    return _import_roots(tuple(sys.path))
 
-    Computed once: installing a package while the kernel runs needs a restart to reach agents.
-    """
+
+@functools.cache
+def _import_roots(_path: tuple[str, ...]) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+    """Computed once per import path: a package installed into a folder already on it while the kernel
+    runs is seen; a new editable install needs a restart."""
     interpreter = _interpreter_paths()
     others = [Path(p) for p in sys.path if p and Path(p).is_dir()]
     others += _editable_projects()

@@ -147,3 +147,23 @@ class Wanderer(Agent):
         await ctx.tool("shell.exec", cmd=f"echo {word}")
         await ctx.tool("shell.exec", cmd=f"while [ ! -e {spec['gate']} ]; do sleep 0.05; done")
         return word
+
+
+class Counter(Agent):
+    """Makes `task` syscalls (JSON: `calls`, every `llm_every`-th a tiny LLM call and every
+    `tool_every`-th a shell command, the rest no-ops) and reports how many were answered."""
+
+    manifest = Manifest(name="counter", capabilities=("llm", "shell.exec"))
+
+    async def run(self, task: str, ctx: Context) -> str:
+        spec = json.loads(task)
+        answered = 0
+        for i in range(1, spec["calls"] + 1):
+            if spec.get("llm_every") and i % spec["llm_every"] == 0:
+                await ctx.llm(f"Count {i}", max_tokens=2)
+            elif spec.get("tool_every") and i % spec["tool_every"] == 0:
+                await ctx.tool("shell.exec", cmd=f"echo {i}")
+            else:
+                await ctx.noop()
+            answered += 1
+        return str(answered)

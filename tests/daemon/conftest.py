@@ -1,0 +1,66 @@
+"""A daemon in the test's own event loop, and the test agents installed the way a stranger's package is."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from aios.config import Settings
+from aios.daemon import Daemon, start_daemon
+from aios.kernel.engines.local import LocalEngine
+
+TEST_AGENTS = {
+    "journaler": "tests.isolation.probe_agents:Journaler",
+    "sleeper": "tests.isolation.probe_agents:Sleeper",
+    "crasher": "tests.isolation.probe_agents:Crasher",
+    "counter": "tests.isolation.probe_agents:Counter",
+}
+
+
+@pytest.fixture(scope="session")
+def agents_dist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A folder on the import path holding an installed distribution whose entry points name test agents
+    (what `pip install` of a third-party agent package leaves behind)."""
+    root = tmp_path_factory.mktemp("site")
+    info = root / "aios_test_agents-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: aios-test-agents\nVersion: 0.1.0\n")
+    lines = "\n".join(f"{name} = {target}" for name, target in TEST_AGENTS.items())
+    (info / "entry_points.txt").write_text(f"[aios.agents]\n{lines}\n")
+    sys.path.append(str(root))
+    yield root
+    sys.path.remove(str(root))
+
+
+@pytest.fixture
+def daemon_settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"daemon": settings.daemon.model_copy(update={"port": 0})})
+
+
+@pytest.fixture
+async def daemon(
+    daemon_settings: Settings, tmp_path: Path, local_engine: LocalEngine, agents_dist: Path
+) -> AsyncIterator[Daemon]:
+    running = await start_daemon(daemon_settings, cwd=tmp_path, preload=False)
+    running.kernel.engines.register("local", local_engine)
+    yield running
+    await running.kernel.shutdown(close_engines=False, interrupt=True)
+    await running.close()
+
+
+def admin_token(daemon: Daemon) -> str:
+    return daemon.settings.cli_token_path.read_text().strip()
+
+
+def user_token(daemon: Daemon, user: str, *, admin: bool = False) -> str:
+    token, _ = daemon.users.create(user, admin=admin)
+    return token
+
+
+def client(daemon: Daemon, token: str | None = None) -> httpx.AsyncClient:
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    return httpx.AsyncClient(base_url=f"http://127.0.0.1:{daemon.port}", headers=headers, timeout=60)

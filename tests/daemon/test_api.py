@@ -1,0 +1,169 @@
+"""The daemon's API over real HTTP: tokens, ownership, processes, events, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+
+from aios.daemon import Daemon
+from aios.kernel.records import ProcessState
+from tests.daemon.conftest import admin_token, client, user_token
+
+
+async def _sse(response: httpx.Response, stop: str = "end") -> list[dict[str, Any]]:
+    """Events of an open stream until one of kind `stop` (inclusive)."""
+    events, fields = [], {}
+    async for line in response.aiter_lines():
+        if line == "":
+            if "data" in fields:
+                events.append(
+                    {
+                        "id": int(fields.get("id", 0)),
+                        "event": fields.get("event"),
+                        "data": json.loads(fields["data"]),
+                    }
+                )
+                if fields.get("event") == stop:
+                    return events
+            fields = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(": ")
+            fields[name] = value
+    return events
+
+
+async def test_only_health_is_anonymous_and_tokens_are_checked(daemon: Daemon) -> None:
+    async with client(daemon) as anonymous:
+        assert (await anonymous.get("/v1/health")).json()["status"] == "ok"
+        for method, path in [
+            ("GET", "/v1/processes"),
+            ("GET", "/v1/events"),
+            ("GET", "/v1/approvals"),
+            ("POST", "/v1/processes"),
+            ("GET", "/v1/agents"),
+            ("GET", "/metrics"),
+        ]:
+            response = await anonymous.request(method, path)
+            assert response.status_code == 401, (method, path)
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.headers["www-authenticate"] == "Bearer"
+    token, _ = daemon.users.create("eve", expires_in_s=0.001)
+    await asyncio.sleep(0.01)
+    for bad in ("aiosu_forged", token, "aiosp_someprocess"):
+        async with client(daemon, bad) as caller:
+            response = await caller.get("/v1/processes")
+        assert response.status_code in (401, 403), bad
+    revoked = user_token(daemon, "mallory")
+    async with client(daemon, revoked) as caller:
+        assert (await caller.get("/v1/processes")).status_code == 200
+        [row] = [t for t in daemon.users.list() if t.user == "mallory"]
+        daemon.users.revoke(row.id)
+        assert (await caller.get("/v1/processes")).status_code == 401
+
+
+async def test_users_see_and_touch_only_their_own_processes(daemon: Daemon) -> None:
+    alice, bob = user_token(daemon, "alice"), user_token(daemon, "bob")
+    async with (
+        client(daemon, alice) as a,
+        client(daemon, bob) as b,
+        client(daemon, admin_token(daemon)) as root,
+    ):
+        spawned = await a.post("/v1/processes", json={"agent": "sleeper", "task": ""})
+        assert spawned.status_code == 201, spawned.text
+        pid = spawned.json()["pid"]
+        assert spawned.json()["owner"] == "alice"
+        assert (await b.get(f"/v1/processes/{pid}")).status_code == 404
+        assert (await b.post(f"/v1/processes/{pid}/kill")).status_code == 404
+        assert [p["pid"] for p in (await b.get("/v1/processes")).json()] == []
+        assert [p["pid"] for p in (await a.get("/v1/processes")).json()] == [pid]
+        assert [p["pid"] for p in (await root.get("/v1/processes")).json()] == [pid]
+        assert (await b.post("/v1/tokens", json={"user": "bob", "admin": True})).status_code == 403
+        made = await root.post("/v1/tokens", json={"user": "carol"})
+        assert made.status_code == 201 and made.json()["token"].startswith("aiosu_")
+        killed = await a.post(f"/v1/processes/{pid}/kill")
+        assert killed.json()["state"] == "killed"
+
+
+async def test_a_process_streams_numbered_events_resumes_and_ends_with_usage(daemon: Daemon) -> None:
+    token = user_token(daemon, "alice")
+    async with client(daemon, token) as api:
+        pid = (await api.post("/v1/processes", json={"agent": "chat", "task": "Say hi"})).json()["pid"]
+        async with api.stream("GET", f"/v1/processes/{pid}/events") as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            events = await _sse(response)
+        ids = [e["id"] for e in events]
+        assert ids == sorted(ids) and len(set(ids[:-1])) == len(ids) - 1
+        kinds = [e["event"] for e in events]
+        assert kinds[0] == "spawned" and kinds[-2:] == ["exited", "end"] and "syscall_finished" in kinds
+        end = events[-1]["data"]
+        assert end["state"] == "done" and end["usage"]["llm_calls"] == 1 and end["usage"]["tokens_out"] > 0
+        middle = events[1]["id"]
+        headers = {"Last-Event-ID": str(middle)}
+        async with api.stream("GET", f"/v1/processes/{pid}/events", headers=headers) as response:
+            again = await _sse(response)
+        assert [e["id"] for e in again][:-1] == [i for i in ids[:-1] if i > middle]
+
+
+async def test_a_client_that_goes_away_does_not_kill_its_process(daemon: Daemon) -> None:
+    token = user_token(daemon, "alice")
+    async with client(daemon, token) as api:
+        pid = (await api.post("/v1/processes", json={"agent": "sleeper", "task": ""})).json()["pid"]
+        async with api.stream("GET", f"/v1/processes/{pid}/events") as response:
+            await _sse(response, stop="syscall_finished")  # the sleeper's no-op: it runs, then we hang up
+        await asyncio.sleep(0.2)
+        assert daemon.kernel.process(pid).state == ProcessState.RUNNING
+        await api.post(f"/v1/processes/{pid}/kill")
+
+
+async def test_bad_input_gets_a_clear_4xx(daemon: Daemon) -> None:
+    async with client(daemon, user_token(daemon, "alice")) as api:
+        cases = {
+            "malformed json": await api.post(
+                "/v1/processes", content=b"{nope", headers={"content-type": "application/json"}
+            ),
+            "missing field": await api.post("/v1/processes", json={"agent": "chat"}),
+            "unknown field": await api.post("/v1/processes", json={"agent": "chat", "task": "x", "uid": 0}),
+            "bad agent name": await api.post("/v1/processes", json={"agent": "os:system", "task": "x"}),
+            "unknown agent": await api.post("/v1/processes", json={"agent": "ghost", "task": "x"}),
+            "unknown pid": await api.get("/v1/processes/999999"),
+            "unknown approval": await api.post("/v1/approvals/999999/approve", json={}),
+            "oversized": await api.post(
+                "/v1/processes", content=b"x" * (2 << 20), headers={"content-type": "application/json"}
+            ),
+            "bad query": await api.get("/v1/processes", params={"limit": "lots"}),
+        }
+    expected = {
+        "malformed json": 422,
+        "missing field": 422,
+        "unknown field": 422,
+        "bad agent name": 422,
+        "unknown agent": 404,
+        "unknown pid": 404,
+        "unknown approval": 404,
+        "oversized": 413,
+        "bad query": 422,
+    }
+    assert {name: r.status_code for name, r in cases.items()} == expected
+    for name, response in cases.items():
+        assert response.headers["content-type"] == "application/problem+json", name
+        assert response.json()["detail"], name
+    assert "ghost" in cases["unknown agent"].json()["detail"]
+
+
+async def test_agents_models_kv_and_metrics(daemon: Daemon) -> None:
+    async with client(daemon, admin_token(daemon)) as api:
+        agents = {a["name"]: a for a in (await api.get("/v1/agents")).json()}
+        assert agents["react"]["manifest"]["capabilities"] == ["llm", "shell.exec"]
+        assert agents["journaler"]["manifest"]["name"] == "journaler"  # read in a sandbox: not aios's own
+        pid = (await api.post("/v1/processes", json={"agent": "chat", "task": "Say hi"})).json()["pid"]
+        assert (await api.get(f"/v1/processes/{pid}/wait")).json()["state"] == "done"
+        assert (await api.get("/v1/models")).json()[0]["name"] == "local"
+        assert isinstance((await api.get("/v1/kv")).json(), list)
+        metrics = (await api.get("/metrics")).text
+        assert 'aios_syscalls_total{kind="llm",status="ok"}' in metrics
+        assert 'aios_process_exits_total{state="done"} 1.0' in metrics
+        openapi = (await api.get("/v1/openapi.json")).json()
+        assert "/v1/processes/{pid}/events" in openapi["paths"]
