@@ -62,6 +62,7 @@ async def boot(
             kubernetes=settings.kubernetes,
             ansible=settings.ansible,
             cwd=cwd,
+            private=(settings.data_dir,),
         ),
         policy=create_policy(settings.policy, slice_tokens=settings.slice_tokens),
         kv_policy=create_kv_policy(settings.kv_policy),

@@ -47,9 +47,13 @@ class Daemon:
     users: UserTokens
     port: int | None
     """The TCP port it listens on (the one the system chose when the config said 0); None: no TCP."""
+    closed: bool = False
 
     async def close(self) -> None:
-        """Stop serving; resumable processes end `interrupted`; the local CLI token is revoked."""
+        """Stop serving; resumable processes end `interrupted`; the local CLI token is removed."""
+        if self.closed:
+            return
+        self.closed = True
         await self.kernel.shutdown(interrupt=True)
         self.events.close()  # after the kernel's last events: streams end, the server need not wait on them
         self.metrics.close()

@@ -22,10 +22,14 @@ def build_drivers(
     kubernetes: KubernetesConfig | None = None,
     ansible: AnsibleConfig | None = None,
     cwd: Path | None = None,
+    private: tuple[Path, ...] = (),
 ) -> dict[str, Driver]:
-    """Every driver this build ships, by name; each opens its device lazily, on first use."""
+    """Every driver this build ships, by name; each opens its device lazily, on first use.
+
+    `private` folders (the data dir) are never shown to sandboxed commands, even inside `cwd`.
+    """
     drivers: list[Driver] = [
-        ShellDriver(shell, cwd=cwd),
+        ShellDriver(shell, cwd=cwd, private=private),
         BrowserDriver(browser),
         GuiDriver(gui),
         KubernetesDriver(kubernetes),

@@ -14,6 +14,7 @@ SECRET_FILE_PATTERNS = (
     ".env", ".env.*", ".envrc", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.kdbx",
     "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".netrc", ".npmrc", ".pypirc", ".pgpass",
     ".git-credentials", ".htpasswd", "credentials", "credentials.json", "*.tfstate", "*.tfstate.backup",
+    "*.token",
     ".ssh", ".gnupg", ".aws", ".azure", ".kube", ".docker", ".password-store", "gcloud",
 )  # fmt: skip
 """Names (globs) hidden by default: key files, credential stores, and folders that hold them."""

@@ -58,9 +58,14 @@ class ShellDriver(Driver):
     exclusive = False
     max_concurrency = 4
 
-    def __init__(self, config: ShellConfig | None = None, *, cwd: Path | None = None) -> None:
+    def __init__(
+        self, config: ShellConfig | None = None, *, cwd: Path | None = None, private: tuple[Path, ...] = ()
+    ) -> None:
         self.config = config or ShellConfig()
         self.cwd = (cwd or Path.cwd()).resolve()
+        self.private = tuple(p.resolve() for p in private)
+        """The runtime's own folders (its data dir: database, tokens, other processes' work): hidden when
+        they lie inside the user's folder."""
         self._mode: SandboxMode | None = None
         self._probe_error = ""
 
@@ -141,6 +146,9 @@ class ShellDriver(Driver):
             if readonly is not None:
                 secrets = await asyncio.to_thread(find_secrets, readonly, self.config.hidden_files)
                 hidden = mask_args(secrets)
+                for folder in self.private:
+                    if folder.is_relative_to(readonly) and folder.is_dir():
+                        hidden += ["--tmpfs", str(folder)]
             argv = bwrap_command(
                 bwrap,
                 args.cmd,

@@ -7,6 +7,7 @@ import importlib.metadata
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from aios.api import agent_routes, problems
 from aios.api.body_limit import BodyLimit
@@ -32,6 +33,7 @@ def create_app(state: ApiState) -> FastAPI:
     app.add_exception_handler(AiosError, problems.aios_error)
     app.add_exception_handler(RequestValidationError, problems.validation_error)
     app.add_exception_handler(HTTPException, problems.http_error)
+    app.add_exception_handler(ClientDisconnect, problems.client_gone)
     app.include_router(agent_routes.router)
     if state.users is not None:  # imported here: a kernel's private agent socket starts without them
         from aios.api import (

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from aios.kernel import errors
@@ -70,3 +70,8 @@ async def http_error(_request: Request, error: Exception) -> JSONResponse:
     if error.headers:
         response.headers.update(error.headers)
     return response
+
+
+async def client_gone(_request: Request, _error: Exception) -> Response:
+    """The caller hung up mid-request (an agent process killed while it sent a syscall): nobody reads this."""
+    return Response(status_code=499)

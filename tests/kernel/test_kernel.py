@@ -338,3 +338,25 @@ async def test_tool_pause_statistics_survive_a_restart(settings: Settings, tmp_p
         assert second.kv.durations.count("shell.exec") == 1  # seeded from the audit log
     finally:
         await second.shutdown()
+
+
+async def test_ended_processes_leave_memory_but_not_the_store(
+    kernel: Kernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon runs processes for months: only the latest few ended ones stay in memory."""
+    from aios.kernel import process_table
+
+    monkeypatch.setattr(process_table, "RETAINED_ENDED", 2)
+
+    async def program(pid: int) -> str:
+        await kernel.syscall(pid, NoopSyscall())
+        return f"done {pid}"
+
+    pids = [await kernel.spawn(program, agent="t", task="", capabilities=[]) for _ in range(5)]
+    for pid in pids:
+        await kernel.wait(pid)
+    assert kernel.table.all_live() == []
+    assert [kernel.table.live(pid) is not None for pid in pids] == [False, False, False, True, True]
+    kernel.store.flush()
+    assert [(await kernel.wait(pid)).result for pid in pids] == [f"done {pid}" for pid in pids]
+    assert kernel.process(pids[0]).state == ProcessState.DONE

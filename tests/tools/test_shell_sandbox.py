@@ -189,3 +189,17 @@ async def test_secret_files_in_the_users_folder_read_empty(user_dir: Path, ctx: 
     assert ".env" in out["stdout"].split()  # secrets show as empty, not as missing
     opened = ShellDriver(ShellConfig(hidden_files=[]), cwd=user_dir)
     assert "sk-env-file" in (await sh(opened, ctx, "cat .env"))["stdout"]
+
+
+async def test_the_runtimes_data_dir_is_hidden_inside_the_users_folder(
+    user_dir: Path, ctx: CallContext
+) -> None:
+    """`aios serve` started in the folder that holds its data dir: the database and the CLI's admin token
+    are there, and must not be readable by an agent's commands."""
+    data = user_dir / "aios-data"
+    data.mkdir()
+    (data / "cli.token").write_text("aiosu_admin")
+    (data / "aios.db").write_text("every process's results")
+    driver = ShellDriver(cwd=user_dir, private=(data,))
+    out = await sh(driver, ctx, "ls -A aios-data | wc -l; cat aios-data/aios.db aios-data/cli.token")
+    assert out["stdout"].split()[0] == "0" and "results" not in out["stdout"] and "aiosu" not in out["stdout"]

@@ -1,0 +1,46 @@
+"""The daemon stops and starts again: nothing is lost, interrupted programs finish with the same answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from aios.config import Settings
+from aios.daemon import Daemon, start_daemon
+from aios.kernel.engines.local import LocalEngine
+from aios.kernel.records import ProcessState
+from tests.daemon.conftest import client, user_token
+from tests.fakes import until
+
+
+async def test_a_graceful_stop_interrupts_and_the_next_daemon_resumes(
+    daemon: Daemon, daemon_settings: Settings, tmp_path: Path, local_engine: LocalEngine
+) -> None:
+    gate = tmp_path / "gate"
+    task = json.dumps({"say": "hello", "gate": str(gate)})
+    async with client(daemon, user_token(daemon, "alice")) as api:
+        pid = (await api.post("/v1/processes", json={"agent": "journaler", "task": task})).json()["pid"]
+        await until(lambda: len(daemon.kernel.store.journal(pid)) == 3, "three syscalls journaled")
+    await daemon.kernel.shutdown(close_engines=False, interrupt=True)
+    await daemon.close()
+    assert daemon.kernel.store.get_process(pid).state == ProcessState.INTERRUPTED  # type: ignore[union-attr]
+
+    gate.touch()
+    settings = daemon_settings.model_copy(
+        update={"daemon": daemon_settings.daemon.model_copy(update={"resume_interrupted": True})}
+    )
+    second = await start_daemon(settings, cwd=tmp_path, preload=False)
+    second.kernel.engines.register("local", local_engine)
+    try:
+        resumed = await second.kernel.wait(pid)
+        async with client(second, user_token(second, "alice")) as api:
+            fresh = (await api.post("/v1/processes", json={"agent": "journaler", "task": task})).json()["pid"]
+            reference = (await api.get(f"/v1/processes/{fresh}/wait")).json()
+    finally:
+        await second.kernel.shutdown(close_engines=False)
+        await second.close()
+    assert resumed.state == ProcessState.DONE, resumed.error
+    assert resumed.isolated and resumed.owner == "alice"
+    answer = json.loads(resumed.result or "")
+    assert answer["runs"] == "hello\n"  # the first command was answered from the journal, not run again
+    assert answer == json.loads(reference["result"])
