@@ -1,19 +1,25 @@
 """What agent authors import: `from aios.sdk import Agent, Context`; and `connect` for a running daemon."""
 
 from aios.kernel.errors import (
+    AgentFailed,
     AiosError,
     ApprovalDenied,
     ContextOverflow,
     EngineError,
     HostBlocked,
     InvalidSyscall,
+    KernelShutDown,
     LimitExceeded,
     MemoryFailure,
     PermissionDenied,
     ProcessKilled,
+    ReplayDiverged,
     RuntimeFailure,
     ToolError,
     ToolTimeout,
+    UnknownAgent,
+    UnknownApproval,
+    UnknownProcess,
     UserError,
 )
 from aios.kernel.memory_port import MemoryHit, MemoryItem
@@ -38,6 +44,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "Agent",
+    "AgentFailed",
     "AiosError",
     "ApprovalDenied",
     "AsyncClient",
@@ -47,6 +54,7 @@ __all__ = [
     "EngineError",
     "HostBlocked",
     "InvalidSyscall",
+    "KernelShutDown",
     "LLMResult",
     "LimitExceeded",
     "Manifest",
@@ -57,6 +65,7 @@ __all__ = [
     "Message",
     "PermissionDenied",
     "ProcessKilled",
+    "ReplayDiverged",
     "Run",
     "RuntimeFailure",
     "StreamEvent",
@@ -65,6 +74,9 @@ __all__ = [
     "ToolSpec",
     "ToolTimeout",
     "Transport",
+    "UnknownAgent",
+    "UnknownApproval",
+    "UnknownProcess",
     "Usage",
     "UserError",
     "connect",

@@ -167,3 +167,45 @@ class Counter(Agent):
                 await ctx.noop()
             answered += 1
         return str(answered)
+
+
+class Deaf(Agent):
+    """Pipelines syscalls on a raw connection of its own and never reads a reply, then finishes normally."""
+
+    manifest = Manifest(name="deaf", capabilities=("llm",))
+
+    async def run(self, task: str, ctx: Context) -> str:
+        from aios.isolation.launch import AGENT_SOCKET
+
+        token = ctx._transport.client.headers["authorization"]
+        body = b'{"kind": "noop"}'
+        request = (
+            f"POST /v1/syscalls HTTP/1.1\r\nHost: aios\r\nAuthorization: {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        raw.connect(AGENT_SOCKET)
+        raw.setblocking(False)
+        sent = 0
+        loop = asyncio.get_running_loop()
+        for _ in range(int(task)):
+            try:
+                await asyncio.wait_for(loop.sock_sendall(raw, request), 0.5)
+                sent += 1
+            except TimeoutError:
+                break  # the kernel stopped reading from us: our replies fill the socket
+        await ctx.noop()
+        raw.close()
+        return str(sent)
+
+
+class Quitter(Agent):
+    """Starts a slow tool call and exits without waiting for it."""
+
+    manifest = Manifest(name="quitter", capabilities=("llm", "shell.exec"))
+
+    async def run(self, task: str, ctx: Context) -> str:
+        asyncio.get_running_loop().create_task(ctx.tool("shell.exec", cmd="sleep 20"))
+        await ctx.noop()
+        await asyncio.sleep(0.3)  # the tool call is on the wire
+        os._exit(3)

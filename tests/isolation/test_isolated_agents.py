@@ -19,7 +19,16 @@ from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
 from aios.tools.sandbox import find_bwrap
 from tests.fakes import until
-from tests.isolation.probe_agents import Burglar, Crasher, Flooder, GarbageSender, Sleeper, TraceProbe
+from tests.isolation.probe_agents import (
+    Burglar,
+    Crasher,
+    Deaf,
+    Flooder,
+    GarbageSender,
+    Quitter,
+    Sleeper,
+    TraceProbe,
+)
 
 pytestmark = pytest.mark.skipif(
     find_bwrap() is None and not os.environ.get("CI"), reason="bubblewrap is not installed"
@@ -190,3 +199,20 @@ async def test_the_agent_socket_refuses_other_tokens_and_garbage(
     }
     model_kernel.store.flush()
     assert [r.kind for r in model_kernel.store.audit(pid=record.pid)] == ["invalid", "noop"]
+
+
+async def test_agents_that_never_read_replies_or_quit_mid_call_do_not_hold_up_others(
+    model_kernel: Kernel, host: AgentHost
+) -> None:
+    deaf = await spawn_agent(model_kernel, Deaf, "5000", host=host)
+    quitter = await spawn_agent(model_kernel, Quitter, "", host=host)
+    bystander = await spawn_agent(model_kernel, TraceProbe, "Say hi", host=host)
+    assert (await model_kernel.wait(bystander)).state == ProcessState.DONE
+    quit_record = await model_kernel.wait(quitter)
+    assert quit_record.state == ProcessState.FAILED and "exited with code 3" in (quit_record.error or "")
+    model_kernel.store.flush()
+    [cut] = [r for r in model_kernel.store.audit(pid=quitter) if r.kind == "tool"]
+    assert cut.status == "killed"  # its call was cancelled when it went: the sleep did not run on
+    deaf_record = await model_kernel.wait(deaf)
+    assert deaf_record.state == ProcessState.DONE, deaf_record.error
+    assert 0 < int(deaf_record.result or "0") <= 5000
