@@ -18,6 +18,7 @@ TEST_AGENTS = {
     "sleeper": "tests.isolation.probe_agents:Sleeper",
     "crasher": "tests.isolation.probe_agents:Crasher",
     "counter": "tests.isolation.probe_agents:Counter",
+    "asker": "tests.isolation.probe_agents:Asker",
 }
 
 

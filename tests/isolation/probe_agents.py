@@ -209,3 +209,13 @@ class Quitter(Agent):
         await ctx.noop()
         await asyncio.sleep(0.3)  # the tool call is on the wire
         os._exit(3)
+
+
+class Asker(Agent):
+    """One shell command (which a test's approval rules hold for a human), and its output as the answer."""
+
+    manifest = Manifest(name="asker", capabilities=("llm", "shell.exec"))
+
+    async def run(self, task: str, ctx: Context) -> str:
+        out = await ctx.tool("shell.exec", cmd=f"echo {task}")
+        return str(out["stdout"]).strip()
