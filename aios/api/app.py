@@ -34,7 +34,7 @@ def create_app(state: ApiState) -> FastAPI:
     app.add_exception_handler(RequestValidationError, problems.validation_error)
     app.add_exception_handler(HTTPException, problems.http_error)
     app.add_exception_handler(ClientDisconnect, problems.client_gone)
-    app.include_router(agent_routes.router)
+    app.include_router(agent_routes.router, responses=problems.RESPONSES)
     if state.users is not None:  # imported here: a kernel's private agent socket starts without them
         from aios.api import (
             approval_routes,
@@ -47,6 +47,6 @@ def create_app(state: ApiState) -> FastAPI:
         )
 
         for module in (system_routes, process_routes, event_routes, approval_routes, memory_routes, metrics):
-            app.include_router(module.router)
+            app.include_router(module.router, responses=problems.RESPONSES)
         dashboard.mount(app)
     return app

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from aios.api.auth import User
+from aios.api.params import Id
 from aios.api.state import ApiState, api_state
 from aios.api.tokens import Principal
 from aios.kernel.approvals import ApprovalRecord
@@ -42,17 +43,17 @@ async def list_approvals(
 
 
 @router.get("/{approval_id}", summary="One request, with what the call would change")
-async def show(approval_id: int, who: User, state: State) -> ApprovalRecord:
+async def show(approval_id: Id, who: User, state: State) -> ApprovalRecord:
     return _visible(state, who, approval_id)
 
 
 @router.post("/{approval_id}/approve", summary="Let the call run")
-async def approve(approval_id: int, who: User, state: State, body: Decision | None = None) -> ApprovalRecord:
+async def approve(approval_id: Id, who: User, state: State, body: Decision | None = None) -> ApprovalRecord:
     _visible(state, who, approval_id)
     return await state.kernel.decide(approval_id, True, by=who.user, reason=body.reason if body else "")
 
 
 @router.post("/{approval_id}/deny", summary="Refuse the call (the agent gets ApprovalDenied)")
-async def deny(approval_id: int, who: User, state: State, body: Decision | None = None) -> ApprovalRecord:
+async def deny(approval_id: Id, who: User, state: State, body: Decision | None = None) -> ApprovalRecord:
     _visible(state, who, approval_id)
     return await state.kernel.decide(approval_id, False, by=who.user, reason=body.reason if body else "")

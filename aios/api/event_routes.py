@@ -11,6 +11,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from aios.api.auth import User
 from aios.api.event_log import EventLog, Numbered
+from aios.api.params import Id
 from aios.api.process_routes import visible
 from aios.api.state import ApiState, api_state
 from aios.api.tokens import Principal
@@ -93,7 +94,7 @@ async def events(
     responses={200: _STREAM},
 )
 async def process_events(
-    pid: int,
+    pid: Id,
     who: User,
     state: State,
     last_event_id: Annotated[str | None, Header()] = None,

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import StreamingResponse
 
 from aios.api.auth import User
+from aios.api.params import Id
 from aios.api.state import ApiState, api_state
 from aios.api.tokens import Principal
 from aios.kernel.errors import InvalidSyscall
@@ -83,12 +84,12 @@ async def search(
 
 
 @router.get("/{item_id}", summary="One memory")
-async def show(item_id: int, who: User, state: State) -> MemoryItem:
+async def show(item_id: Id, who: User, state: State) -> MemoryItem:
     return _mine(state, who, item_id)
 
 
 @router.delete("/{item_id}", summary="Forget a memory (never recalled again; `purge` erases its text)")
-async def forget(item_id: int, who: User, state: State, purge: bool = False) -> MemoryItem:
+async def forget(item_id: Id, who: User, state: State, purge: bool = False) -> MemoryItem:
     _mine(state, who, item_id)
     manager = _manager(state)
     item = await asyncio.to_thread(manager.store.forget, item_id, purge=purge)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from aios.api.auth import User
+from aios.api.params import Id
 from aios.api.state import ApiState, api_state
 from aios.api.tokens import Principal
 from aios.boot import resume_agent, spawn_agent
@@ -131,12 +132,12 @@ async def list_processes(
 
 
 @router.get("/{pid}", summary="One process")
-async def show(pid: int, who: User, state: State) -> ProcessRecord:
+async def show(pid: Id, who: User, state: State) -> ProcessRecord:
     return visible(state, who, pid)
 
 
 @router.post("/{pid}/kill", summary="End a process; its queued and running calls are cancelled")
-async def kill(pid: int, who: User, state: State) -> ProcessRecord:
+async def kill(pid: Id, who: User, state: State) -> ProcessRecord:
     record = visible(state, who, pid)
     if record.state.is_terminal:
         return record
@@ -155,7 +156,7 @@ async def wait(
 
 
 @router.post("/{pid}/resume", summary="Run an interrupted process again from its journal")
-async def resume(pid: int, who: User, state: State) -> ProcessRecord:
+async def resume(pid: Id, who: User, state: State) -> ProcessRecord:
     visible(state, who, pid)
     return await resume_agent(state.kernel, pid, host=state.host)
 

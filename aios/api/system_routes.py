@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aios.agent_loader import ENTRY_POINT_GROUP, load_agent
 from aios.api.auth import CSRF_COOKIE, SESSION_COOKIE, Admin, User
+from aios.api.params import Id
 from aios.api.state import ApiState, api_state
 from aios.api.tokens import TokenInfo
 from aios.kernel.engines.interface import EngineInfo
@@ -109,7 +110,7 @@ async def list_tokens(_who: Admin, state: State) -> list[TokenInfo]:
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke a token (admin only)")
-async def revoke_token(token_id: int, _who: Admin, state: State) -> None:
+async def revoke_token(token_id: Id, _who: Admin, state: State) -> None:
     assert state.users is not None
     if not await asyncio.to_thread(state.users.revoke, token_id):
         raise HTTPException(404, f"no live token {token_id}")
