@@ -179,6 +179,54 @@ def bench_drivers(
     publish(report, folder, footnote=f"{len(report.rows)} operations in {report.seconds:.0f} s; ")
 
 
+@bench_app.command("daemon")
+def bench_daemon(
+    quick: Annotated[bool, typer.Option(help="Fewer calls and tokens (under a minute).")] = False,
+    out: OutOption = None,
+) -> None:
+    """Isolated agents on a daemon of its own: syscall round trip, syscalls/s, spawn time, LLM throughput."""
+    import tempfile
+
+    from aios.daemon import start_daemon
+    from aios.evals.bench_daemon import DaemonBenchParams, DaemonBenchReport, run_daemon_bench
+
+    folder = _folder(out, "daemon")
+    params = DaemonBenchParams()
+    if quick:
+        params = DaemonBenchParams(
+            rtt_calls=500, calls_per_agent=200, spawns=5, llm_calls=2, llm_tokens=32, llm_rounds=1
+        )
+    settings = _settings()
+
+    async def go() -> DaemonBenchReport:
+        with (
+            tempfile.TemporaryDirectory(prefix="aios-bench-") as scratch,
+            progress("starting a daemon") as say,
+        ):
+            isolated = settings.model_copy(
+                update={
+                    "data_dir": Path(scratch),
+                    "database_url": None,
+                    "agents": settings.agents.model_copy(update={"isolation": "process"}),
+                    "daemon": settings.daemon.model_copy(
+                        update={"port": None, "socket": None, "resume_interrupted": False}
+                    ),
+                }
+            )
+            daemon = await start_daemon(with_memory_in(isolated, Path(scratch)), cwd=Path.cwd())
+            try:
+                return await run_daemon_bench(daemon, params, say)
+            finally:
+                await daemon.close()
+
+    publish(
+        asyncio.run(go()),
+        folder,
+        footnote="targets: rtt_p50_ms <= 2, syscalls_per_s >= 1000, spawn_p50_ms <= 500, "
+        "isolated_vs_inprocess >= 0.95; ",
+    )
+
+
 @bench_app.command("memory")
 def bench_memory(
     quick: Annotated[bool, typer.Option(help="200 and 2,000 items only (about a minute).")] = False,

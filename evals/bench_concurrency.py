@@ -9,13 +9,12 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
+from aios.evals.bench_agents import TOPICS
 from aios.kernel.contracts import KernelAPI
 from aios.kernel.engines.interface import Engine
 from aios.kernel.syscalls import LLMResult, LLMSyscall, Message, Sampling
 from aios.sdk import Agent, Context, Manifest
 from aios.transport import InProcessTransport
-
-TOPICS = ("schedulers", "caches", "compilers", "rivers", "bridges", "gardens", "robots", "libraries")
 
 
 class BenchParams(BaseModel):

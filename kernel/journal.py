@@ -18,7 +18,7 @@ from aios.kernel import errors
 from aios.kernel.errors import AiosError, KernelShutDown, ReplayDiverged, Signal
 from aios.kernel.process_table import LiveProcess
 from aios.kernel.store import ProcessStore
-from aios.kernel.syscalls import SYSCALL_RESULT_ADAPTER, SyscallResult
+from aios.kernel.syscalls import SYSCALL_RESULT_ADAPTER, NoopSyscall, SyscallResult
 
 
 class Journal:
@@ -26,9 +26,10 @@ class Journal:
         self.store = store
 
     @staticmethod
-    def keeps(proc: LiveProcess) -> bool:
-        """Only processes that can be resumed (their program is known) pay for journaling."""
-        return proc.record.entry is not None and not proc.background
+    def keeps(proc: LiveProcess, request: BaseModel) -> bool:
+        """Only processes that can be resumed (their program is known) pay for journaling, and not for a
+        no-op: it changes nothing and always answers the same, so a replay may ask it live."""
+        return proc.record.entry is not None and not proc.background and not isinstance(request, NoopSyscall)
 
     async def load(self, proc: LiveProcess) -> None:
         """Arm replay for a resumed process: its journal, unanswered, and numbering that continues it."""

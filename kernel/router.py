@@ -63,7 +63,7 @@ class SyscallRouter:
         if not isinstance(request, LLMSyscall | ToolSyscall | MemorySyscall | NoopSyscall):
             with self.auditor.syscall(pid=pid, syscall_id=syscall_id, kind="invalid", target=""):
                 raise InvalidSyscall(f"unknown syscall type {type(request).__name__}")
-        if not self.journal.keeps(proc):
+        if not self.journal.keeps(proc, request):
             return await self._route(proc, request, syscall_id)
         if proc.failure is not None:
             raise ReplayDiverged(proc.failure, pid=pid, syscall_id=syscall_id)
