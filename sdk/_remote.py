@@ -1,8 +1,12 @@
-"""The remote transport: an agent's Context talking to a kernel over HTTP (a Unix socket or TCP)."""
+"""The remote transport: an agent's Context talking to a kernel over HTTP (a Unix socket or TCP), and the
+httpx client the remote SDK uses for everything else."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import ssl
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import TypeAdapter
@@ -10,29 +14,33 @@ from pydantic import TypeAdapter
 from aios.kernel import errors
 from aios.kernel.errors import AiosError, RuntimeFailure
 from aios.kernel.syscalls import (
-    LLMResult,
+    SYSCALL_RESULT_ADAPTER,
     LLMSyscall,
-    MemoryResult,
     MemorySyscall,
-    NoopResult,
     NoopSyscall,
     SyscallResult,
-    ToolResult,
     ToolSpec,
     ToolSyscall,
 )
 from aios.sdk._transport import Transport
+from aios.sdk._wire import Wire
 
-RESULT = TypeAdapter[SyscallResult](LLMResult | ToolResult | MemoryResult | NoopResult)
 TOOL_SPECS = TypeAdapter(list[ToolSpec])
 UNIX_BASE_URL = "http://aios"
 """The host name a Unix-socket client puts in its URLs (any name works; the socket decides)."""
 
 
-def error_from_problem(response: httpx.Response) -> AiosError:
+class _Answer(Protocol):
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def content(self) -> bytes: ...
+
+
+def error_from_problem(response: _Answer) -> AiosError:
     """The `aios.sdk` error a problem+json response names (RuntimeFailure for anything unexpected)."""
     try:
-        body: dict[str, Any] = response.json()
+        body: dict[str, Any] = json.loads(response.content)
     except ValueError:
         body = {}
     if not isinstance(body, dict):
@@ -41,7 +49,7 @@ def error_from_problem(response: httpx.Response) -> AiosError:
     cls = getattr(errors, name, None)
     if not (isinstance(cls, type) and issubclass(cls, AiosError)):
         cls = RuntimeFailure
-    detail = body.get("detail") or f"HTTP {response.status_code}: {response.text[:300]}"
+    detail = body.get("detail") or f"HTTP {response.status_code}: {response.content[:300]!r}"
     pid = body.get("pid") if isinstance(body.get("pid"), int) else None
     syscall_id = body.get("syscall_id") if isinstance(body.get("syscall_id"), str) else None
     return cls(str(detail), pid=pid, syscall_id=syscall_id)
@@ -60,27 +68,33 @@ def http_client(
     )
 
 
+def wire_for(url: str, *, token: str, socket: str | None = None) -> Wire:
+    """The syscall wire to a daemon at `url` (http or https), or on the Unix socket `socket`."""
+    if socket is not None:
+        return Wire(token=token, socket=socket)
+    parsed = urlsplit(url)
+    tls = ssl.create_default_context() if parsed.scheme == "https" else None
+    port = parsed.port or (443 if tls else 80)
+    return Wire(token=token, host=parsed.hostname or "127.0.0.1", port=port, tls=tls)
+
+
 class RemoteTransport(Transport):
     """Syscalls as HTTP requests carrying the process's own token; the kernel's errors come back raised."""
 
-    def __init__(self, client: httpx.AsyncClient, pid: int) -> None:
-        self.client = client
+    def __init__(self, wire: Wire, pid: int) -> None:
+        self.wire = wire
         self.pid = pid
         self._self: dict[str, Any] | None = None
 
     async def syscall(self, request: LLMSyscall | ToolSyscall | MemorySyscall | NoopSyscall) -> SyscallResult:
-        response = await self.client.post(
-            "/v1/syscalls",
-            content=request.model_dump_json(),
-            headers={"Content-Type": "application/json"},
-        )
+        response = await self.wire.post("/v1/syscalls", request.model_dump_json().encode())
         if response.status_code != 200:
             raise error_from_problem(response)
-        return RESULT.validate_json(response.content)
+        return SYSCALL_RESULT_ADAPTER.validate_json(response.content)
 
     async def _about(self) -> dict[str, Any]:
         if self._self is None:  # capabilities and tools are fixed for a process's life
-            response = await self.client.get("/v1/self")
+            response = await self.wire.get("/v1/self")
             if response.status_code != 200:
                 raise error_from_problem(response)
             self._self = response.json()
@@ -91,3 +105,12 @@ class RemoteTransport(Transport):
 
     async def capabilities(self) -> list[str]:
         return list((await self._about())["capabilities"])
+
+    async def exit(
+        self, *, result: str | None = None, error: str | None = None, traceback: str | None = None
+    ) -> None:
+        """Tell the kernel how the agent ended, just before its program returns."""
+        body = json.dumps({"result": result, "error": error, "traceback": traceback}).encode()
+        response = await self.wire.post("/v1/self/exit", body)
+        if response.status_code >= 400:
+            raise error_from_problem(response)

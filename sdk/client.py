@@ -30,7 +30,7 @@ from aios.kernel.memory_port import MemoryHit, MemoryItem
 from aios.kernel.records import ProcessRecord
 from aios.sdk._agent import Agent
 from aios.sdk._context import Context
-from aios.sdk._remote import RemoteTransport, error_from_problem, http_client
+from aios.sdk._remote import RemoteTransport, error_from_problem, http_client, wire_for
 
 RECONNECT_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 """Waits between attempts to reopen a broken event stream (the last one repeats)."""
@@ -206,18 +206,16 @@ class AsyncClient:
         body = {"name": manifest.name, "task": task, "capabilities": granted, "priority": priority}
         attached = await self._call("POST", "/v1/processes/attach", json=body)
         pid = attached["process"]["pid"]
-        async with http_client(
-            self.url, token=attached["token"], socket=self.socket, timeout=httpx.Timeout(None, connect=10.0)
-        ) as process_http:
-            report: dict[str, Any]
+        transport = RemoteTransport(wire_for(self.url, token=attached["token"], socket=self.socket), pid)
+        try:
             try:
-                result = await agent.run(task, Context(RemoteTransport(process_http, pid)))
-                report = {"result": None if result is None else str(result)}
+                result = await agent.run(task, Context(transport))
             except Exception as e:
-                report = {"error": f"{type(e).__name__}: {e}"}
-            response = await process_http.post("/v1/self/exit", json=report)
-            if response.status_code >= 400:
-                raise error_from_problem(response)
+                await transport.exit(error=f"{type(e).__name__}: {e}")
+            else:
+                await transport.exit(result=None if result is None else str(result))
+        finally:
+            await transport.wire.aclose()
         return await self.wait(pid)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from aios.api.state import api_state
+from aios.api.state import state_of
 from aios.api.tokens import Principal
 from aios.isolation.channels import PROCESS_TOKEN_PREFIX
 
@@ -18,6 +18,9 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
+# Dependencies are coroutines: FastAPI runs plain functions in a thread pool, a hand-off per request.
+
+
 def bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -26,24 +29,24 @@ def bearer(request: Request) -> str:
     return token.strip()
 
 
-def process_pid(request: Request) -> int:
+async def process_pid(request: Request) -> int:
     """The pid whose token the request carries; any other token is refused."""
     token = bearer(request)
     if not token.startswith(PROCESS_TOKEN_PREFIX):
         raise HTTPException(403, "only an agent process's own token may make syscalls")
-    pid = api_state(request).channels.pid_for(token)
+    pid = state_of(request).channels.pid_for(token)
     if pid is None:
         raise HTTPException(401, "unknown or revoked process token", headers=_CHALLENGE)
     return pid
 
 
-def principal(request: Request) -> Principal:
+async def principal(request: Request) -> Principal:
     """The user a request speaks for: a bearer user token, or the dashboard's session cookie.
 
     A cookie alone never authorises a change: unsafe methods must also echo the CSRF cookie in a header
     (a page on another site can make the browser send the cookie, but cannot read it).
     """
-    users = api_state(request).users
+    users = state_of(request).users
     if users is None:
         raise HTTPException(404, "this socket serves agent processes only")
     if "authorization" in request.headers:
@@ -64,7 +67,7 @@ def principal(request: Request) -> Principal:
     return found
 
 
-def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
+async def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
     if not who.admin:
         raise HTTPException(403, "this needs an admin token")
     return who

@@ -36,6 +36,11 @@ class ApiState:
     """Mark the dashboard's cookies Secure (the daemon serves TLS)."""
 
 
-def api_state(request: Request) -> ApiState:
+def state_of(request: Request) -> ApiState:
     state: ApiState = request.app.state.aios
     return state
+
+
+async def api_state(request: Request) -> ApiState:
+    """The dependency (a coroutine: FastAPI would run a plain function in its thread pool)."""
+    return state_of(request)

@@ -16,10 +16,10 @@ import traceback
 from pydantic import BaseModel
 
 from aios.agent_loader import load_agent
-from aios.isolation.channels import ExitReport
 from aios.isolation.launch import AGENT_SOCKET
 from aios.sdk import Context
-from aios.sdk._remote import RemoteTransport, error_from_problem, http_client
+from aios.sdk._remote import RemoteTransport
+from aios.sdk._wire import Wire
 
 
 class Bootstrap(BaseModel):
@@ -33,22 +33,18 @@ class Bootstrap(BaseModel):
 
 
 async def run(boot: Bootstrap) -> int:
-    async with http_client("", token=boot.token, socket=AGENT_SOCKET) as client:
-        try:
-            agent = load_agent(boot.agent)
-            result = await agent().run(boot.task, Context(RemoteTransport(client, boot.pid)))
-        except Exception as e:
-            report = ExitReport(error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
-            code = 1
-        else:
-            report = ExitReport(result=None if result is None else str(result))
-            code = 0
-        response = await client.post(
-            "/v1/self/exit", content=report.model_dump_json(), headers={"Content-Type": "application/json"}
-        )
-        if response.status_code >= 400:
-            raise error_from_problem(response)
-    return code
+    transport = RemoteTransport(Wire(token=boot.token, socket=AGENT_SOCKET), boot.pid)
+    try:
+        agent = load_agent(boot.agent)
+        result = await agent().run(boot.task, Context(transport))
+    except Exception as e:
+        await transport.exit(error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+        return 1
+    else:
+        await transport.exit(result=None if result is None else str(result))
+        return 0
+    finally:
+        await transport.wire.aclose()
 
 
 def manifest(name: str) -> dict[str, object]:

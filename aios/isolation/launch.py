@@ -8,6 +8,7 @@ import importlib.metadata
 import json
 import sys
 import sysconfig
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -22,6 +23,8 @@ from aios.tools.sandbox import (
 )
 from aios.tools.secret_files import SECRET_FILE_PATTERNS, find_secrets, mask_args
 
+SECRETS_FRESH_S = 30.0
+"""How long a search for secret files in a project folder is reused (spawns come in bursts)."""
 AGENT_SOCKET = "/run/aios/kernel.sock"
 """Where the kernel's socket appears inside an agent's sandbox."""
 CHILD_MODULE = "aios.isolation.child"
@@ -68,6 +71,11 @@ def _import_roots(_path: tuple[str, ...]) -> tuple[tuple[Path, ...], tuple[Path,
     return tuple(sorted(set(interpreter))), tuple(sorted(set(inside)))
 
 
+@functools.lru_cache(maxsize=64)
+def _secrets(project: Path, patterns: tuple[str, ...], _period: int) -> tuple[Path, ...]:
+    return tuple(find_secrets(project, patterns))
+
+
 def agent_argv(
     bwrap: str,
     *,
@@ -87,7 +95,7 @@ def agent_argv(
     for path in (*interpreter, *projects):
         args += ["--ro-bind", str(path), str(path)]
     for project in projects:
-        args += mask_args(find_secrets(project, hidden_names))
+        args += mask_args(_secrets(project, tuple(hidden_names), int(time.monotonic() // SECRETS_FRESH_S)))
     for path in masked:
         if any(path.is_relative_to(p) for p in projects):
             args += ["--tmpfs", str(path)]

@@ -91,7 +91,8 @@ class IsolatedAgents:
 
     async def _read_manifest(self, name: str) -> Manifest:
         with tempfile.TemporaryDirectory(prefix="aios-manifest-") as scratch:
-            argv = agent_argv(
+            argv = await asyncio.to_thread(
+                agent_argv,
                 self._bwrap(),
                 socket=None,
                 workdir=Path(scratch),
@@ -139,7 +140,8 @@ class IsolatedAgents:
         proc: asyncio.subprocess.Process | None = None
         output = bytearray()
         try:
-            argv = agent_argv(
+            argv = await asyncio.to_thread(
+                agent_argv,
                 self._bwrap(),
                 socket=self.socket,
                 workdir=self.workdir(pid),

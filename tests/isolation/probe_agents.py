@@ -102,7 +102,7 @@ class GarbageSender(Agent):
     manifest = Manifest(name="garbage", capabilities=("llm",))
 
     async def run(self, task: str, ctx: Context) -> str:
-        client = ctx._transport.client
+        wire = ctx._transport.wire
         bodies = {
             "garbage": b"\x00not json",
             "list": b"[1, 2]",
@@ -111,7 +111,7 @@ class GarbageSender(Agent):
         }
         out = {}
         for name, body in bodies.items():
-            response = await client.post("/v1/syscalls", content=body)
+            response = await wire.post("/v1/syscalls", body)
             answer = response.json()
             out[name] = [response.status_code, answer.get("title") or answer.get("kind")]
         return json.dumps(out)
@@ -177,7 +177,7 @@ class Deaf(Agent):
     async def run(self, task: str, ctx: Context) -> str:
         from aios.isolation.launch import AGENT_SOCKET
 
-        token = ctx._transport.client.headers["authorization"]
+        token = f"Bearer {ctx._transport.wire.token}"
         body = b'{"kind": "noop"}'
         request = (
             f"POST /v1/syscalls HTTP/1.1\r\nHost: aios\r\nAuthorization: {token}\r\n"
