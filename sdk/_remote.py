@@ -1,5 +1,4 @@
-"""The remote transport: an agent's Context talking to a kernel over HTTP (a Unix socket or TCP), and the
-httpx client the remote SDK uses for everything else."""
+"""The remote transport: an agent's Context talking to a kernel over HTTP (a Unix socket or TCP)."""
 
 from __future__ import annotations
 
@@ -8,7 +7,6 @@ import ssl
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import TypeAdapter
 
 from aios.kernel import errors
@@ -26,8 +24,6 @@ from aios.sdk._transport import Transport
 from aios.sdk._wire import Wire
 
 TOOL_SPECS = TypeAdapter(list[ToolSpec])
-UNIX_BASE_URL = "http://aios"
-"""The host name a Unix-socket client puts in its URLs (any name works; the socket decides)."""
 
 
 class _Answer(Protocol):
@@ -53,19 +49,6 @@ def error_from_problem(response: _Answer) -> AiosError:
     pid = body.get("pid") if isinstance(body.get("pid"), int) else None
     syscall_id = body.get("syscall_id") if isinstance(body.get("syscall_id"), str) else None
     return cls(str(detail), pid=pid, syscall_id=syscall_id)
-
-
-def http_client(
-    url: str, *, token: str, socket: str | None = None, timeout: httpx.Timeout | None = None
-) -> httpx.AsyncClient:
-    """A client for a daemon at `url`, or at the Unix socket `socket`, that sends `token`."""
-    transport = httpx.AsyncHTTPTransport(uds=socket) if socket else None
-    return httpx.AsyncClient(
-        base_url=UNIX_BASE_URL if socket else url,
-        transport=transport,
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=timeout or httpx.Timeout(None, connect=10.0),
-    )
 
 
 def wire_for(url: str, *, token: str, socket: str | None = None) -> Wire:

@@ -30,10 +30,27 @@ from aios.kernel.memory_port import MemoryHit, MemoryItem
 from aios.kernel.records import ProcessRecord
 from aios.sdk._agent import Agent
 from aios.sdk._context import Context
-from aios.sdk._remote import RemoteTransport, error_from_problem, http_client, wire_for
+from aios.sdk._remote import RemoteTransport, error_from_problem, wire_for
 
 RECONNECT_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 """Waits between attempts to reopen a broken event stream (the last one repeats)."""
+
+
+UNIX_BASE_URL = "http://aios"
+"""The host name a Unix-socket client puts in its URLs (any name works; the socket decides)."""
+
+
+def http_client(
+    url: str, *, token: str, socket: str | None = None, timeout: httpx.Timeout | None = None
+) -> httpx.AsyncClient:
+    """A client for a daemon at `url`, or at the Unix socket `socket`, that sends `token`."""
+    transport = httpx.AsyncHTTPTransport(uds=socket) if socket else None
+    return httpx.AsyncClient(
+        base_url=UNIX_BASE_URL if socket else url,
+        transport=transport,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=timeout or httpx.Timeout(None, connect=10.0),
+    )
 
 
 class StreamEvent(BaseModel):

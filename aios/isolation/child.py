@@ -16,10 +16,12 @@ import traceback
 from pydantic import BaseModel
 
 from aios.agent_loader import load_agent
-from aios.isolation.launch import AGENT_SOCKET
 from aios.sdk import Context
 from aios.sdk._remote import RemoteTransport
 from aios.sdk._wire import Wire
+
+AGENT_SOCKET = "/run/aios/kernel.sock"
+"""Where the kernel's socket appears inside an agent's sandbox."""
 
 
 class Bootstrap(BaseModel):

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from aios.isolation.child import AGENT_SOCKET
 from aios.tools.sandbox import (
     LAUNCH_PATH,
     SANDBOX_HOME,
@@ -25,8 +26,6 @@ from aios.tools.secret_files import SECRET_FILE_PATTERNS, find_secrets, mask_arg
 
 SECRETS_FRESH_S = 30.0
 """How long a search for secret files in a project folder is reused (spawns come in bursts)."""
-AGENT_SOCKET = "/run/aios/kernel.sock"
-"""Where the kernel's socket appears inside an agent's sandbox."""
 CHILD_MODULE = "aios.isolation.child"
 
 

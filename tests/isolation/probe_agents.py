@@ -175,7 +175,7 @@ class Deaf(Agent):
     manifest = Manifest(name="deaf", capabilities=("llm",))
 
     async def run(self, task: str, ctx: Context) -> str:
-        from aios.isolation.launch import AGENT_SOCKET
+        from aios.isolation.child import AGENT_SOCKET
 
         token = f"Bearer {ctx._transport.wire.token}"
         body = b'{"kind": "noop"}'
