@@ -134,6 +134,8 @@ def logs(
             for event in client.events(pid):
                 if event.kind == "end":
                     console.print(f"[bold]end[/]: {escape(json.dumps(event.data))}")
+                elif event.event is not None and event.event.kind == "llm_output":
+                    console.print(escape(event.event.detail.get("text", "")), end="", highlight=False)
                 elif event.event is not None:
                     e = event.event
                     what = f"{e.syscall or ''} {escape(e.target or '')} {e.status or ''}"

@@ -22,12 +22,15 @@ class KernelEvent(BaseModel):
         "syscall_queued",
         "syscall_preempted",
         "syscall_finished",
+        "llm_output",
         "approval_requested",
         "approval_decided",
         "exited",
     ]
     """`syscall_queued`: an LLM call waits for an engine slot; `syscall_preempted`: its slice ended and it
-    gave the slot up. Every `syscall_started` is followed by exactly one `syscall_finished`."""
+    gave the slot up; `llm_output`: the next piece of an LLM call's output text (`detail.text`) as it is
+    generated (the raw text: the call's result is what counts, after stop strings and tool-call parsing).
+    Every `syscall_started` is followed by exactly one `syscall_finished`."""
     pid: int
     ts: float = Field(default_factory=time.time)
     syscall_id: str | None = None

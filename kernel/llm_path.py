@@ -13,6 +13,7 @@ from aios.kernel.auditor import SyscallAudit
 from aios.kernel.dispatcher import Dispatcher
 from aios.kernel.engines.interface import Engine
 from aios.kernel.engines.registry import EngineRegistry
+from aios.kernel.events import KernelEvent
 from aios.kernel.kv_lifecycle import KVLifecycle
 from aios.kernel.memory_glue import MemoryGlue
 from aios.kernel.process_table import LiveProcess, ProcessTable
@@ -99,6 +100,17 @@ class LLMPath:
         record = proc.record
         prepared = await engine.prepare(request, owner=proc.pid, program_arrival=record.created_at)
         prepared.offload_when_evicted = self.kv.policy.offload_when_evicted
+        events = self.dispatcher.events
+        if events.active:  # the daemon and `aios run` watch output as it comes; benchmarks do not
+
+            def stream(text: str) -> None:
+                events.emit(
+                    KernelEvent(
+                        kind="llm_output", pid=proc.pid, syscall_id=audit.syscall_id, detail={"text": text}
+                    )
+                )
+
+            prepared.on_text = stream
         enqueued = time.monotonic()
         counts_cells = engine.capacity().kv_cells is not None
         call = QueuedCall(

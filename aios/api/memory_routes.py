@@ -14,7 +14,6 @@ from aios.api.auth import User
 from aios.api.params import Id
 from aios.api.state import ApiState, api_state
 from aios.api.tokens import Principal
-from aios.kernel.errors import InvalidSyscall
 from aios.kernel.memory_port import MemoryHit, MemoryItem
 from aios.memory.manager import MemoryManager
 from aios.memory.retrieval import RecallQuery
@@ -40,7 +39,7 @@ def _whose(who: Principal, user: str | None) -> str:
 def _mine(state: ApiState, who: Principal, item_id: int) -> MemoryItem:
     item = _manager(state).store.get(item_id)
     if item is None or (item.user != who.user and not who.admin):
-        raise InvalidSyscall(f"no memory item {item_id}")
+        raise HTTPException(404, f"no memory item {item_id}")
     return item
 
 

@@ -26,6 +26,9 @@ from aios.kernel.kv_types import KVDecision, KVEntry
 
 logger = logging.getLogger(__name__)
 
+STREAM_EVERY = 8
+"""Generated tokens between two pieces of streamed text (an event each: fewer is smoother, more cheaper)."""
+
 IDLE_TICK_S = 0.5
 """How often an idle engine wakes to expire pins and refresh its KV snapshot."""
 SNAPSHOT_EVERY_S = 0.25
@@ -304,10 +307,14 @@ class DecodeLoop:
         if request.stop:
             stop_at = stop_index(generation.text.decode("utf-8", "ignore"), request.stop)
         if end or stop_at is not None:
+            generation.stream()
             self._complete(generation, "stop", stop_at)
         elif len(generation.generated) >= generation.max_new:
+            generation.stream()
             self._complete(generation, "length", None)
         else:
+            if len(generation.generated) % STREAM_EVERY == 0:
+                generation.stream()
             generation.next_token = token
             if generation.budget is not None:
                 generation.budget -= 1

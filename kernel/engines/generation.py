@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -51,6 +52,21 @@ class Generation:
     """Its cache, once it ends, goes to host memory if evicted before the kernel parks it."""
     cancelled: bool = False
     started: bool = False
+    on_text: Callable[[str], None] | None = None
+    streamed_chars: int = 0
+
+    def stream(self) -> None:
+        """Hand the text generated since the last call to `on_text` (from the engine thread)."""
+        on_text, loop = self.on_text, self.loop
+        if on_text is None or loop is None:
+            return
+        text = self.text.decode("utf-8", "ignore")  # a character cut in half waits for its other bytes
+        delta, self.streamed_chars = text[self.streamed_chars :], len(text)
+        if delta:
+            try:
+                loop.call_soon_threadsafe(on_text, delta)
+            except RuntimeError:
+                self.on_text = None  # its event loop is closed: nobody listens
 
     def view(self) -> GenerationView:
         assert self.seq is not None and self.seq.slot is not None, "only resident generations are batched"

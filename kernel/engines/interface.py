@@ -15,6 +15,7 @@ The kernel's scheduler decides which calls run; an engine only executes what it 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
@@ -61,6 +62,9 @@ class PreparedCall:
     offload_when_evicted: bool = False
     """If the call's cache must give up its cells before the kernel decides about it (the call just
     ended), copy it to host memory rather than drop it (the KV policy's choice)."""
+    on_text: Callable[[str], None] | None = field(default=None, repr=False)
+    """Told each new piece of output text as it is generated, on the caller's event loop (engines that
+    cannot stream never call it)."""
 
     @property
     def cells_needed(self) -> int:

@@ -203,6 +203,7 @@ class LocalEngine(Engine):
         generation.loop, generation.future = loop, loop.create_future()
         generation.budget, generation.cancelled = budget_tokens, False
         generation.offload_when_evicted = call.offload_when_evicted
+        generation.on_text = call.on_text
         if generation.started:
             self._loop.resume(generation)
         else:

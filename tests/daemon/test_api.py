@@ -100,6 +100,9 @@ async def test_a_process_streams_numbered_events_resumes_and_ends_with_usage(dae
         assert kinds[0] == "spawned" and kinds[-2:] == ["exited", "end"] and "syscall_finished" in kinds
         end = events[-1]["data"]
         assert end["state"] == "done" and end["usage"]["llm_calls"] == 1 and end["usage"]["tokens_out"] > 0
+        streamed = "".join(e["data"]["detail"]["text"] for e in events if e["event"] == "llm_output")
+        pieces = kinds.count("llm_output")
+        assert streamed.strip() == end["result"].strip() and pieces >= end["usage"]["tokens_out"] // 8
         middle = events[1]["id"]
         headers = {"Last-Event-ID": str(middle)}
         async with api.stream("GET", f"/v1/processes/{pid}/events", headers=headers) as response:
@@ -167,3 +170,28 @@ async def test_agents_models_kv_and_metrics(daemon: Daemon) -> None:
         assert 'aios_process_exits_total{state="done"} 1.0' in metrics
         openapi = (await api.get("/v1/openapi.json")).json()
         assert "/v1/processes/{pid}/events" in openapi["paths"]
+
+
+async def test_memory_is_per_user(daemon: Daemon) -> None:
+    memory = daemon.kernel.memory
+    assert memory is not None
+    mine = memory.store.add(
+        user="alice", agent="chat", tier="long", kind="fact", text="Alice's sister lives in Trondheim"
+    )
+    theirs = memory.store.add(user="bob", agent="chat", tier="long", kind="fact", text="Bob's PIN is 4321")
+    memory.indexer.poke()
+    await memory.settle()
+    async with (
+        client(daemon, user_token(daemon, "alice")) as alice,
+        client(daemon, user_token(daemon, "bob")) as bob,
+    ):
+        assert [m["id"] for m in (await alice.get("/v1/memory")).json()] == [mine.id]
+        assert (await alice.get(f"/v1/memory/{theirs.id}")).status_code == 404
+        assert (await alice.delete(f"/v1/memory/{theirs.id}")).status_code == 404
+        assert (await alice.get("/v1/memory", params={"user": "bob"})).status_code == 403
+        hits = (await alice.get("/v1/memory/search", params={"q": "Trondheim sister"})).json()
+        assert [h["item"]["id"] for h in hits] == [mine.id]
+        exported = (await alice.get("/v1/memory/export/jsonl")).text.splitlines()
+        assert [json.loads(line)["id"] for line in exported] == [mine.id]
+        assert (await bob.delete(f"/v1/memory/{theirs.id}")).json()["state"] == "forgotten"
+        assert (await bob.get("/v1/memory")).json() == []

@@ -120,14 +120,21 @@ async function showProcess(pid) {
     logs.audit.map((r) => el("li", {}, `${r.kind} ${r.target} ${r.status}${r.error ? ": " + r.error : ""}`)));
   const head = el("h2", {}, `pid ${p.pid} · ${p.agent} · `, el("span", { class: "state-" + p.state, id: "process-state" }, p.state));
   const answer = el("div", { class: "answer", id: "answer" }, p.result || "");
+  const live = el("pre", { id: "live-output", hidden: "" });
   const error = el("div", { class: "error", id: "process-error" }, p.error || "");
   const kill = el("button", {}, "Kill");
   kill.addEventListener("click", () => api("POST", `/v1/processes/${pid}/kill`));
   view.replaceChildren(head, el("p", {}, p.task), kill, el("h3", {}, "Timeline"), timeline,
-    el("h3", {}, "Answer"), answer, error,
+    live, el("h3", {}, "Answer"), answer, error,
     logs.output ? el("div", {}, el("h3", {}, "Output"), el("pre", {}, logs.output)) : "");
   current = async (event) => {
     if (event.pid !== pid) return;
+    if (event.kind === "llm_output") {  // the model's words as they come
+      live.hidden = false;
+      live.textContent += event.detail.text;
+      return;
+    }
+    if (event.kind === "syscall_finished" && event.syscall === "llm") live.textContent += "\n";
     if (event.kind !== "syscall_started") timeline.append(el("li", {}, describe(event)));
     if (event.kind === "exited" || event.kind === "approval_requested" || event.kind === "approval_decided") {
       const now = await api("GET", "/v1/processes/" + pid);
@@ -214,7 +221,7 @@ function listen() {
     if (event.kind.startsWith("approval_")) updatePending();
     current(event);
   };
-  for (const kind of ["spawned", "resumed", "syscall_started", "syscall_finished", "syscall_queued",
+  for (const kind of ["spawned", "resumed", "syscall_started", "syscall_finished", "syscall_queued", "llm_output",
     "syscall_preempted", "approval_requested", "approval_decided", "exited"]) stream.addEventListener(kind, handle);
 }
 
