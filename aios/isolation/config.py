@@ -20,6 +20,9 @@ class AgentsConfig(BaseModel):
     cpu_seconds: int = Field(default=3600, ge=1)
     """CPU time an agent process may use (its own code; LLM and tool work run in the kernel)."""
     open_files: int = Field(default=256, ge=32)
+    nice: int = Field(default=10, ge=0, le=19)
+    """Scheduling niceness of agent processes: their own code (and a busy loop in it) yields the CPU to the
+    kernel's engine and drivers."""
     max_inflight_syscalls: int = Field(default=64, ge=1)
     """Syscalls one agent process may have in flight at once; more are refused with 429."""
     log_bytes: int = Field(default=64 * 1024, ge=1024)

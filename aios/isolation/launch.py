@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import json
+import shutil
 import sys
 import sysconfig
 import time
@@ -83,6 +84,7 @@ def agent_argv(
     limits: Limits,
     hidden_names: Sequence[str] = SECRET_FILE_PATTERNS,
     masked: Sequence[Path] = (),
+    nice: int = 0,
 ) -> list[str]:
     """argv of `python -m aios.isolation.child` confined like a shell command, plus the kernel's socket.
 
@@ -90,7 +92,8 @@ def agent_argv(
     shown with their secret files masked; `masked` folders (the data dir, if it is among them) are hidden.
     """
     interpreter, projects = import_roots()
-    args = [*rlimit_prefix(limits), bwrap, *confined_filesystem()]
+    niceness = [shutil.which("nice") or "nice", "-n", str(nice)] if nice else []
+    args = [*niceness, *rlimit_prefix(limits), bwrap, *confined_filesystem()]
     for path in (*interpreter, *projects):
         args += ["--ro-bind", str(path), str(path)]
     for project in projects:

@@ -147,6 +147,7 @@ class IsolatedAgents:
                 workdir=self.workdir(pid),
                 limits=self._limits(),
                 masked=[self.data_dir],
+                nice=self.config.nice,
             )
             proc = await asyncio.create_subprocess_exec(
                 *argv,

@@ -5,6 +5,12 @@ const view = document.getElementById("view");
 const processes = new Map();
 let stream = null;
 let current = () => {};
+let shown = 0;  // the latest view asked for: a slower, older render must not replace it
+
+function claim() {
+  const mine = ++shown;
+  return () => mine === shown;
+}
 
 function cookie(name) {
   const hit = document.cookie.split("; ").find((c) => c.startsWith(name + "="));
@@ -75,6 +81,7 @@ function processRow(p) {
 }
 
 async function showProcesses() {
+  const stillShown = claim();
   const list = await api("GET", "/v1/processes?limit=200");
   list.forEach((p) => processes.set(p.pid, p));
   const agents = await api("GET", "/v1/agents");
@@ -93,6 +100,7 @@ async function showProcesses() {
   const table = el("table", { id: "processes" },
     el("thead", {}, el("tr", {}, ["pid", "agent", "state", "task", "LLM calls", "tokens in / out", "tools",
       "queue wait", "KV"].map((h) => el("th", {}, h)))), body);
+  if (!stillShown()) return;
   view.replaceChildren(form, table);
   const render = () => body.replaceChildren(
     ...[...processes.values()].sort((a, b) => b.pid - a.pid).map(processRow));
@@ -100,8 +108,15 @@ async function showProcesses() {
   current = (event) => { if (event.pid !== undefined) refresh(event.pid).then(render); };
 }
 
+const asked = new Map();  // pid -> how many times asked: answers can come back out of order
+
 async function refresh(pid) {
-  try { processes.set(pid, await api("GET", "/v1/processes/" + pid)); } catch (e) { /* gone or not ours */ }
+  const mine = (asked.get(pid) || 0) + 1;
+  asked.set(pid, mine);
+  try {
+    const record = await api("GET", "/v1/processes/" + pid);
+    if (asked.get(pid) === mine) processes.set(pid, record);
+  } catch (e) { /* gone, or not ours */ }
 }
 
 function describe(e) {
@@ -114,6 +129,7 @@ function describe(e) {
 }
 
 async function showProcess(pid) {
+  const stillShown = claim();
   const p = await api("GET", "/v1/processes/" + pid);
   const logs = await api("GET", `/v1/processes/${pid}/logs`);
   const timeline = el("ol", { class: "timeline", id: "timeline" },
@@ -124,9 +140,24 @@ async function showProcess(pid) {
   const error = el("div", { class: "error", id: "process-error" }, p.error || "");
   const kill = el("button", {}, "Kill");
   kill.addEventListener("click", () => api("POST", `/v1/processes/${pid}/kill`));
+  if (!stillShown()) return;
   view.replaceChildren(head, el("p", {}, p.task), kill, el("h3", {}, "Timeline"), timeline,
     live, el("h3", {}, "Answer"), answer, error,
     logs.output ? el("div", {}, el("h3", {}, "Output"), el("pre", {}, logs.output)) : "");
+  let asked = 0;
+  let ended = false;
+  const paint = (state, result, problem) => {
+    const badge = document.getElementById("process-state");
+    badge.textContent = state;
+    badge.className = "state-" + state;
+    answer.textContent = result || "";
+    error.textContent = problem || "";
+  };
+  const update = async () => {
+    const mine = ++asked;  // answers can come back out of order: only the latest asked may paint
+    const now = await api("GET", "/v1/processes/" + pid);
+    if (mine === asked && !ended) paint(now.state, now.result, now.error);
+  };
   current = async (event) => {
     if (event.pid !== pid) return;
     if (event.kind === "llm_output") {  // the model's words as they come
@@ -136,23 +167,25 @@ async function showProcess(pid) {
     }
     if (event.kind === "syscall_finished" && event.syscall === "llm") live.textContent += "\n";
     if (event.kind !== "syscall_started") timeline.append(el("li", {}, describe(event)));
-    if (event.kind === "exited" || event.kind === "approval_requested" || event.kind === "approval_decided") {
-      const now = await api("GET", "/v1/processes/" + pid);
-      document.getElementById("process-state").textContent = now.state;
-      document.getElementById("process-state").className = "state-" + now.state;
-      answer.textContent = now.result || "";
-      error.textContent = now.error || "";
+    if (event.kind === "exited") {  // the event says how it ended: no question, no race
+      ended = true;
+      paint(event.status, event.detail.result, event.detail.error);
+    } else if (event.kind === "approval_requested" || event.kind === "approval_decided") {
+      await update();
     }
   };
+  await update();  // what changed while this page was loading, before it listened
 }
 
 async function showApprovals() {
+  const stillShown = claim();
   const pending = await api("GET", "/v1/approvals?pending=true");
   const cards = pending.map((a) => {
     const approve = el("button", { "data-approve": a.id }, "Approve");
     const deny = el("button", { "data-deny": a.id }, "Deny");
-    approve.addEventListener("click", async () => { await api("POST", `/v1/approvals/${a.id}/approve`, {}); showApprovals(); });
-    deny.addEventListener("click", async () => { await api("POST", `/v1/approvals/${a.id}/deny`, {}); showApprovals(); });
+    // afterwards, show whatever the address now says: the user may have moved on meanwhile
+    approve.addEventListener("click", async () => { await api("POST", `/v1/approvals/${a.id}/approve`, {}); route(); });
+    deny.addEventListener("click", async () => { await api("POST", `/v1/approvals/${a.id}/deny`, {}); route(); });
     const preview = typeof a.preview === "string" ? a.preview : JSON.stringify(a.preview, null, 2);
     return el("div", { class: "card", "data-approval": a.id },
       el("h3", {}, `#${a.id} · pid ${a.pid} (${a.agent}) wants ${a.tool} · risk ${a.risk}`),
@@ -160,11 +193,13 @@ async function showApprovals() {
       a.preview == null ? "" : el("div", {}, el("h4", {}, "What it would change"), el("pre", {}, preview)),
       approve, deny);
   });
+  if (!stillShown()) return;
   view.replaceChildren(el("h2", {}, "Waiting for you"), ...(cards.length ? cards : [el("p", {}, "Nothing waits.")]));
-  current = (event) => { if (event.kind.startsWith("approval_")) showApprovals(); };
+  current = (event) => { if (event.kind.startsWith("approval_")) route(); };
 }
 
 async function showMemory(query) {
+  const stillShown = claim();
   const input = el("input", { type: "text", placeholder: "Search memory", value: query || "" });
   const form = el("form", { class: "inline" }, input, el("button", { type: "submit" }, "Search"));
   form.addEventListener("submit", (event) => { event.preventDefault(); showMemory(input.value); });
@@ -173,27 +208,33 @@ async function showMemory(query) {
     items = query ? (await api("GET", "/v1/memory/search?q=" + encodeURIComponent(query))).map((h) => h.item)
       : await api("GET", "/v1/memory?limit=100");
   } catch (e) {
-    view.replaceChildren(el("p", { class: "error" }, e.message));
+    if (stillShown()) view.replaceChildren(el("p", { class: "error" }, e.message));
     return;
   }
   const rows = items.map((m) => {
     const forget = el("button", {}, "Forget");
-    forget.addEventListener("click", async () => { await api("DELETE", "/v1/memory/" + m.id); showMemory(query); });
+    forget.addEventListener("click", async () => {
+      await api("DELETE", "/v1/memory/" + m.id);
+      if (location.hash === "#/memory") showMemory(query);
+    });
     return el("tr", {}, el("td", {}, m.id), el("td", {}, m.agent), el("td", {}, m.tier), el("td", {}, m.kind),
       el("td", {}, m.text.slice(0, 200)), el("td", {}, forget));
   });
+  if (!stillShown()) return;
   view.replaceChildren(form, el("table", {}, el("thead", {}, el("tr", {},
     ["id", "agent", "tier", "kind", "text", ""].map((h) => el("th", {}, h)))), el("tbody", {}, rows)));
   current = () => {};
 }
 
 async function showKV() {
+  const stillShown = claim();
   const engines = await api("GET", "/v1/kv");
   const tables = engines.map((e) => el("div", {}, el("h3", {}, e.engine), el("table", {},
     el("thead", {}, el("tr", {}, ["pid", "state", "tokens", "cells", "host bytes", "deadline"].map((h) => el("th", {}, h)))),
     el("tbody", {}, e.entries.map((k) => el("tr", {}, el("td", {}, k.owner), el("td", {}, k.state),
       el("td", { class: "num" }, k.tokens), el("td", { class: "num" }, k.cells),
       el("td", { class: "num" }, k.host_bytes), el("td", {}, k.deadline_in_s == null ? "-" : k.deadline_in_s.toFixed(1) + " s")))))));
+  if (!stillShown()) return;
   view.replaceChildren(...(tables.length ? tables : [el("p", {}, "No engine is loaded yet.")]));
   current = () => {};
 }
@@ -201,11 +242,11 @@ async function showKV() {
 function route() {
   const hash = location.hash || "#/";
   const match = hash.match(/^#\/p\/(\d+)$/);
-  const shown = match ? showProcess(Number(match[1]))
+  const rendering = match ? showProcess(Number(match[1]))
     : hash === "#/approvals" ? showApprovals()
     : hash === "#/memory" ? showMemory("")
     : hash === "#/kv" ? showKV() : showProcesses();
-  shown.catch((e) => view.replaceChildren(el("p", { class: "error" }, e.message)));
+  rendering.catch((e) => view.replaceChildren(el("p", { class: "error" }, e.message)));
 }
 
 async function updatePending() {
