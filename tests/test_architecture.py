@@ -83,3 +83,12 @@ def test_quick_commands_load_no_engine_browser_or_display(command: list[str], tm
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_an_agent_process_starts_without_servers_drivers_or_the_database() -> None:
+    """What `python -m aios.isolation.child` imports before the agent's own module: spawn time is this."""
+    heavy = ("httpx", "fastapi", "uvicorn", "starlette", "sqlalchemy", "aios.tools", "aios.api", "llama_cpp")
+    probe = f"import sys, aios.isolation.child\nprint(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
