@@ -139,12 +139,13 @@ def test_a_hundred_isolated_agents_then_a_sigkill_lose_nothing(
     assert [r.result for r in finished[:20]] == ["60"] * 20
     assert [json.loads(r.result or "") for r in finished[20:]] == [json.loads(reference.result or "")] * 2
     assert set(pids + second) <= listed  # the process table survived the kill
-    # every syscall answered exactly once without a crash; across the crash, every LLM and tool call still
-    # ran once (replayed answers are not audited again); no-ops are not journaled, so a resumed program
-    # asks those again, and they count again
+    # every syscall answered exactly once without a crash. Across the crash, replayed answers are not
+    # audited again; a call whose answer was not yet journaled when the kill came runs once more (at most
+    # one per process: its program stops at it); no-ops are not journaled, so a resumed program asks them
+    # again, and they count again
     counted = ok_syscalls(daemon_process.data_dir, pids + second[:20])
     assert {pid: counted[pid] for pid in pids} == {pid: {"llm": 2, "tool": 2, "noop": 16} for pid in pids}
     for pid in second[:20]:
-        assert (counted[pid]["llm"], counted[pid]["tool"]) == (6, 8) and counted[pid]["noop"] >= 46, counted[
-            pid
-        ]
+        again = counted[pid]["llm"] - 6 + counted[pid]["tool"] - 8
+        assert counted[pid]["llm"] >= 6 and counted[pid]["tool"] >= 8 and again <= 1, counted[pid]
+        assert counted[pid]["noop"] >= 46, counted[pid]
