@@ -1,0 +1,62 @@
+"""The `aios` commands against a running daemon, as a user types them in another shell."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from aios.config import load_settings
+from aios.daemon import check_exposure
+from aios.kernel.errors import ConfigError
+from tests.cli_helpers import aios
+from tests.daemon.test_load_and_sigkill import DaemonProcess
+
+
+def test_the_cli_spawns_on_the_daemon_and_manages_its_processes(
+    tmp_path: Path, agents_dist: Path, calibration_file: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f"[models.local]\nkind = 'local'\ncalibration_file = '{calibration_file}'\n")
+    daemon = DaemonProcess(tmp_path / "data", config, agents_dist)
+    env = {**daemon.env, "COLUMNS": "200", "NO_COLOR": "1"}
+    with daemon.start() as client:
+        ran = aios("-c", str(config), "run", "chat", "Say hi", env=env, cwd=tmp_path)
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert "on the daemon: pid 1" in ran.stdout and "pid 1 chat done" in ran.stdout
+        assert client.process(1).state.value == "done"  # the daemon's process, not a private kernel's
+        sleeper = client.spawn("sleeper", "").pid
+        killed = aios("-c", str(config), "kill", str(sleeper), env=env, cwd=tmp_path)
+        assert killed.returncode == 0 and f"pid {sleeper}: killed" in killed.stdout
+        followed = aios("-c", str(config), "logs", "1", "--follow", env=env, cwd=tmp_path)
+        assert followed.returncode == 0 and "end" in followed.stdout and '"state": "done"' in followed.stdout
+        made = aios("-c", str(config), "token", "create", "--user", "alice", env=env, cwd=tmp_path)
+        token = made.stdout.strip().splitlines()[-1]
+        assert made.returncode == 0 and token.startswith("aiosu_")
+        assert client.aio.token != token
+    daemon.stop(signal.SIGTERM)
+    stopped = aios("-c", str(config), "kill", "1", env=env, cwd=tmp_path)
+    assert stopped.returncode != 0 and "no aios daemon answers" in stopped.stdout + stopped.stderr
+    assert not (tmp_path / "data" / "cli.token").exists()  # the admin token went with the daemon
+
+
+def test_listening_beyond_loopback_needs_tls_or_saying_so(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    exposed = load_settings(config, data_dir=tmp_path, daemon={"host": "0.0.0.0"})
+    with pytest.raises(ConfigError, match="not loopback"):
+        check_exposure(exposed)
+    check_exposure(load_settings(config, data_dir=tmp_path, daemon={"host": "0.0.0.0", "insecure": True}))
+    with pytest.raises(ConfigError, match="go together"):
+        check_exposure(load_settings(config, data_dir=tmp_path, daemon={"tls_cert": "c.pem"}))
+    check_exposure(load_settings(config, data_dir=tmp_path, daemon={"host": "127.0.0.1"}))
+
+
+def test_service_install_writes_a_unit_that_runs_the_daemon(tmp_path: Path, env: dict[str, str]) -> None:
+    env = {**env, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    done = aios("service", "install", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    unit = (tmp_path / "config" / "systemd" / "user" / "aios.service").read_text()
+    assert f"ExecStart={sys.executable} -m aios serve" in unit and "KillSignal=SIGTERM" in unit
