@@ -46,22 +46,22 @@ class Problem(BaseModel):
     syscall_id: str | None = None
 
 
-def _documented(status: int, what: str) -> dict[str, Any]:
+def _documented(what: str) -> dict[str, Any]:
     return {"description": what, "content": {MEDIA_TYPE: {"schema": Problem.model_json_schema()}}}
 
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _documented(400, "The request asks for something wrong"),
-    401: _documented(401, "No token, or an unknown, expired or revoked one"),
-    403: _documented(403, "The token may not do this"),
-    404: _documented(404, "No such thing (or not the caller's)"),
-    409: _documented(409, "The process ended meanwhile"),
-    413: _documented(413, "The body is over 1 MiB"),
-    422: _documented(422, "The request does not validate"),
-    429: _documented(429, "Too many at once"),
-    502: _documented(502, "A tool, engine or agent failed while serving a valid request"),
-    503: _documented(503, "The kernel is shutting down, or a sandbox is unavailable"),
-    504: _documented(504, "A tool or engine took too long"),
+    400: _documented("The request asks for something wrong"),
+    401: _documented("No token, or an unknown, expired or revoked one"),
+    403: _documented("The token may not do this"),
+    404: _documented("No such thing (or not the caller's)"),
+    409: _documented("The process ended meanwhile"),
+    413: _documented("The body is over 1 MiB"),
+    422: _documented("The request does not validate"),
+    429: _documented("Too many at once"),
+    502: _documented("A tool, engine or agent failed while serving a valid request"),
+    503: _documented("The kernel is shutting down, or a sandbox is unavailable"),
+    504: _documented("A tool or engine took too long"),
 }
 """Documented on every route: clients learn the error shape from the OpenAPI document."""
 

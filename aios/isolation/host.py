@@ -18,15 +18,14 @@ from aios.kernel.contracts import KernelAPI
 class AgentHost:
     """Isolated agents of one kernel, with the server their syscalls arrive on."""
 
-    def __init__(self, agents: IsolatedAgents, server: ApiServer, scratch: Path | None) -> None:
+    def __init__(self, agents: IsolatedAgents, server: ApiServer, scratch: Path) -> None:
         self.agents = agents
         self.server = server
         self._scratch = scratch
 
     async def close(self) -> None:
         await self.server.stop()
-        if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
+        shutil.rmtree(self._scratch, ignore_errors=True)
 
 
 async def start_agent_host(
