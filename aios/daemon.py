@@ -81,7 +81,8 @@ async def start_daemon(settings: Settings, *, cwd: Path | None = None, preload: 
     socket and TCP, and resume what the last daemon left interrupted if the config asks."""
     check_exposure(settings)
     kernel = await boot(settings, cwd=cwd, preload=preload)
-    host = None
+    host: AgentHost | None = None
+    server: ApiServer | None = None
     try:
         if settings.agents.isolation == "process":
             host = await start_agent_host(kernel, settings.agents, data_dir=settings.data_dir)
@@ -114,7 +115,9 @@ async def start_daemon(settings: Settings, *, cwd: Path | None = None, preload: 
             sock = tcp_listener(daemon_config.host, daemon_config.port)
             port = sock.getsockname()[1]
             await server.listen(sock, certfile=daemon_config.tls_cert, keyfile=daemon_config.tls_key)
-    except BaseException:
+    except BaseException:  # a port in use, say: nothing half-started stays behind
+        if server is not None:
+            await server.stop()
         if host is not None:
             await host.close()
         await kernel.shutdown()

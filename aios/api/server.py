@@ -62,8 +62,12 @@ def _answers(path: Path) -> bool:
 def tcp_listener(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     sock.listen(1024)
     sock.setblocking(False)
     return sock
@@ -74,7 +78,7 @@ class ApiServer:
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
-        self._servers: list[tuple[_Server, socket.socket, asyncio.Task[None]]] = []
+        self._servers: list[tuple[_Server, socket.socket, asyncio.Task[None], str | None]] = []
 
     async def listen(
         self, sock: socket.socket, *, certfile: Path | None = None, keyfile: Path | None = None
@@ -97,17 +101,19 @@ class ApiServer:
                 task.result()
                 raise OSError(f"the API server on {sock.getsockname()} stopped while starting")
             await asyncio.sleep(0.005)
-        self._servers.append((server, sock, task))
+        # uvicorn closes the listener when it stops, and then it no longer knows its path
+        path = sock.getsockname() if sock.family == socket.AF_UNIX else None
+        self._servers.append((server, sock, task, path))
 
     async def stop(self) -> None:
         """Stop accepting, let requests in progress finish (a few seconds at most), close the listeners."""
-        for server, _sock, _task in self._servers:
+        for server, *_ in self._servers:
             server.should_exit = True
-        for _server, sock, task in self._servers:
+        for _server, sock, task, path in self._servers:
             with contextlib.suppress(Exception):
                 await task
-            if sock.family == socket.AF_UNIX:
+            if path is not None:
                 with contextlib.suppress(OSError):
-                    os.unlink(sock.getsockname())
+                    os.unlink(path)
             sock.close()
         self._servers.clear()
