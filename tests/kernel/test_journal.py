@@ -33,7 +33,8 @@ async def test_an_interrupted_program_resumes_from_its_journal_without_running_t
     first = await _kernel(settings, tmp_path, local_engine)
     pid = await spawn_agent(first, Journaler, task)
     await until(
-        lambda: _journaled(first, pid) == 2, "the shell call and the LLM call journaled (not the no-op)"
+        lambda: _journaled(first, pid) == 2 and first.process(pid).state == ProcessState.WAITING_TOOL,
+        "the shell and LLM calls journaled (not the no-op), and the wait at the gate begun",
     )
     await first.shutdown(close_engines=False, interrupt=True)
     assert first.process(pid).state == ProcessState.INTERRUPTED
