@@ -5,7 +5,7 @@
     run = client.spawn("react", "How many .py files are under ./kernel?")
     for event in run.events():
         ...
-    print(run.wait().result)
+    answer = run.wait().result
 
 `connect_async` gives the same methods as coroutines (`AsyncClient`).
 """
