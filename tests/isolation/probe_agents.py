@@ -205,9 +205,11 @@ class Quitter(Agent):
     manifest = Manifest(name="quitter", capabilities=("llm", "shell.exec"))
 
     async def run(self, task: str, ctx: Context) -> str:
-        asyncio.get_running_loop().create_task(ctx.tool("shell.exec", cmd="sleep 20"))
-        await ctx.noop()
-        await asyncio.sleep(0.3)  # the tool call is on the wire
+        command = "touch /workspace/running && sleep 20"
+        asyncio.get_running_loop().create_task(ctx.tool("shell.exec", cmd=command))
+        async with asyncio.timeout(60):  # the shared work dir shows when the kernel is running the call
+            while not Path("running").exists():
+                await asyncio.sleep(0.02)
         os._exit(3)
 
 
