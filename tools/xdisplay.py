@@ -397,6 +397,7 @@ class XSession:
                 "_NET_ACTIVE_WINDOW",
                 "_NET_SUPPORTING_WM_CHECK",
                 "_NET_WM_NAME",
+                "_NET_CLOSE_WINDOW",
                 "UTF8_STRING",
             )
         }
@@ -573,6 +574,22 @@ class XSession:
             if time.monotonic() > deadline:
                 raise ToolError(f"gui.focus_window: window {window_id} did not take the focus")
             time.sleep(0.01)
+
+    def close_window(self, window_id: int) -> None:
+        """Ask the window manager to close a window, as its close button does (the app may ask first)."""
+        window = self.conn.create_resource_object("window", window_id)
+        message = xevent.ClientMessage(
+            window=window,
+            client_type=self._atoms["_NET_CLOSE_WINDOW"],
+            data=(32, [X.CurrentTime, 2, 0, 0, 0]),
+        )
+        self.root.send_event(message, event_mask=X.SubstructureRedirectMask | X.SubstructureNotifyMask)
+        self._sync("close_window")
+
+    def window_class(self, window_id: int) -> str:
+        """The window's WM_CLASS (instance and class, space-separated); empty when it has none."""
+        found = self.conn.create_resource_object("window", window_id).get_wm_class()
+        return " ".join(found) if found else ""
 
     def _send_active_window(self, window: Any) -> None:
         message = xevent.ClientMessage(

@@ -1,0 +1,373 @@
+"""A task's computer without a VM: a fresh home seen as /home/user, a private X display, and one sandbox
+(its own pid, network, IPC and mount namespaces) that every command of the task enters."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aios.evals.osworld.chrome import DEBUG_PORT
+from aios.isolation.launch import import_roots
+from aios.tools.sandbox import (
+    LAUNCH_PATH,
+    NOBODY,
+    Limits,
+    confined_filesystem,
+    find_bwrap,
+    launch_environment,
+    nobody_without_network,
+    strip_setid,
+)
+from aios.tools.xdisplay import VirtualDisplay, stop_group
+
+logger = logging.getLogger(__name__)
+
+HOME = "/home/user"
+TOOLS_DIR = "/run/aios-task/bin"
+"""Inside the sandbox: the task's own `sudo` and app names, first on PATH."""
+RUN_DIR = "/run/user/1000"
+BUS = f"unix:path={RUN_DIR}/bus"
+BROWSER_NAMES = ("google-chrome", "google-chrome-stable", "chromium", "chromium-browser", "chrome")
+TERMINAL_LOG_GLOB = "/tmp/.terminal-*.log"
+HOME_FOLDERS = ("Desktop", "Documents", "Downloads", "Pictures", "Music", "Videos")
+START_TIMEOUT_S = 10.0
+TASK_LIMITS = Limits(cpu_seconds=1800, memory_bytes=0, file_size_bytes=1 << 30, open_files=4096)
+"""Per process. No address-space limit: Chromium reserves terabytes of address space it never uses."""
+
+
+class GuestError(RuntimeError):
+    """The task's computer could not be set up or reached (an environment failure, never the agent's)."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class GuestConfig:
+    """What every task's computer gets."""
+
+    width: int = 1920
+    height: int = 1080
+    password: str = "password"
+    window_manager: str | None = "openbox"
+    chromium: str = "/usr/lib/chromium/chromium"
+    command_timeout_s: float = 60.0
+    limits: Limits = field(default_factory=lambda: TASK_LIMITS)
+
+
+def _sudo_script(password: str) -> str:
+    """`sudo` that asks for the task's password and then runs the command as the same user: the task
+    sees the prompt it expects, and nothing is granted (there is nothing above this user to switch to)."""
+    return f"""#!/bin/sh
+# aios task sudo: checks the task password, grants no privilege
+stdin_pw=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -S|--stdin) stdin_pw=1; shift ;;
+    -k|-K|-E|-H|-n|--preserve-env|--login|-i) shift ;;
+    -u|-g|-p) shift 2 ;;
+    --) shift; break ;;
+    -*) shift ;;
+    *) break ;;
+  esac
+done
+[ "$stdin_pw" = 1 ] || printf '[sudo] password for user: ' >&2
+IFS= read -r pw || pw=""
+if [ "$pw" != {json.dumps(password)} ]; then echo "Sorry, try again." >&2; exit 1; fi
+[ $# -eq 0 ] && exit 0
+exec "$@"
+"""
+
+
+def _chromium_script(binary: str) -> str:
+    """`google-chrome`/`chromium` as OSWorld's tasks name it: Debian's Chromium with the flags a sandbox
+    without privileges needs. The task's own flags pass through; the debugging port is always ours (given
+    last, so it wins), so setup steps and getters know where the browser listens."""
+    return f"""#!/bin/sh
+exec {binary} --no-sandbox --force-renderer-accessibility --disable-gpu \\
+  --no-first-run --no-default-browser-check \\
+  --disable-background-networking --disable-component-update --disable-sync \\
+  --password-store=basic --user-data-dir={HOME}/.config/chromium \\
+  "$@" --remote-debugging-port={DEBUG_PORT}
+"""
+
+
+def _terminal_script() -> str:
+    """`xterm` (and `gnome-terminal`, as OSWorld's tasks name theirs) that logs what it shows, for the
+    terminal-output getter; the log lives in the sandbox's /tmp, outside the task's home."""
+    return f"""#!/bin/sh
+log={TERMINAL_LOG_GLOB.replace("*", "$$")}
+if [ "$(basename "$0")" = gnome-terminal ]; then
+  while [ $# -gt 0 ]; do
+    if [ "$1" = -- ]; then shift; exec /usr/bin/xterm -l -lf "$log" -e "$@"; fi
+    shift
+  done
+fi
+exec /usr/bin/xterm -l -lf "$log" "$@"
+"""
+
+
+class Guest:
+    """Start with `start()`, always `stop()`: the display, the sandbox and the files go with it."""
+
+    def __init__(self, config: GuestConfig) -> None:
+        self.config = config
+        bwrap = find_bwrap()
+        if bwrap is None:
+            raise GuestError("bubblewrap is not installed (Debian: apt-get install bubblewrap)")
+        self.bwrap = bwrap
+        self.root = Path(tempfile.mkdtemp(prefix="aios-task-"))
+        self.home = self.root / "home"
+        self.display: VirtualDisplay | None = None
+        self._init: subprocess.Popen[bytes] | None = None
+        self._init_pid = 0
+        self._launched: list[subprocess.Popen[bytes]] = []
+
+    # ---- lifetime ------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        try:
+            self._make_files()
+            self.display = VirtualDisplay(
+                width=self.config.width,
+                height=self.config.height,
+                depth=24,
+                window_manager=self.config.window_manager,
+                start_timeout_s=START_TIMEOUT_S,
+            )
+            self.display.start()
+            self._start_sandbox()
+            self.launch(["dbus-daemon", "--session", "--nofork", "--nopidfile", f"--address={BUS}"])
+        except BaseException:
+            self.stop()
+            raise
+
+    def _make_files(self) -> None:
+        for folder in HOME_FOLDERS:
+            (self.home / folder).mkdir(parents=True)
+        tools = self.root / "tools"
+        tools.mkdir()
+        scripts = {"sudo": _sudo_script(self.config.password)}
+        for name in BROWSER_NAMES:
+            scripts[name] = _chromium_script(self.config.chromium)
+        scripts["xterm"] = scripts["gnome-terminal"] = _terminal_script()
+        for name, text in scripts.items():
+            (tools / name).write_text(text)
+            (tools / name).chmod(0o755)
+        etc = self.root / "etc"
+        etc.mkdir()
+        (etc / "passwd").write_text(
+            f"root:x:0:0:root:/root:/bin/sh\nuser:x:{NOBODY}:{NOBODY}:user:{HOME}:/bin/bash\n"
+        )
+        (etc / "group").write_text(f"root:x:0:\nuser:x:{NOBODY}:\n")
+        (etc / "hostname").write_text("ubuntu\n")
+        (self.root / "run").mkdir(mode=0o700)
+
+    def _sandbox_args(self) -> list[str]:
+        assert self.display is not None
+        interpreter, _ = import_roots()  # for pyautogui actions; the rest of the import path stays hidden
+        args = [self.bwrap, *confined_filesystem()]
+        for path in interpreter:
+            args += ["--ro-bind", str(path), str(path)]
+        args += ["--bind", str(self.home), HOME, "--ro-bind", str(self.root / "tools"), TOOLS_DIR]
+        for name in ("passwd", "group", "hostname"):
+            args += ["--ro-bind", str(self.root / "etc" / name), f"/etc/{name}"]
+        args += ["--bind", str(self.root / "run"), RUN_DIR]
+        socket = self.display.socket_path
+        args += ["--dir", "/tmp/.X11-unix", "--ro-bind", str(socket), str(socket)]
+        args += ["--hostname", "ubuntu", "--chdir", HOME, *nobody_without_network(self.bwrap)]
+        return args
+
+    def _start_sandbox(self) -> None:
+        read_fd, write_fd = os.pipe()
+        argv = [*self._sandbox_args(), "--info-fd", str(write_fd), "--", "sleep", "infinity"]
+        try:
+            self._init = subprocess.Popen(
+                argv,
+                env=launch_environment(),
+                pass_fds=(write_fd,),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        finally:
+            os.close(write_fd)
+        with os.fdopen(read_fd, "rb") as info:
+            data = info.read()  # bubblewrap closes it once the namespaces exist
+        try:
+            self._init_pid = int(json.loads(data)["child-pid"])
+        except (ValueError, KeyError) as exc:
+            err = self._init.stderr.read().decode(errors="replace") if self._init.stderr else ""
+            raise GuestError(f"the task sandbox did not start: {err.strip() or exc}") from exc
+        self._wait_until_ready()
+
+    def _wait_until_ready(self) -> None:
+        """Until the sandbox's init has forked its command: its uid map and mounts are in place then
+        (the info fd comes earlier, and entering before would fail or see a half-made filesystem)."""
+        children = Path(f"/proc/{self._init_pid}/task/{self._init_pid}/children")
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not children.read_text().strip():
+            if self._init is None or self._init.poll() is not None or time.monotonic() > deadline:
+                raise GuestError("the task sandbox did not start its first process")
+            time.sleep(0.005)
+
+    def stop(self) -> None:
+        """Everything in the sandbox dies with its first process; then the display; then the files."""
+        for proc in self._launched:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        if self._init is not None:
+            stop_group(self._init, grace_s=0.5)
+            self._init = None
+        for proc in self._launched:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=2)
+        self._launched.clear()
+        if self.display is not None:
+            self.display.stop()
+            self.display = None
+        strip_setid(self.root)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # ---- commands ------------------------------------------------------------------------------------
+
+    @property
+    def sandbox_pid(self) -> int:
+        """The sandbox's first process: its namespaces are the task's."""
+        return self._init_pid
+
+    @property
+    def display_name(self) -> str:
+        assert self.display is not None, "the task's computer is not started"
+        return self.display.name
+
+    def _enter(self, argv: Sequence[str], *, cwd: str = HOME) -> list[str]:
+        """argv that runs `argv` inside the task's sandbox as its user, with the task's environment."""
+        if self._init is None or self._init.poll() is not None:
+            raise GuestError("the task's sandbox is not running")
+        env = {
+            "PATH": f"{TOOLS_DIR}:{LAUNCH_PATH}",
+            "HOME": HOME,
+            "USER": "user",
+            "LOGNAME": "user",
+            "SHELL": "/bin/bash",
+            "LANG": "C.UTF-8",
+            "TMPDIR": "/tmp",
+            "DISPLAY": self.display_name,
+            "DBUS_SESSION_BUS_ADDRESS": BUS,
+            "XDG_RUNTIME_DIR": RUN_DIR,
+            "ACCESSIBILITY_ENABLED": "1",
+            "GTK_A11Y": "atspi",
+        }
+        limits = self.config.limits
+        return [
+            shutil.which("prlimit") or "prlimit",
+            f"--cpu={limits.cpu_seconds}",
+            f"--fsize={limits.file_size_bytes}",
+            f"--nofile={limits.open_files}",
+            "--",
+            "nsenter",
+            f"--target={self._init_pid}",
+            "--all",
+            f"--setuid={NOBODY}",
+            f"--setgid={NOBODY}",
+            "--",
+            "setpriv",
+            "--no-new-privs",
+            "--",
+            "env",
+            "-i",
+            *[f"{k}={v}" for k, v in env.items()],
+            "/bin/sh",
+            "-c",
+            'cd "$0" && exec "$@"',
+            cwd,
+            *argv,
+        ]
+
+    def run(
+        self,
+        command: str | Sequence[str],
+        *,
+        shell: bool = False,
+        timeout_s: float | None = None,
+        stdin: bytes = b"",
+    ) -> CommandResult:
+        """Run to completion; a timeout kills the command and is reported, not raised.
+
+        A string is a shell command; a list with `shell` is what Python's `shell=True` makes of it (the
+        first item is the script, the rest its positional arguments), as OSWorld's guest does.
+        """
+        if isinstance(command, str):
+            argv = ["/bin/sh", "-c", command]
+        elif shell:
+            argv = ["/bin/sh", "-c", *command]
+        else:
+            argv = list(command)
+        proc = subprocess.Popen(
+            self._enter(argv),
+            env=launch_environment(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            out, err = proc.communicate(stdin, timeout=timeout_s or self.config.command_timeout_s)
+        except subprocess.TimeoutExpired:
+            stop_group(proc, grace_s=0.5)
+            out, err = proc.communicate()
+            return CommandResult(-9, out.decode(errors="replace"), err.decode(errors="replace"), True)
+        return CommandResult(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+
+    def launch(self, argv: Sequence[str]) -> None:
+        """Start a program and leave it running (an app, a daemon); its output goes to a log."""
+        log_path = self.root / f"launch-{len(self._launched)}.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                self._enter(list(argv)),
+                env=launch_environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        self._launched.append(proc)
+
+    def read_file(self, path: str) -> bytes | None:
+        """A file's bytes as the task's user can read them, or None when it is missing or unreadable."""
+        proc = subprocess.run(
+            self._enter(["cat", "--", path]),
+            env=launch_environment(),
+            capture_output=True,
+            timeout=self.config.command_timeout_s,
+        )
+        return proc.stdout if proc.returncode == 0 else None
+
+    def write_file(self, path: str, data: bytes) -> None:
+        """Write as the task's user, creating parent folders."""
+        script = 'mkdir -p "$(dirname "$1")" && cat > "$1"'
+        result = self.run(["/bin/sh", "-c", script, "sh", path], stdin=data)
+        if result.returncode != 0:
+            raise GuestError(f"cannot write {path} in the task's computer: {result.stderr.strip()}")
+
+    def terminal_log(self) -> str:
+        """What the most recently started terminal has shown, or empty when no terminal ran."""
+        newest = f"ls -t {TERMINAL_LOG_GLOB} 2>/dev/null | head -n 1 | xargs -r cat"
+        return self.run(newest).stdout

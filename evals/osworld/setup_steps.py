@@ -1,0 +1,187 @@
+"""OSWorld's setup and post-config steps, run against a task's computer. A step that fails raises
+SetupFailed (an environment error); one this runner cannot do raises Unsupported before anything runs."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from aios.evals.osworld.cache import cached
+from aios.evals.osworld.chrome import BrowserUnavailable, TaskBrowser
+from aios.evals.osworld.guest import BROWSER_NAMES, HOME, Guest, GuestError
+from aios.evals.osworld.task import Step
+from aios.evals.osworld.unsupported import SetupFailed, Unsupported
+from aios.tools.xdisplay import XSession
+
+logger = logging.getLogger(__name__)
+
+WINDOW_TIMEOUT_S = 15.0
+BROWSER_TIMEOUT_S = 20.0
+NOT_OFFLINE = {"googledrive", "login", "update_browse_history"}
+"""Steps that need an online account or service: reported as unsupported, never faked."""
+
+
+@dataclass
+class StepContext:
+    guest: Guest
+    x: XSession
+    browser: TaskBrowser
+    cache_dir: Path | None
+    upload_root: Path | None
+    """Where `upload_file` reads local files from (the task file's folder)."""
+
+
+def _path(path: str) -> str:
+    return path if path.startswith("/") else str(PurePosixPath(HOME) / path)
+
+
+def _download(ctx: StepContext, p: dict[str, Any]) -> None:
+    for item in p["files"]:
+        source = cached(ctx.cache_dir, item["url"], name=item["path"])
+        ctx.guest.write_file(_path(item["path"]), source.read_bytes())
+
+
+def _upload(ctx: StepContext, p: dict[str, Any]) -> None:
+    for item in p["files"]:
+        local = Path(item["local_path"])
+        if not local.is_absolute() and ctx.upload_root is not None:
+            local = ctx.upload_root / local
+        ctx.guest.write_file(_path(item["path"]), local.read_bytes())
+
+
+def _window_count(ctx: StepContext) -> int:
+    return len(ctx.x.windows())
+
+
+def _wait_for_window(ctx: StepContext, before: int, what: str) -> None:
+    deadline = time.monotonic() + WINDOW_TIMEOUT_S
+    while _window_count(ctx) <= before:
+        if time.monotonic() > deadline:
+            raise SetupFailed(f"{what}: no window appeared within {WINDOW_TIMEOUT_S:.0f}s")
+        time.sleep(0.1)
+
+
+def _launch(ctx: StepContext, p: dict[str, Any]) -> None:
+    command = p["command"]
+    if isinstance(command, str):
+        argv, program = ["/bin/sh", "-c", command], (shlex.split(command) or [""])[0]
+    else:
+        argv, program = (["/bin/sh", "-c", *command] if p.get("shell") else list(command)), command[0]
+    ctx.guest.launch(argv)
+    if PurePosixPath(program).name in BROWSER_NAMES:
+        _wait_for_browser(ctx)
+
+
+def _open(ctx: StepContext, p: dict[str, Any]) -> None:
+    """Open a file with its app: pages in the browser; text in the editor on a terminal."""
+    path = _path(p["path"])
+    before = _window_count(ctx)
+    suffix = PurePosixPath(path).suffix.lower()
+    if suffix in (".html", ".htm", ".pdf", ".svg", ".png", ".jpg", ".jpeg"):
+        ctx.guest.launch(["google-chrome", f"file://{path}"])
+    elif suffix in (".txt", ".md", ".py", ".sh", ".csv", ".json", ".log", ".conf", ".ini", ""):
+        ctx.guest.launch(["xterm", "-title", PurePosixPath(path).name, "-e", "vi", path])
+    else:
+        raise Unsupported(f"setup:open:{suffix}", "no app here opens this kind of file")
+    _wait_for_window(ctx, before, f"open {path}")
+
+
+def _execute(ctx: StepContext, p: dict[str, Any]) -> None:
+    result = ctx.guest.run(p["command"], shell=bool(p.get("shell")), timeout_s=p.get("timeout"))
+    if result.timed_out:
+        raise SetupFailed(f"execute {p['command']!r} timed out")
+    if result.returncode != 0:
+        logger.info("setup command %r exited %d: %s", p["command"], result.returncode, result.stderr[-300:])
+
+
+def _matching_windows(ctx: StepContext, p: dict[str, Any]) -> list[int]:
+    name = p["window_name"]
+    found = []
+    for window in ctx.x.windows():
+        label = ctx.x.window_class(window.id) if p.get("by_class") else window.title
+        if (label == name) if p.get("strict") else (name.lower() in label.lower()):
+            found.append(window.id)
+    return found
+
+
+def _activate_window(ctx: StepContext, p: dict[str, Any]) -> None:
+    """Focus the window, waiting for it to appear first (it usually belongs to an app just launched)."""
+    deadline = time.monotonic() + WINDOW_TIMEOUT_S
+    while not (found := _matching_windows(ctx, p)):
+        if time.monotonic() > deadline:
+            raise SetupFailed(f"activate_window: no window named {p['window_name']!r}")
+        time.sleep(0.1)
+    ctx.x.focus(found[0])
+
+
+def _close_window(ctx: StepContext, p: dict[str, Any]) -> None:
+    found = _matching_windows(ctx, p)
+    if not found:
+        raise SetupFailed(f"close_window: no window named {p['window_name']!r}")
+    for window_id in found:
+        ctx.x.close_window(window_id)
+
+
+def _wait_for_browser(ctx: StepContext) -> None:
+    deadline = time.monotonic() + BROWSER_TIMEOUT_S
+    while not ctx.browser.available():
+        if time.monotonic() > deadline:
+            raise SetupFailed(f"the browser's debugging port did not open within {BROWSER_TIMEOUT_S:.0f}s")
+        time.sleep(0.1)
+
+
+def _chrome_open_tabs(ctx: StepContext, p: dict[str, Any]) -> None:
+    if not ctx.browser.available():
+        ctx.guest.launch(["google-chrome"])
+        _wait_for_browser(ctx)
+    for url in p["urls_to_open"]:
+        ctx.browser.open_tab(url)
+
+
+def _chrome_close_tabs(ctx: StepContext, p: dict[str, Any]) -> None:
+    for tab in ctx.browser.tabs():
+        if any(url in tab["url"] for url in p["urls_to_close"]):
+            ctx.browser.close_tab(tab["id"])
+
+
+def _sleep(ctx: StepContext, p: dict[str, Any]) -> None:
+    time.sleep(float(p["seconds"]))
+
+
+STEPS = {
+    "download": _download,
+    "upload_file": _upload,
+    "launch": _launch,
+    "open": _open,
+    "execute": _execute,
+    "command": _execute,
+    "activate_window": _activate_window,
+    "close_window": _close_window,
+    "chrome_open_tabs": _chrome_open_tabs,
+    "chrome_close_tabs": _chrome_close_tabs,
+    "sleep": _sleep,
+}
+
+
+def check_steps(steps: list[Step]) -> None:
+    """Raise Unsupported for the first step this runner cannot do."""
+    for step in steps:
+        if step.type in NOT_OFFLINE:
+            raise Unsupported(f"setup:{step.type}", "needs an online account or service")
+        if step.type not in STEPS:
+            raise Unsupported(f"setup:{step.type}")
+
+
+def run_steps(steps: list[Step], ctx: StepContext) -> None:
+    """Run in order. NeedsNetwork and Unsupported pass through; anything else is a SetupFailed."""
+    for i, step in enumerate(steps):
+        try:
+            STEPS[step.type](ctx, step.parameters)
+        except (SetupFailed, Unsupported):
+            raise
+        except (GuestError, BrowserUnavailable, OSError, KeyError, TypeError, ValueError) as exc:
+            raise SetupFailed(f"step {i + 1} ({step.type}): {exc}") from exc
