@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,11 +38,13 @@ async def boot(
     cwd: Path | None = None,
     on_engine_load: Callable[[str], None] | None = None,
     preload: bool = False,
+    extra_drivers: Sequence[Driver] = (),
 ) -> Kernel:
     """A ready kernel; orphans of a kernel that died are marked failed first.
 
     `on_engine_load` is told when a local model starts loading (on the first LLM call that needs it, or
     at once with `preload`, which loads the default model while the rest boots: `aios run` needs it).
+    `extra_drivers` join the configured ones (an evaluation's task computers).
     """
     engines = EngineRegistry(settings.engine_models(), default=settings.default_model)
     if on_engine_load is not None:
@@ -52,18 +54,20 @@ async def boot(
     store = await asyncio.to_thread(ProcessStore, settings.db_url)
     await asyncio.to_thread(store.reap_orphans, time.time())
     memory = await asyncio.to_thread(open_memory, settings) if settings.memory.enabled else None
+    drivers = build_drivers(
+        shell=settings.shell,
+        browser=settings.browser,
+        gui=settings.gui,
+        kubernetes=settings.kubernetes,
+        ansible=settings.ansible,
+        cwd=cwd,
+        private=(settings.data_dir,),
+    )
+    drivers.update({driver.name: driver for driver in extra_drivers})
     return await assemble(
         store=store,
         engines=engines,
-        drivers=build_drivers(
-            shell=settings.shell,
-            browser=settings.browser,
-            gui=settings.gui,
-            kubernetes=settings.kubernetes,
-            ansible=settings.ansible,
-            cwd=cwd,
-            private=(settings.data_dir,),
-        ),
+        drivers=drivers,
         policy=create_policy(settings.policy, slice_tokens=settings.slice_tokens),
         kv_policy=create_kv_policy(settings.kv_policy),
         workdir_root=settings.workdir_root,

@@ -1,4 +1,4 @@
-"""`aios eval ...`: evaluations of agents and subsystems (memory, security; OSWorld-format tasks later)."""
+"""`aios eval ...`: evaluations of agents and subsystems (memory, security, OSWorld-format computer tasks)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from aios.cli_common import _settings, _State, on_kernel, progress, publish, with_memory_in
+from aios.cli_osworld import eval_osworld, eval_report
 
 if TYPE_CHECKING:
     from aios.evals.eval_security import SecurityReport
 
 eval_app = typer.Typer(help="Evaluations that score agents and subsystems.", no_args_is_help=True)
+eval_app.command("osworld")(eval_osworld)
+eval_app.command("report")(eval_report)
 
 
 @eval_app.command("memory")

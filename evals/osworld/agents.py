@@ -34,6 +34,8 @@ class EvalAgent(Protocol):
 
     async def predict(self, observation: Observation) -> Prediction: ...
 
+    async def close(self) -> None: ...
+
 
 class OracleAgent:
     """Replays the task's reference solution through the same action interface, then says DONE."""
@@ -53,6 +55,9 @@ class OracleAgent:
             response="reference solution", actions=[self._plan.pop(0)] if self._plan else ["DONE"]
         )
 
+    async def close(self) -> None:
+        return None
+
 
 class FixedAgent:
     """Answers every step with one action: DONE at once (`noop`, fails every feasible task) or FAIL
@@ -67,6 +72,9 @@ class FixedAgent:
 
     async def predict(self, observation: Observation) -> Prediction:
         return Prediction(response=self.action, actions=[self.action])
+
+    async def close(self) -> None:
+        return None
 
 
 BUILTIN = {

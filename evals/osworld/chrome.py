@@ -100,6 +100,13 @@ class TaskBrowser:
 
     def html(self, tab_id: str) -> str:
         """The page's current DOM as HTML."""
+        return str(self.evaluate(tab_id, "document.documentElement.outerHTML"))
+
+    def loaded(self, tab_id: str) -> bool:
+        return self.evaluate(tab_id, "document.readyState") == "complete"
+
+    def evaluate(self, tab_id: str, expression: str) -> Any:
+        """The value of a JavaScript expression in the page."""
         sock = _socket_in(self.netns, self.port)
         with connect(
             f"ws://127.0.0.1:{self.port}/devtools/page/{tab_id}",
@@ -107,9 +114,8 @@ class TaskBrowser:
             open_timeout=TIMEOUT_S,
             max_size=64 << 20,
         ) as ws:
-            expression = "document.documentElement.outerHTML"
             ws.send(json.dumps({"id": 1, "method": "Runtime.evaluate", "params": {"expression": expression}}))
             while True:
                 message = json.loads(ws.recv(timeout=TIMEOUT_S))
                 if message.get("id") == 1:
-                    return str(message.get("result", {}).get("result", {}).get("value", ""))
+                    return message.get("result", {}).get("result", {}).get("value")

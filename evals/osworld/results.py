@@ -25,6 +25,8 @@ class Status(StrEnum):
     UNSUPPORTED = "unsupported"
     NEEDS_NETWORK = "needs_network"
     EVAL_ERROR = "eval_error"
+    ERROR = "error"
+    """The runner or the machine failed unexpectedly (a bug to report, not the agent's doing)."""
 
 
 class TaskOutcome(BaseModel):

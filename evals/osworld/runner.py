@@ -78,6 +78,20 @@ def check_supported(task: Task, guest: GuestConfig) -> None:
             raise Unsupported(f"app:{app}", f"{binary} is not installed")
 
 
+EXTRA_KEY = 94
+"""The 105-key keyboard's extra key (`<` unshifted, `>` shifted) in Xvfb's default map."""
+
+
+def _drop_extra_key(x: XSession) -> None:
+    """Make `<` reachable only as Shift+comma, as on a US keyboard.
+
+    pyautogui presses Shift for `<` on the first key that carries it, which is the extra key, where
+    Shift gives `>`: typing `wc -l < file` wrote `wc -l > file` and destroyed the file.
+    """
+    x.conn.change_keyboard_mapping(EXTRA_KEY, [(0,) * 7])
+    x.conn.sync()
+
+
 class TaskRun:
     """One task from setup to teardown; blocking, run in a worker thread."""
 
@@ -104,6 +118,9 @@ class TaskRun:
             self._end(Status.NEEDS_NETWORK, str(exc))
         except (SetupFailed, GuestError) as exc:
             self._end(Status.SETUP_ERROR, str(exc))
+        except Exception as exc:  # one task's failure must not end the run of the others
+            logger.exception("task %s/%s", self.task.domain, self.task.id)
+            self._end(Status.ERROR, f"{type(exc).__name__}: {exc}")
         self.outcome.seconds = round(time.monotonic() - started, 3)
         if self.outcome.status == Status.SCORED:
             (self.folder / "result.txt").write_text(f"{self.outcome.score}\n")
@@ -121,12 +138,17 @@ class TaskRun:
         try:
             start_bus(guest)
             x = XSession(guest.display_name, focus_timeout_s=10.0)
+            _drop_extra_key(x)
             self.outcome.env_setup_s = round(time.monotonic() - t0, 3)
             try:
                 browser = TaskBrowser(guest.sandbox_pid)
                 steps = StepContext(guest, x, browser, self.config.cache_dir, None)
                 run_steps(self.task.config, steps)
-                if self._act(guest, x, started):
+                try:
+                    finished = self._act(guest, x, started)
+                finally:
+                    asyncio.run_coroutine_threadsafe(self.agent.close(), self.loop).result()
+                if finished:
                     self._evaluate(guest, steps)
             finally:
                 x.close()

@@ -135,11 +135,25 @@ def _wait_for_browser(ctx: StepContext) -> None:
 
 
 def _chrome_open_tabs(ctx: StepContext, p: dict[str, Any]) -> None:
+    """Open the pages in the browser (started if needed), and wait until it shows the last of them."""
     if not ctx.browser.available():
+        before = _window_count(ctx)
         ctx.guest.launch(["google-chrome"])
         _wait_for_browser(ctx)
+        _wait_for_window(ctx, before, "the browser")
     for url in p["urls_to_open"]:
         ctx.browser.open_tab(url)
+    deadline = time.monotonic() + BROWSER_TIMEOUT_S
+    while not _showing(ctx.browser, p["urls_to_open"][-1]):
+        if time.monotonic() > deadline:
+            raise SetupFailed(f"the browser did not show {p['urls_to_open'][-1]}")
+        time.sleep(0.1)
+
+
+def _showing(browser: TaskBrowser, url: str) -> bool:
+    """The active tab is `url`, loaded."""
+    tabs = browser.tabs()
+    return bool(tabs) and tabs[0]["url"] == url and browser.loaded(tabs[0]["id"])
 
 
 def _chrome_close_tabs(ctx: StepContext, p: dict[str, Any]) -> None:

@@ -1,0 +1,172 @@
+"""`aios eval osworld` and `aios eval report`: OSWorld-format tasks, each in a fresh sandboxed desktop."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from aios.cli_common import _settings, console, err_console
+
+if TYPE_CHECKING:
+    from aios.evals.osworld.evaluation import Evaluation
+    from aios.evals.osworld.runner import RunConfig
+    from aios.evals.osworld.task import Task
+
+
+def eval_osworld(
+    source: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Task file, folder, or OSWorld's evaluation_examples (default: the shipped suite)."
+        ),
+    ] = None,
+    agent: Annotated[
+        str, typer.Option(help="oracle, noop, fail, or an installed SDK agent (osworld) run by the kernel.")
+    ] = "osworld",
+    model: Annotated[
+        str, typer.Option(help="Model the agent's LLM calls use (a configured name).")
+    ] = "local",
+    domain: Annotated[list[str] | None, typer.Option(help="Only these domains (repeatable).")] = None,
+    meta: Annotated[
+        Path | None, typer.Option(help="A meta file (domain -> ids), e.g. test_small.json.")
+    ] = None,
+    cache: Annotated[
+        Path | None, typer.Option(help="Downloads are read from here, never fetched (default: the suite's).")
+    ] = None,
+    parallel: Annotated[int, typer.Option(min=1, max=32, help="Task computers at once.")] = 1,
+    max_steps: Annotated[int, typer.Option(min=1, help="Actions per task.")] = 15,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds per task.")] = 600.0,
+    action_space: Annotated[str, typer.Option(help="pyautogui or computer_13.")] = "pyautogui",
+    observation: Annotated[
+        str, typer.Option(help="screenshot, a11y_tree or screenshot_a11y_tree.")
+    ] = "a11y_tree",
+    results: Annotated[Path, typer.Option(help="Results folder (OSWorld's layout).")] = Path("results"),
+) -> None:
+    """Score an agent on OSWorld-format tasks; the oracle run also measures the parallel speed-up."""
+    from aios.evals.osworld.evaluation import SHIPPED, SHIPPED_CACHE
+    from aios.evals.osworld.runner import ACTION_SPACES, OBSERVATION_TYPES, RunConfig
+    from aios.evals.osworld.task import TaskFormatError, load_tasks
+
+    if action_space not in ACTION_SPACES:
+        raise typer.BadParameter(f"one of {', '.join(ACTION_SPACES)}", param_hint="--action-space")
+    if observation not in OBSERVATION_TYPES:
+        raise typer.BadParameter(f"one of {', '.join(OBSERVATION_TYPES)}", param_hint="--observation")
+    source = source or SHIPPED
+    try:
+        tasks = load_tasks(source, domains=domain, meta=meta)
+    except TaskFormatError as exc:
+        raise typer.BadParameter(str(exc), param_hint="SOURCE") from exc
+    if not tasks:
+        raise typer.BadParameter(f"no tasks under {source}" + (f" in {domain}" if domain else ""))
+    shipped = source.resolve().is_relative_to(SHIPPED.resolve())
+    config = RunConfig(
+        results=results,
+        model=agent if agent in ("oracle", "noop", "fail") else model,
+        action_space=action_space,
+        observation_type=observation,
+        max_steps=max_steps,
+        task_timeout_s=timeout,
+        parallel=parallel,
+        cache_dir=cache or (SHIPPED_CACHE if shipped else None),
+    )
+    evaluation = asyncio.run(_run(tasks, agent, config))
+    _print(evaluation)
+
+
+async def _run(tasks: list[Task], agent: str, config: RunConfig) -> Evaluation:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from aios.evals.osworld.agents import BUILTIN
+    from aios.evals.osworld.evaluation import agent_factory, evaluate
+
+    compare = agent == "oracle" and config.parallel > 1
+    total = len(tasks) * (2 if compare else 1)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    ) as bar:
+        job = bar.add_task(f"{agent} on {len(tasks)} tasks", total=total)
+
+        def done(outcome: object) -> None:
+            bar.advance(job)
+
+        if agent in BUILTIN:
+            make = agent_factory(agent, config)
+            return await evaluate(tasks, agent, config, make, on_done=done, compare_serial=compare)
+        return await _on_kernel(tasks, agent, config, done)
+
+
+async def _on_kernel(tasks: list[Task], agent: str, config: RunConfig, done: object) -> Evaluation:
+    from aios.boot import boot
+    from aios.evals.osworld.driver import TaskComputerDriver
+    from aios.evals.osworld.evaluation import agent_factory, evaluate
+
+    settings = _settings()
+    driver = TaskComputerDriver()
+    kernel = await boot(settings, cwd=Path.cwd(), extra_drivers=[driver])
+    host = None
+    try:
+        if settings.agents.isolation == "process":
+            from aios.isolation.host import start_agent_host
+
+            host = await start_agent_host(kernel, settings.agents, data_dir=settings.data_dir)
+        make = agent_factory(agent, config, kernel=kernel, driver=driver, host=host, model=config.model)
+        return await evaluate(tasks, agent, config, make, on_done=done)  # type: ignore[arg-type]
+    finally:
+        if host is not None:
+            await host.close()
+        await kernel.shutdown()
+
+
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def _print(evaluation: Evaluation) -> None:
+    from rich.table import Table
+
+    s = evaluation.summary
+    table = Table(title=f"{s.agent} ({s.model}) on {s.tasks} tasks")
+    for column in ("domain", "tasks", "scored", "success", "not scored"):
+        table.add_column(column)
+    for name, d in s.domains.items():
+        other = ", ".join(f"{k} {v}" for k, v in d.by_status.items() if k != "scored") or "-"
+        table.add_row(name, str(d.tasks), str(d.scored), _rate(d.success_rate), other)
+    console.print(table)
+    if s.unsupported:
+        console.print("unsupported: " + ", ".join(f"{k} ({v})" for k, v in s.unsupported.items()))
+    console.print(f"[dim]results in {evaluation.folder}[/]")
+    print(evaluation.last_line())
+
+
+def eval_report(
+    results: Annotated[Path, typer.Argument(help="A results folder written by `aios eval osworld`.")] = Path(
+        "results"
+    ),
+) -> None:
+    """Per-domain success of every run under a results folder, and an HTML report with step screenshots."""
+    from rich.table import Table
+
+    from aios.evals.osworld.report import build_report
+
+    try:
+        summaries, page = build_report(results)
+    except FileNotFoundError as exc:
+        raise typer.BadParameter(str(exc), param_hint="RESULTS") from exc
+    table = Table(title=f"runs under {results}")
+    for column in ("agent", "model", "space / observation", "tasks", "scored", "success", "domains"):
+        table.add_column(column)
+    for s in summaries:
+        domains = ", ".join(f"{d} {_rate(v.success_rate)}" for d, v in s.domains.items())
+        space = f"{s.action_space} / {s.observation_type}"
+        table.add_row(s.agent, s.model, space, str(s.tasks), str(s.scored), _rate(s.success_rate), domains)
+    console.print(table)
+    print(page)
