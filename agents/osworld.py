@@ -14,13 +14,12 @@ ACTIONS = ("CLICK", "DOUBLE_CLICK", "TYPE", "PRESS", "HOTKEY", "SCROLL", "WAIT",
 ACTION_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "thought": {"type": "string", "maxLength": 300},
         "action": {"enum": list(ACTIONS)},
-        "x": {"type": "integer"},
-        "y": {"type": "integer"},
-        "text": {"type": "string", "maxLength": 300},
+        "x": {"type": "integer", "minimum": 0, "maximum": 1919},
+        "y": {"type": "integer", "minimum": 0, "maximum": 1079},
+        "text": {"type": "string", "maxLength": 200},
     },
-    "required": ["thought", "action", "x", "y", "text"],
+    "required": ["action", "x", "y", "text"],
     "additionalProperties": False,
 }
 """Every answer is one valid action: the kernel constrains decoding to this schema."""
@@ -94,7 +93,10 @@ class OsworldAgent(Agent):
                 response_schema=ACTION_SCHEMA,
                 max_tokens=self.max_tokens,
             )
-            choice = json.loads(result.content)
+            try:
+                choice = json.loads(result.content)
+            except ValueError:  # cut off at max_tokens: the schema holds only for a finished answer
+                choice = {"action": "WAIT", "x": 0, "y": 0, "text": ""}
             action = to_action(choice, view["action_space"])
             history.append(json.dumps({k: choice[k] for k in ("action", "x", "y", "text")}))
             await ctx.tool("osworld.act", actions=[action], response=result.content)

@@ -47,6 +47,7 @@ def eval_osworld(
 ) -> None:
     """Score an agent on OSWorld-format tasks; the oracle run also measures the parallel speed-up."""
     from aios.evals.osworld.evaluation import SHIPPED, SHIPPED_CACHE
+    from aios.evals.osworld.guest import GuestError, check_machine
     from aios.evals.osworld.runner import ACTION_SPACES, OBSERVATION_TYPES, RunConfig
     from aios.evals.osworld.task import TaskFormatError, load_tasks
 
@@ -72,6 +73,11 @@ def eval_osworld(
         parallel=parallel,
         cache_dir=cache or (SHIPPED_CACHE if shipped else None),
     )
+    try:
+        check_machine()
+    except GuestError as exc:
+        err_console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
     evaluation = asyncio.run(_run(tasks, agent, config))
     _print(evaluation)
 
@@ -169,4 +175,4 @@ def eval_report(
         space = f"{s.action_space} / {s.observation_type}"
         table.add_row(s.agent, s.model, space, str(s.tasks), str(s.scored), _rate(s.success_rate), domains)
     console.print(table)
-    print(page)
+    print(page.resolve())

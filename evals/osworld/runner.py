@@ -32,7 +32,6 @@ logger = logging.getLogger(__name__)
 OBSERVATION_TYPES = ("screenshot", "a11y_tree", "screenshot_a11y_tree")
 ACTION_SPACES = ("pyautogui", "computer_13")
 APPS = {
-    "chrome": "chromium",
     "libreoffice_calc": "soffice",
     "libreoffice_writer": "soffice",
     "libreoffice_impress": "soffice",
@@ -69,12 +68,8 @@ def check_supported(task: Task, guest: GuestConfig) -> None:
             if spec is not None and spec.get("type") not in GETTERS:
                 raise Unsupported(f"getter:{spec.get('type')}")
     for app in task.related_apps:
-        binary = APPS.get(app)
-        if (
-            binary is not None
-            and shutil.which(binary) is None
-            and not Path("/usr/lib/chromium/chromium").exists()
-        ):
+        binary = guest.chromium if app == "chrome" else APPS.get(app)
+        if binary is not None and shutil.which(binary) is None:
             raise Unsupported(f"app:{app}", f"{binary} is not installed")
 
 

@@ -86,7 +86,10 @@ def load_task(path: Path, *, domain: str | None = None) -> Task:
     try:
         data = json.loads(path.read_text())
         task = Task.model_validate(data)
-    except (OSError, json.JSONDecodeError, ValidationError) as exc:
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in exc.errors())
+        raise TaskFormatError(f"{path}: not an OSWorld task: {problems}") from exc
+    except (OSError, json.JSONDecodeError) as exc:
         raise TaskFormatError(f"{path}: not an OSWorld task: {exc}") from exc
     task.domain = domain or path.parent.name
     return task

@@ -1,0 +1,232 @@
+"""The task computer: every getter against a real one, and what a task can and cannot reach from it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from aios.evals.osworld import setup_steps
+from aios.evals.osworld.accessibility import linearize, start_bus, tree_xml
+from aios.evals.osworld.chrome import TaskBrowser
+from aios.evals.osworld.getters import GETTERS, GetterContext, get
+from aios.evals.osworld.guest import Guest, GuestConfig
+from aios.evals.osworld.setup_steps import StepContext, run_steps
+from aios.evals.osworld.task import Step
+from aios.evals.osworld.unsupported import NeedsNetwork, SetupFailed, Unsupported
+from aios.tools.xdisplay import XSession
+from tests.fakes import until
+
+
+@pytest.fixture(scope="module")
+def guest() -> Iterator[Guest]:
+    computer = Guest(GuestConfig())
+    computer.start()
+    start_bus(computer)
+    yield computer
+    computer.stop()
+
+
+@pytest.fixture(scope="module")
+def x(guest: Guest) -> Iterator[XSession]:
+    session = XSession(guest.display_name, focus_timeout_s=10)
+    yield session
+    session.close()
+
+
+def _ctx(guest: Guest, tmp_path: Path, cache: Path | None = None) -> GetterContext:
+    browser = TaskBrowser(guest.sandbox_pid)
+    return GetterContext(guest, tmp_path, cache, lambda: browser, lambda: tree_xml(guest), guest.terminal_log)
+
+
+def _steps(guest: Guest, x: XSession, cache: Path | None = None) -> StepContext:
+    return StepContext(guest, x, TaskBrowser(guest.sandbox_pid), cache, None)
+
+
+async def _wait(check: Any, what: str) -> Any:
+    return await until(check, what)
+
+
+def test_file_and_command_getters(guest: Guest, tmp_path: Path) -> None:
+    ctx = _ctx(guest, tmp_path)
+    guest.write_file("/home/user/Documents/a.txt", b"alpha\n")
+    book = openpyxl.Workbook()
+    book.active.append(["x", 1])
+    book.active.append(["y", 2])
+    data = io.BytesIO()
+    book.save(data)
+    guest.write_file("/home/user/sheet.xlsx", data.getvalue())
+
+    copied = get(ctx, {"type": "vm_file", "path": "/home/user/Documents/a.txt", "dest": "a.txt"})
+    assert Path(copied).read_text() == "alpha\n"
+    assert get(ctx, {"type": "vm_file", "path": "/home/user/none.txt", "dest": "none.txt"}) is None
+    many = {"type": "vm_file", "multi": True, "path": ["Documents/a.txt", "/nope"], "dest": ["m1", "m2"]}
+    assert [p and Path(p).name for p in get(ctx, many)] == ["m1", None]
+    last = {
+        "type": "content_from_vm_file",
+        "path": "/home/user/sheet.xlsx",
+        "file_type": "xlsx",
+        "file_content": "last_row",
+    }
+    assert get(ctx, last) == ["y", "2"]
+    assert (
+        get(ctx, {"type": "vm_command_line", "command": "echo out; echo err >&2", "shell": True}) == "out\n"
+    )
+    assert (
+        get(ctx, {"type": "vm_command_error", "command": "echo out; echo err >&2", "shell": True}) == "err\n"
+    )
+    assert get(ctx, {"type": "vm_command_line", "command": ["printf", "%s", "list form"]}) == "list form"
+
+    guest.run("mkdir -p ~/tree/sub && touch ~/tree/f1 ~/tree/sub/f2")
+    tree = get(ctx, {"type": "list_directory", "path": "/home/user/tree"})
+    assert tree == {
+        "type": "directory",
+        "name": "tree",
+        "children": [
+            {"type": "file", "name": "f1"},
+            {"type": "directory", "name": "sub", "children": [{"type": "file", "name": "f2"}]},
+        ],
+    }
+    with pytest.raises(FileNotFoundError):
+        get(ctx, {"type": "list_directory", "path": "/home/user/absent"})
+
+
+def test_rule_cache_and_cloud_getters(guest: Guest, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "expected.txt").write_text("E")
+    ctx = _ctx(guest, tmp_path, cache)
+    assert get(ctx, {"type": "rule", "rules": {"expected": "x"}}) == {"expected": "x"}
+    url = "https://files.example.org/data/expected.txt"
+    assert Path(get(ctx, {"type": "cloud_file", "path": url, "dest": "e.txt"})).read_text() == "E"
+    assert Path(get(ctx, {"type": "cache_file", "path": "expected.txt"})).read_text() == "E"
+    with pytest.raises(NeedsNetwork, match=r"not in the cache: https://files\.example\.org/other\.txt"):
+        get(ctx, {"type": "cloud_file", "path": "https://files.example.org/other.txt", "dest": "o.txt"})
+    yesterday = (dt.date.today() - dt.timedelta(days=1)).strftime("%d/%m/%Y")
+    relative = {
+        "type": "rule_relativeTime",
+        "rules": {
+            "relativeTime": {"from": "yesterday"},
+            "format": "%d/%m/%Y",
+            "expected": {"date": "since {from}"},
+        },
+    }
+    assert get(ctx, relative)["expected"] == {"date": f"since {yesterday}"}
+    with pytest.raises(Unsupported, match="getter:vlc_config"):
+        get(ctx, {"type": "vlc_config"})
+
+
+async def test_terminal_browser_and_accessibility_getters(guest: Guest, x: XSession, tmp_path: Path) -> None:
+    ctx = _ctx(guest, tmp_path)
+    guest.launch(["gnome-terminal", "--", "sh", "-c", "echo from-the-terminal; sleep 600"])
+    await _wait(lambda: "from-the-terminal" in get(ctx, {"type": "vm_terminal_output"}), "the terminal's log")
+
+    guest.write_file(
+        "/home/user/site/a.html", b"<html><title>Page A</title><body><h1>Alpha heading</h1></body></html>"
+    )
+    guest.write_file("/home/user/site/b.html", b"<html><title>Page B</title><body>beta</body></html>")
+    tabs = ["file:///home/user/site/a.html", "file:///home/user/site/b.html"]
+    run_steps([Step(type="chrome_open_tabs", parameters={"urls_to_open": tabs})], _steps(guest, x))
+    assert get(ctx, {"type": "active_url_from_accessTree"}) == tabs[1]
+    active = get(ctx, {"type": "active_tab_info"})
+    assert active["url"] == tabs[1] and active["title"] == "Page B" and "beta" in active["content"]
+    assert {"title": "Page A", "url": tabs[0]} in get(ctx, {"type": "open_tabs_info"})
+    run_steps([Step(type="chrome_close_tabs", parameters={"urls_to_close": ["b.html"]})], _steps(guest, x))
+    await _wait(lambda: get(ctx, {"type": "active_url_from_accessTree"}) == tabs[0], "tab b to close")
+    assert "Alpha heading" in get(ctx, {"type": "active_tab_html"})
+    tree = await _wait(
+        lambda: (t := get(ctx, {"type": "accessibility_tree"})) and "Alpha heading" in t and t,
+        "the page in the accessibility tree",
+    )
+    assert tree.startswith("<desktop-frame") and 'name="Chromium"' in tree
+    table = linearize(tree)
+    assert table.splitlines()[0].startswith("tag\tname\ttext") and "Alpha heading" in table
+
+
+def test_every_getter_is_exercised_here() -> None:
+    source = Path(__file__).read_text()
+    assert [name for name in GETTERS if f'"{name}"' not in source] == []
+
+
+def test_setup_steps_fail_clearly(guest: Guest, x: XSession, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(setup_steps, "WINDOW_TIMEOUT_S", 0.5)
+    missing_window = [Step(type="activate_window", parameters={"window_name": "nowhere"})]
+    with pytest.raises(SetupFailed, match="activate_window: no window named 'nowhere'"):
+        run_steps(missing_window, _steps(guest, x))
+    download = [
+        Step(type="download", parameters={"files": [{"url": "https://example.org/a.iso", "path": "a"}]})
+    ]
+    with pytest.raises(NeedsNetwork):
+        run_steps(download, _steps(guest, x))
+    upload = [
+        Step(type="upload_file", parameters={"files": [{"local_path": "/definitely/missing", "path": "x"}]})
+    ]
+    with pytest.raises(SetupFailed, match=r"step 1 \(upload_file\)"):
+        run_steps(upload, _steps(guest, x))
+
+
+def test_the_task_is_user_in_its_own_home_with_a_sudo_that_grants_nothing(guest: Guest) -> None:
+    me = guest.run("whoami; echo $HOME; pwd; hostname")
+    assert me.stdout.split() == ["user", "/home/user", "/home/user", "ubuntu"]
+    assert guest.run("echo password | sudo -S whoami").stdout == "user\n"
+    wrong = guest.run("echo hunter2 | sudo -S whoami")
+    assert wrong.returncode == 1 and "Sorry, try again." in wrong.stderr
+    denied = guest.run("echo password | sudo -S touch /etc/owned")
+    assert denied.returncode != 0 and not Path("/etc/owned").exists()
+
+
+def test_a_task_cannot_reach_the_network_the_users_home_or_the_hosts_processes(guest: Guest) -> None:
+    secret = Path.home() / f".aios-osworld-secret-{os.getpid()}"
+    secret.write_text("private")
+    host_sleeper = subprocess.Popen(["sleep", "300"])
+    try:
+        probe = (
+            f"cat {secret} 2>&1; ls /root 2>&1 | wc -l; "
+            "pkill -x sleep; "
+            "/usr/bin/python3 -c 'import socket; socket.create_connection((\"1.1.1.1\", 53), timeout=3)' "
+            "2>&1 | tail -1"
+        )
+        out = guest.run(probe).stdout
+        assert "private" not in out and "No such file" in out
+        assert "Network is unreachable" in out
+        assert host_sleeper.poll() is None  # its pkill sees only the task's own processes
+        guest.run("echo mine > ~/written-by-task.txt")
+        assert not (Path.home() / "written-by-task.txt").exists()
+        assert (guest.home / "written-by-task.txt").read_text() == "mine\n"
+    finally:
+        host_sleeper.kill()
+        host_sleeper.wait()
+        secret.unlink()
+
+
+def test_two_task_computers_share_nothing_and_leave_nothing(x: XSession, guest: Guest) -> None:
+    other = Guest(GuestConfig())
+    other.start()
+    try:
+        assert other.display_name != guest.display_name
+        guest.run("echo a > ~/only-a.txt")
+        assert other.run("ls ~/only-a.txt").returncode != 0
+        other.launch(["xterm", "-title", "window-of-b"])
+        session = XSession(other.display_name, focus_timeout_s=10)
+        try:
+            deadline = time.monotonic() + 15
+            while not any(w.title == "window-of-b" for w in session.windows()):
+                assert time.monotonic() < deadline, "xterm did not open"
+                time.sleep(0.05)
+        finally:
+            session.close()
+        assert not any(w.title == "window-of-b" for w in x.windows())
+        other.run("kill -9 -1")  # a task that kills everything it can kills its apps, not its computer
+        assert other.run("echo alive").stdout == "alive\n"
+        root = other.root
+    finally:
+        other.stop()
+    assert not root.exists()
