@@ -194,6 +194,8 @@ class Guest:
         for name in BROWSER_NAMES:
             scripts[name] = _chromium_script(self.config.chromium)
         scripts["xterm"] = scripts["gnome-terminal"] = _terminal_script()
+        # OSWorld's setup steps run `python -c "import pyautogui; ..."`: ours has pyautogui
+        scripts["python"] = f'#!/bin/sh\nexec {sys.executable} "$@"\n'
         for name, text in scripts.items():
             (tools / name).write_text(text)
             (tools / name).chmod(0o755)

@@ -137,7 +137,7 @@ class TaskRun:
             self.outcome.env_setup_s = round(time.monotonic() - t0, 3)
             try:
                 browser = TaskBrowser(guest.sandbox_pid)
-                steps = StepContext(guest, x, browser, self.config.cache_dir, None)
+                steps = StepContext(guest, x, browser, self.config.cache_dir)
                 run_steps(self.task.config, steps)
                 try:
                     finished = self._act(guest, x, started)
@@ -173,7 +173,7 @@ class TaskRun:
         except Exception as exc:
             self._end(Status.CRASHED, f"agent reset: {exc}")
             return False
-        step = 0
+        step = 0  # predictions, as OSWorld counts steps; each may carry several actions
         while step < self.config.max_steps:
             if time.monotonic() - started > self.config.task_timeout_s:
                 self._end(Status.TIMEOUT, f"past {self.config.task_timeout_s:.0f}s after {step} steps")
@@ -191,8 +191,8 @@ class TaskRun:
                 self._end(Status.CRASHED, f"agent predict: {type(exc).__name__}: {exc}")
                 return False
             self.outcome.tokens += prediction.tokens
+            step += 1
             for raw in prediction.actions or ["WAIT"]:
-                step += 1
                 try:
                     action = normalize(raw, self.config.action_space)
                 except (ValueError, KeyError, TypeError) as exc:
@@ -216,11 +216,10 @@ class TaskRun:
                     info=info,
                     screenshot_file=self._save_shot(x, step),
                 )
-                self.outcome.steps, self.outcome.last_action = step, action
+                self.outcome.steps += 1
+                self.outcome.last_action = action
                 if done:
                     return True
-                if step >= self.config.max_steps:
-                    break
         return True
 
     def _evaluate(self, guest: Guest, steps: StepContext) -> None:

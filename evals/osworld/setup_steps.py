@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -21,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 WINDOW_TIMEOUT_S = 15.0
 BROWSER_TIMEOUT_S = 20.0
+OFFICE = (".xlsx", ".xls", ".ods", ".docx", ".doc", ".odt", ".pptx", ".ppt", ".odp")
+"""Opened with LibreOffice where it is installed; otherwise the task is unsupported here."""
 NOT_OFFLINE = {"googledrive", "login", "update_browse_history"}
 """Steps that need an online account or service: reported as unsupported, never faked."""
 
@@ -31,8 +34,6 @@ class StepContext:
     x: XSession
     browser: TaskBrowser
     cache_dir: Path | None
-    upload_root: Path | None
-    """Where `upload_file` reads local files from (the task file's folder)."""
 
 
 def _path(path: str) -> str:
@@ -46,11 +47,9 @@ def _download(ctx: StepContext, p: dict[str, Any]) -> None:
 
 
 def _upload(ctx: StepContext, p: dict[str, Any]) -> None:
+    """Local files (relative to where the runner was started, as in OSWorld) into the task's computer."""
     for item in p["files"]:
-        local = Path(item["local_path"])
-        if not local.is_absolute() and ctx.upload_root is not None:
-            local = ctx.upload_root / local
-        ctx.guest.write_file(_path(item["path"]), local.read_bytes())
+        ctx.guest.write_file(_path(item["path"]), Path(item["local_path"]).read_bytes())
 
 
 def _window_count(ctx: StepContext) -> int:
@@ -85,6 +84,8 @@ def _open(ctx: StepContext, p: dict[str, Any]) -> None:
         ctx.guest.launch(["google-chrome", f"file://{path}"])
     elif suffix in (".txt", ".md", ".py", ".sh", ".csv", ".json", ".log", ".conf", ".ini", ""):
         ctx.guest.launch(["xterm", "-title", PurePosixPath(path).name, "-e", "vi", path])
+    elif suffix in OFFICE and shutil.which("soffice"):
+        ctx.guest.launch(["soffice", path])
     else:
         raise Unsupported(f"setup:open:{suffix}", "no app here opens this kind of file")
     _wait_for_window(ctx, before, f"open {path}")

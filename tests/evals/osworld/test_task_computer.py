@@ -48,7 +48,7 @@ def _ctx(guest: Guest, tmp_path: Path, cache: Path | None = None) -> GetterConte
 
 
 def _steps(guest: Guest, x: XSession, cache: Path | None = None) -> StepContext:
-    return StepContext(guest, x, TaskBrowser(guest.sandbox_pid), cache, None)
+    return StepContext(guest, x, TaskBrowser(guest.sandbox_pid), cache)
 
 
 async def _wait(check: Any, what: str) -> Any:
@@ -176,6 +176,9 @@ def test_setup_steps_fail_clearly(guest: Guest, x: XSession, monkeypatch: pytest
 def test_the_task_is_user_in_its_own_home_with_a_sudo_that_grants_nothing(guest: Guest) -> None:
     me = guest.run("whoami; echo $HOME; pwd; hostname")
     assert me.stdout.split() == ["user", "/home/user", "/home/user", "ubuntu"]
+    # OSWorld's setup steps drive the screen with `python -c "import pyautogui; ..."`
+    screen = guest.run("""python -c 'import pyautogui; print(tuple(pyautogui.size()))'""")
+    assert screen.stdout == "(1920, 1080)\n", screen.stderr
     assert guest.run("echo password | sudo -S whoami").stdout == "user\n"
     wrong = guest.run("echo hunter2 | sudo -S whoami")
     assert wrong.returncode == 1 and "Sorry, try again." in wrong.stderr
