@@ -11,7 +11,10 @@ import typer
 from aios.cli_common import _settings, console, err_console
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from aios.evals.osworld.evaluation import Evaluation
+    from aios.evals.osworld.results import TaskOutcome
     from aios.evals.osworld.runner import RunConfig
     from aios.evals.osworld.task import Task
 
@@ -78,11 +81,14 @@ def eval_osworld(
     except GuestError as exc:
         err_console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
-    evaluation = asyncio.run(_run(tasks, agent, config))
+    # the agent process must not read the tasks' solutions and expected files on its import path
+    answers = [SHIPPED, SHIPPED_CACHE, source if source.is_dir() else source.parent]
+    hidden = [p.resolve() for p in (*answers, config.cache_dir) if p is not None and p.is_dir()]
+    evaluation = asyncio.run(_run(tasks, agent, config, hidden))
     _print(evaluation)
 
 
-async def _run(tasks: list[Task], agent: str, config: RunConfig) -> Evaluation:
+async def _run(tasks: list[Task], agent: str, config: RunConfig, hidden: list[Path]) -> Evaluation:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from aios.evals.osworld.agents import BUILTIN
@@ -101,16 +107,18 @@ async def _run(tasks: list[Task], agent: str, config: RunConfig) -> Evaluation:
     ) as bar:
         job = bar.add_task(f"{agent} on {len(tasks)} tasks", total=total)
 
-        def done(outcome: object) -> None:
+        def done(outcome: TaskOutcome) -> None:
             bar.advance(job)
 
         if agent in BUILTIN:
             make = agent_factory(agent, config)
             return await evaluate(tasks, agent, config, make, on_done=done, compare_serial=compare)
-        return await _on_kernel(tasks, agent, config, done)
+        return await _on_kernel(tasks, agent, config, done, hidden)
 
 
-async def _on_kernel(tasks: list[Task], agent: str, config: RunConfig, done: object) -> Evaluation:
+async def _on_kernel(
+    tasks: list[Task], agent: str, config: RunConfig, done: Callable[[TaskOutcome], None], hidden: list[Path]
+) -> Evaluation:
     from aios.boot import boot
     from aios.evals.osworld.driver import TaskComputerDriver
     from aios.evals.osworld.evaluation import agent_factory, evaluate
@@ -123,9 +131,9 @@ async def _on_kernel(tasks: list[Task], agent: str, config: RunConfig, done: obj
         if settings.agents.isolation == "process":
             from aios.isolation.host import start_agent_host
 
-            host = await start_agent_host(kernel, settings.agents, data_dir=settings.data_dir)
+            host = await start_agent_host(kernel, settings.agents, data_dir=settings.data_dir, hidden=hidden)
         make = agent_factory(agent, config, kernel=kernel, driver=driver, host=host, model=config.model)
-        return await evaluate(tasks, agent, config, make, on_done=done)  # type: ignore[arg-type]
+        return await evaluate(tasks, agent, config, make, on_done=done)
     finally:
         if host is not None:
             await host.close()

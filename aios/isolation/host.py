@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from aios.api.app import create_app
@@ -33,8 +34,12 @@ async def start_agent_host(
     config: AgentsConfig,
     *,
     data_dir: Path,
+    hidden: Sequence[Path] = (),
 ) -> AgentHost:
-    """A private socket (in a fresh 0700 folder) that only this kernel's agent processes get a token for."""
+    """A private socket (in a fresh 0700 folder) that only this kernel's agent processes get a token for.
+
+    `hidden` folders stay invisible to agents even where they lie on the import path.
+    """
     scratch = Path(tempfile.mkdtemp(prefix="aios-"))  # short: a socket path has at most 107 bytes
     socket = scratch / "kernel.sock"
     channels = AgentChannels(max_inflight=config.max_inflight_syscalls)
@@ -47,5 +52,6 @@ async def start_agent_host(
         workdir=kernel.workdir,
         log_dir=data_dir / "logs",
         data_dir=data_dir,
+        hidden=hidden,
     )
     return AgentHost(agents, server, scratch)

@@ -89,7 +89,8 @@ def agent_argv(
     """argv of `python -m aios.isolation.child` confined like a shell command, plus the kernel's socket.
 
     Folders on the import path that are not the interpreter's (a project installed in editable mode) are
-    shown with their secret files masked; `masked` folders (the data dir, if it is among them) are hidden.
+    shown with their secret files masked; `masked` folders (the data dir, an evaluation's tasks) are hidden
+    wherever they lie among what is shown.
     """
     interpreter, projects = import_roots()
     niceness = [shutil.which("nice") or "nice", "-n", str(nice)] if nice else []
@@ -98,8 +99,10 @@ def agent_argv(
         args += ["--ro-bind", str(path), str(path)]
     for project in projects:
         args += mask_args(_secrets(project, tuple(hidden_names), int(time.monotonic() // SECRETS_FRESH_S)))
+    roots = (*interpreter, *projects)
     for path in masked:
-        if any(path.is_relative_to(p) for p in projects):
+        # a folder among what is shown, never one that holds code the agent runs on
+        if any(path.is_relative_to(p) for p in roots) and not any(p.is_relative_to(path) for p in roots):
             args += ["--tmpfs", str(path)]
     args += ["--bind", str(workdir), SANDBOX_HOME]
     if socket is not None:

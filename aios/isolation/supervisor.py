@@ -10,7 +10,7 @@ import logging
 import os
 import signal
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aios.agent_loader import ENTRY_POINT_GROUP
@@ -44,6 +44,7 @@ class IsolatedAgents:
         workdir: Callable[[int], Path],
         log_dir: Path,
         data_dir: Path,
+        hidden: Sequence[Path] = (),
     ) -> None:
         self.config = config
         self.channels = channels
@@ -51,6 +52,8 @@ class IsolatedAgents:
         self.workdir = workdir
         self.log_dir = log_dir
         self.data_dir = data_dir
+        self.masked = [data_dir, *hidden]
+        """Folders agents must not read even where they lie on the import path (an evaluation's answers)."""
         self._manifests: dict[tuple[str, str, str], Manifest] = {}
 
     def _bwrap(self) -> str:
@@ -97,7 +100,7 @@ class IsolatedAgents:
                 socket=None,
                 workdir=Path(scratch),
                 limits=self._limits(),
-                masked=[self.data_dir],
+                masked=self.masked,
             )
             proc = await asyncio.create_subprocess_exec(
                 *argv,
@@ -146,7 +149,7 @@ class IsolatedAgents:
                 socket=self.socket,
                 workdir=self.workdir(pid),
                 limits=self._limits(),
-                masked=[self.data_dir],
+                masked=self.masked,
                 nice=self.config.nice,
             )
             proc = await asyncio.create_subprocess_exec(

@@ -221,3 +221,15 @@ class Asker(Agent):
     async def run(self, task: str, ctx: Context) -> str:
         out = await ctx.tool("shell.exec", cmd=f"echo {task}")
         return str(out["stdout"]).strip()
+
+
+class Peeker(Agent):
+    """Reads the file its task names: an evaluation's answers, if it can see them."""
+
+    manifest = Manifest(name="peeker", capabilities=("llm",))
+
+    async def run(self, task: str, ctx: Context) -> str:
+        try:
+            return "read:" + Path(task).read_text()[:40]
+        except OSError as e:
+            return f"hidden:{type(e).__name__}"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from aios.agents.osworld import ACTIONS, to_action
-from aios.boot import boot
+from aios.boot import boot, spawn_agent
 from aios.config import Settings
 from aios.evals.osworld.agents import Observation
 from aios.evals.osworld.driver import TaskComputerDriver
@@ -17,11 +17,12 @@ from aios.evals.osworld.runner import RunConfig
 from aios.evals.osworld.task import load_tasks
 from aios.isolation.host import start_agent_host
 from aios.kernel.engines.local import LocalEngine
+from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
+from tests.isolation.probe_agents import Peeker
 
-pytestmark = pytest.mark.model
 
-
+@pytest.mark.model
 async def test_the_bundled_agent_acts_on_a_task_and_its_trajectory_is_written(
     settings: Settings, tmp_path: Path, local_engine: LocalEngine
 ) -> None:
@@ -55,6 +56,23 @@ async def test_the_bundled_agent_acts_on_a_task_and_its_trajectory_is_written(
     finally:
         await host.close()
         await kernel.shutdown(close_engines=False)
+
+
+async def test_an_evaluated_agent_cannot_read_the_tasks_solutions(kernel: Kernel, settings: Settings) -> None:
+    """The attack: the shipped tasks (with their reference solutions) lie on the import path the agent's
+    sandbox shows, so a cheating agent reads them. `aios eval osworld` hides them."""
+    [task] = [t for t in load_tasks(SHIPPED) if t.source == "aios-suite:follow-link"]
+    answers = SHIPPED / task.domain / f"{task.id}.json"
+    seen = {}
+    for hidden in ([], [SHIPPED, SHIPPED_CACHE]):
+        host = await start_agent_host(kernel, settings.agents, data_dir=settings.data_dir, hidden=hidden)
+        try:
+            record = await kernel.wait(await spawn_agent(kernel, Peeker, str(answers), host=host))
+        finally:
+            await host.close()
+        seen[bool(hidden)] = record.result or record.error
+    assert seen[False].startswith("read:{")  # without the defence the attack works (the control)
+    assert seen[True] == "hidden:FileNotFoundError"
 
 
 async def test_a_process_not_running_a_task_is_refused_by_the_driver() -> None:
