@@ -145,8 +145,3 @@ class Trajectory:
     def add(self, **line: Any) -> None:
         with self.path.open("a") as f:
             f.write(json.dumps(line, default=str) + "\n")
-
-
-def read_outcomes(root: Path) -> list[TaskOutcome]:
-    """Every task outcome under a results folder (any action space, observation type and model)."""
-    return [TaskOutcome.model_validate_json(p.read_text()) for p in sorted(root.rglob(OUTCOME))]
