@@ -205,11 +205,13 @@ class TaskRun:
                 elif action not in SPECIAL:
                     result = execute(guest, action)
                     info = {"ok": result.ok, "error": result.error}
+                    if action != raw:
+                        info["code"] = action  # what a computer_13 action ran as
                     time.sleep(self.config.settle_s)
                 trajectory.add(
                     step_num=step,
                     action_timestamp=datetime.now().strftime("%Y%m%d@%H%M%S"),
-                    action=action,
+                    action=raw if action not in SPECIAL else action,
                     response=prediction.response,
                     reward=0,
                     done=done,

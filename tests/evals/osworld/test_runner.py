@@ -192,3 +192,30 @@ async def test_an_agent_that_hangs_or_raises_is_stopped_and_named(tmp_path: Path
     assert hung.status == Status.TIMEOUT
     [bad] = await run_tasks([task], Garbage, _config(tmp_path))
     assert bad.status == Status.CRASHED and "not a pyautogui action" in bad.detail
+
+
+async def test_computer_13_actions_run_and_are_recorded_as_given(tmp_path: Path) -> None:
+    from aios.evals.osworld.agents import OracleAgent
+
+    typing = {"action_type": "TYPING", "parameters": {"text": "echo c13 > ~/c13.txt"}}
+    enter = {"action_type": "PRESS", "parameters": {"key": "enter"}}
+    task = _task(
+        tmp_path,
+        "c13",
+        config=[
+            {"type": "launch", "parameters": {"command": ["xterm"]}},
+            {"type": "activate_window", "parameters": {"window_name": "xterm"}},
+        ],
+        evaluator={
+            "func": "exact_match",
+            "result": {"type": "vm_command_line", "command": "cat ~/c13.txt"},
+            "expected": {"type": "rule", "rules": {"expected": "c13\n"}},
+        },
+        solution=[typing, enter, {"action_type": "WAIT"}],
+    )
+    [outcome] = await run_tasks([task], OracleAgent, _config(tmp_path, action_space="computer_13"))
+    assert (outcome.status, outcome.score) == (Status.SCORED, 1.0), outcome.detail
+    folder = tmp_path / "results" / "computer_13" / "screenshot" / "none" / "os" / "c13"
+    steps = [json.loads(line) for line in (folder / "traj.jsonl").read_text().splitlines()]
+    assert [s["action"] for s in steps] == [typing, enter, "WAIT", "DONE"]
+    assert steps[0]["info"]["code"] == "pyautogui.write('echo c13 > ~/c13.txt', interval=0.01)"
