@@ -136,5 +136,5 @@ class Indexer:
                     vectors[positions],
                     [{"tier": live[p].tier, "kind": live[p].kind} for p in positions],
                 )
-        self.store.mark_indexed([r.id for r in rows], stamp)
+        self.store.mark_indexed({r.id: r.updated_at for r in rows}, stamp)
         return len(rows)

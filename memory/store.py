@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -250,14 +250,20 @@ class MemoryStore:
                     .values(tier="archive", updated_at=stamp, indexed_at=None)
                 )
 
-    def mark_indexed(self, ids: Sequence[int], when: float) -> None:
-        """The vector index holds these rows as of `when` (rows changed since stay unindexed)."""
-        if ids:
+    def mark_indexed(self, seen: Mapping[int, float], when: float) -> None:
+        """The vector index holds these rows as they were read (id -> their `updated_at` then).
+
+        A row changed since stays unindexed for the next pass. Comparing with the value read, not with a
+        clock, also catches a write that took its timestamp before the read but committed after it (a
+        fact superseded while the indexer embedded it stayed in the vector index).
+        """
+        if seen:
             with self.engine.begin() as connection:
                 connection.execute(
                     update(MemoryRow)
-                    .where(MemoryRow.id.in_(ids), MemoryRow.updated_at <= when)
-                    .values(indexed_at=when)
+                    .where(MemoryRow.id == bindparam("item_id"), MemoryRow.updated_at == bindparam("seen_at"))
+                    .values(indexed_at=when),
+                    [{"item_id": i, "seen_at": u} for i, u in seen.items()],
                 )
 
     def clear_indexed(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,23 @@ def test_a_fact_with_the_same_key_supersedes_and_keeps_history(database_url: str
             store.add(user="u", agent="a", tier="long", kind="fact", text="x", supersedes=first.id)
         with pytest.raises(LookupError):
             store.add(user="u", agent="a", tier="long", kind="fact", text="x", supersedes=other_agent.id)
+    finally:
+        store.close()
+
+
+def test_a_fact_superseded_while_the_indexer_embeds_it_is_taken_out_of_the_index(database_url: str) -> None:
+    """The interleaving CI hit under load: the indexer reads a row, a write supersedes it (its timestamp
+    taken before the indexer's), then the indexer marks what it read as indexed."""
+    store = MemoryStore(database_url)
+    try:
+        old = store.add(user="u", agent="a", tier="long", kind="fact", text="PIN is 4321", key="pin")
+        [read] = store.rows([old.id])
+        new = store.add(user="u", agent="a", tier="long", kind="fact", text="PIN is 9876", key="pin")
+        store.mark_indexed({read.id: read.updated_at}, time.time())
+        assert store.unindexed() == [old.id, new.id]  # the next pass sees it superseded and drops it
+        [current] = store.rows([new.id])
+        store.mark_indexed({current.id: current.updated_at}, time.time())
+        assert store.unindexed() == [old.id]
     finally:
         store.close()
 
