@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from Xlib import display as xdisplay
+
 from aios.evals.osworld.chrome import DEBUG_PORT
 from aios.isolation.launch import import_roots
 from aios.tools.sandbox import (
@@ -150,6 +152,24 @@ def check_machine() -> None:
         )
 
 
+EXTRA_KEY = 94
+"""The 105-key keyboard's extra key (`<` unshifted, `>` shifted) in Xvfb's default map."""
+
+
+def _drop_extra_key(display: str) -> None:
+    """Make `<` reachable only as Shift+comma, as on a US keyboard.
+
+    pyautogui presses Shift for `<` on the first key that carries it, which is the extra key, where
+    Shift gives `>`: typing `wc -l < file` wrote `wc -l > file` and destroyed the file.
+    """
+    conn = xdisplay.Display(display)
+    try:
+        conn.change_keyboard_mapping(EXTRA_KEY, [(0,) * 7])
+        conn.sync()
+    finally:
+        conn.close()
+
+
 class Guest:
     """Start with `start()`, always `stop()`: the display, the sandbox and the files go with it."""
 
@@ -179,6 +199,7 @@ class Guest:
                 start_timeout_s=START_TIMEOUT_S,
             )
             self.display.start()
+            _drop_extra_key(self.display.name)
             self._start_sandbox()
             self.launch(["dbus-daemon", "--session", "--nofork", "--nopidfile", f"--address={BUS}"])
         except BaseException:

@@ -73,20 +73,6 @@ def check_supported(task: Task, guest: GuestConfig) -> None:
             raise Unsupported(f"app:{app}", f"{binary} is not installed")
 
 
-EXTRA_KEY = 94
-"""The 105-key keyboard's extra key (`<` unshifted, `>` shifted) in Xvfb's default map."""
-
-
-def _drop_extra_key(x: XSession) -> None:
-    """Make `<` reachable only as Shift+comma, as on a US keyboard.
-
-    pyautogui presses Shift for `<` on the first key that carries it, which is the extra key, where
-    Shift gives `>`: typing `wc -l < file` wrote `wc -l > file` and destroyed the file.
-    """
-    x.conn.change_keyboard_mapping(EXTRA_KEY, [(0,) * 7])
-    x.conn.sync()
-
-
 class TaskRun:
     """One task from setup to teardown; blocking, run in a worker thread."""
 
@@ -133,7 +119,6 @@ class TaskRun:
         try:
             start_bus(guest)
             x = XSession(guest.display_name, focus_timeout_s=10.0)
-            _drop_extra_key(x)
             self.outcome.env_setup_s = round(time.monotonic() - t0, 3)
             try:
                 browser = TaskBrowser(guest.sandbox_pid)

@@ -16,6 +16,7 @@ import pytest
 
 from aios.evals.osworld import setup_steps
 from aios.evals.osworld.accessibility import linearize, start_bus, tree_xml
+from aios.evals.osworld.actions import execute
 from aios.evals.osworld.chrome import TaskBrowser
 from aios.evals.osworld.getters import GETTERS, GetterContext, get
 from aios.evals.osworld.guest import Guest, GuestConfig
@@ -149,6 +150,15 @@ async def test_terminal_browser_and_accessibility_getters(guest: Guest, x: XSess
     assert tree.startswith("<desktop-frame") and 'name="Chromium"' in tree
     table = linearize(tree)
     assert table.splitlines()[0].startswith("tag\tname\ttext") and "Alpha heading" in table
+
+
+async def test_pyautogui_types_what_it_is_given(guest: Guest, x: XSession) -> None:
+    """On Xvfb's default keyboard map pyautogui typed `<` as `>` (Shift on the 105-key extra key)."""
+    guest.launch(["xterm", "-title", "typing", "-e", "sh", "-c", 'read line; echo "$line" > ~/typed.txt'])
+    run_steps([Step(type="activate_window", parameters={"window_name": "typing"})], _steps(guest, x))
+    assert execute(guest, "pyautogui.write('wc -l < a > b | c', interval=0.01); pyautogui.press('enter')").ok
+    typed = await _wait(lambda: guest.read_file("/home/user/typed.txt"), "the typed line")
+    assert typed == b"wc -l < a > b | c\n"
 
 
 def test_every_getter_is_exercised_here() -> None:
