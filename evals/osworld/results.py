@@ -37,6 +37,8 @@ class TaskOutcome(BaseModel):
     status: Status
     score: float = 0.0
     steps: int = 0
+    started_at: float = 0.0
+    """When the task began (seconds since the epoch)."""
     seconds: float = 0.0
     env_setup_s: float | None = None
     tokens: int = 0

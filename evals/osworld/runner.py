@@ -73,6 +73,12 @@ def check_supported(task: Task, guest: GuestConfig) -> None:
             raise Unsupported(f"app:{app}", f"{binary} is not installed")
 
 
+def _png(x: XSession) -> bytes:
+    buffer = io.BytesIO()
+    x.screenshot().save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 class TaskRun:
     """One task from setup to teardown; blocking, run in a worker thread."""
 
@@ -84,9 +90,11 @@ class TaskRun:
             config.results, config.action_space, config.observation_type, config.model, task.domain, task.id
         )
         self.outcome = TaskOutcome(domain=task.domain, id=task.id, status=Status.SCORED)
+        self._last_shot: bytes | None = None
 
     def run(self) -> TaskOutcome:
         started = time.monotonic()
+        self.outcome.started_at = time.time()
         if self.folder.exists():
             shutil.rmtree(self.folder)
         self.folder.mkdir(parents=True)
@@ -139,15 +147,14 @@ class TaskRun:
         kind = self.config.observation_type
         png = None
         if "screenshot" in kind:
-            buffer = io.BytesIO()
-            x.screenshot().save(buffer, format="PNG")
-            png = buffer.getvalue()
+            png = self._last_shot or _png(x)  # the screen the last step's screenshot caught
         tree = linearize(tree_xml(guest)) if "a11y_tree" in kind else None
         return Observation(instruction=self.task.instruction, screenshot=png, accessibility_tree=tree)
 
     def _save_shot(self, x: XSession, step: int) -> str:
         name = f"step_{step}_{datetime.now().strftime('%Y%m%d@%H%M%S%f')}.png"
-        x.screenshot().save(self.folder / name)
+        self._last_shot = _png(x)
+        (self.folder / name).write_bytes(self._last_shot)
         return name
 
     def _act(self, guest: Guest, x: XSession, started: float) -> bool:

@@ -163,6 +163,9 @@ async def test_parallel_tasks_see_neither_each_others_files_nor_windows(tmp_path
     home_before = sorted(p.name for p in Path.home().iterdir())
     outcomes = await run_tasks([isolated("a", "b"), isolated("b", "a")], BUILTIN["oracle"], _config(tmp_path))
     assert _scores(outcomes) == {"iso-a": ("scored", 1.0), "iso-b": ("scored", 1.0)}
+    a, b = outcomes
+    overlap = min(a.started_at + a.seconds, b.started_at + b.seconds) - max(a.started_at, b.started_at)
+    assert overlap > 1.0  # both computers were up together, so seeing nothing of the other means something
     assert sorted(p.name for p in Path.home().iterdir()) == home_before  # the real home is untouched
 
 
