@@ -21,6 +21,7 @@ from aios.cli_bench import bench_app
 from aios.cli_common import _settings, _State, console, err_console, fmt_ms
 from aios.cli_daemon import kill, logs, resume, serve, service_app, token_app
 from aios.cli_eval import eval_app
+from aios.cli_mcp import mcp_app
 from aios.cli_memory import memory_app
 from aios.kernel.errors import AiosError
 
@@ -33,6 +34,7 @@ app = typer.Typer(
 app.add_typer(bench_app, name="bench")
 app.add_typer(memory_app, name="memory")
 app.add_typer(eval_app, name="eval")
+app.add_typer(mcp_app, name="mcp")
 app.command("approvals")(approvals)
 app.command("approve")(approve)
 app.command("deny")(deny)

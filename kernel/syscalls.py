@@ -6,7 +6,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-TOOL_NAME_PATTERN = r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$"
+TOOL_NAME_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?\.[a-z][a-z0-9_]*$"
+"""A driver operation: `driver.operation`, or `mcp.<server>.<tool>` for a driver named `mcp.<server>`."""
+FUNCTION_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$"
+"""What a model may be offered and may call: a driver operation, or an OpenAI-style function of a client's
+own (the OpenAI-compatible endpoint passes those through; they never reach a driver)."""
 
 
 class _Strict(BaseModel):
@@ -18,7 +22,7 @@ class ToolCall(_Strict):
 
     id: str
     """Opaque id that ties the tool's answer back to this call."""
-    name: str = Field(pattern=TOOL_NAME_PATTERN)
+    name: str = Field(pattern=FUNCTION_NAME_PATTERN)
     """`driver.operation`, e.g. `shell.exec`."""
     arguments: dict[str, Any]
     """Arguments, already valid against the operation's JSON schema when produced by a grammar."""
@@ -38,7 +42,7 @@ class Message(_Strict):
 class ToolSpec(_Strict):
     """A tool the model may call, described for the model."""
 
-    name: str = Field(pattern=TOOL_NAME_PATTERN)
+    name: str = Field(pattern=FUNCTION_NAME_PATTERN)
     description: str
     parameters: dict[str, Any]
     """JSON schema of the arguments object."""

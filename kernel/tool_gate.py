@@ -181,7 +181,7 @@ class ToolGate:
             raise ToolError(f"{what} failed: {type(e).__name__}: {e}") from e
 
     def _resolve(self, request: ToolSyscall) -> tuple[Driver, Operation, BaseModel]:
-        driver_name, op_name = request.name.split(".", 1)
+        driver_name, op_name = request.name.rsplit(".", 1)
         driver = self.drivers.get(driver_name)
         if driver is None:
             raise InvalidSyscall(f"no driver {driver_name!r}; installed: {sorted(self.drivers)}")

@@ -34,7 +34,7 @@ fi
 
 # torch first, pinned: left to the resolver, sentence-transformers would pull a multi-GB CUDA build
 python3 -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
-python3 -m pip install --quiet --disable-pip-version-check -e ".[test]"
+python3 -m pip install --quiet --disable-pip-version-check -e ".[test,examples]"
 # pyautogui runs evaluation actions on a task's display. Its optional MouseInfo would pull `python3-xlib`, an
 # old fork that overwrites python-xlib's `Xlib` package; the dependencies it does use are in pyproject.toml.
 python3 -m pip install --quiet --disable-pip-version-check --no-deps "pyautogui==0.9.54"

@@ -19,7 +19,7 @@ from aios.kernel.errors import (
     EngineTimeout,
 )
 from aios.kernel.kv_types import KVDecision
-from aios.kernel.syscalls import LLMResult, LLMSyscall, Message, ToolCall, Usage
+from aios.kernel.syscalls import LLMResult, LLMSyscall, Message, ToolCall, ToolSpec, Usage
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +32,12 @@ def _wire_name(name: str) -> str:
     return name.replace(".", "__")
 
 
-def _unwire_name(name: str) -> str:
-    return name.replace("__", ".", 1)
+def _unwire_name(name: str, offered: tuple[ToolSpec, ...]) -> str:
+    """The offered tool a provider's function name stands for (names without dots pass through)."""
+    for tool in offered:
+        if _wire_name(tool.name) == name:
+            return tool.name
+    return name
 
 
 def _wire_message(message: Message) -> dict[str, Any]:
@@ -141,7 +145,7 @@ class LiteLLMEngine(Engine):
         while True:
             try:
                 response = await litellm.acompletion(**kwargs)
-                return self._result(response)
+                return self._result(response, request.tools)
             except litellm.RateLimitError as e:
                 if attempt >= self.config.max_retries:
                     raise EngineRateLimited(
@@ -167,7 +171,7 @@ class LiteLLMEngine(Engine):
             except litellm.exceptions.OpenAIError as e:
                 raise EngineError(f"{self.config.model}: {type(e).__name__}: {e}", pid=owner) from e
 
-    def _result(self, response: Any) -> LLMResult:
+    def _result(self, response: Any, offered: tuple[ToolSpec, ...]) -> LLMResult:
         choice = response.choices[0]
         message = choice.message
         calls = []
@@ -178,7 +182,9 @@ class LiteLLMEngine(Engine):
                 raise EngineError(
                     f"{self.config.model} returned tool arguments that are not JSON: {e}"
                 ) from e
-            calls.append(ToolCall(id=call.id, name=_unwire_name(call.function.name), arguments=arguments))
+            calls.append(
+                ToolCall(id=call.id, name=_unwire_name(call.function.name, offered), arguments=arguments)
+            )
         usage = getattr(response, "usage", None)
         prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
         details = getattr(usage, "prompt_tokens_details", None)
