@@ -135,6 +135,13 @@ def _known(manifest: Manifest) -> Callable[[str], Awaitable[Manifest]]:
     return known
 
 
+async def read_manifest(agent: str, host: AgentHost | None = None) -> Manifest:
+    """An installed agent's manifest; with `host` it is read in a sandbox (its code never runs here)."""
+    if host is not None:
+        return await host.agents.manifest(agent)
+    return load_agent(agent).manifest
+
+
 async def spawn_agent(
     kernel: KernelAPI,
     agent: str | type[Agent],

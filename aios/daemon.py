@@ -17,6 +17,7 @@ from pathlib import Path
 
 from aios.api.app import create_app
 from aios.api.event_log import EventLog
+from aios.api.mcp_endpoint import McpEndpoint, mount
 from aios.api.metrics import KernelMetrics
 from aios.api.server import ApiServer, tcp_listener, unix_listener
 from aios.api.state import ApiState
@@ -47,6 +48,8 @@ class Daemon:
     users: UserTokens
     port: int | None
     """The TCP port it listens on (the one the system chose when the config said 0); None: no TCP."""
+    mcp: McpEndpoint | None = None
+    """`/mcp/<agent>`: the kernel's tools over MCP."""
     closed: bool = False
 
     async def close(self) -> None:
@@ -55,6 +58,8 @@ class Daemon:
             return
         self.closed = True
         await self.kernel.shutdown(interrupt=True)
+        if self.mcp is not None:
+            await self.mcp.close()
         self.events.close()  # after the kernel's last events: streams end, the server need not wait on them
         self.metrics.close()
         if self.host is not None:
@@ -93,20 +98,20 @@ async def start_daemon(settings: Settings, *, cwd: Path | None = None, preload: 
         )
         users = UserTokens(kernel.store.engine)
         events, metrics = EventLog(kernel), KernelMetrics(kernel)
-        app = create_app(
-            ApiState(
-                kernel=kernel,
-                channels=channels,
-                store=kernel.store,
-                users=users,
-                events=events,
-                host=host,
-                memory=kernel.memory,
-                engines=kernel.engines,
-                metrics=metrics,
-                secure_cookies=settings.daemon.tls,
-            )
+        state = ApiState(
+            kernel=kernel,
+            channels=channels,
+            store=kernel.store,
+            users=users,
+            events=events,
+            host=host,
+            memory=kernel.memory,
+            engines=kernel.engines,
+            metrics=metrics,
+            secure_cookies=settings.daemon.tls,
         )
+        app = create_app(state)
+        mcp = mount(app, state)
         server = ApiServer(app)
         await server.listen(unix_listener(settings.socket_path))
         port = None
@@ -122,7 +127,7 @@ async def start_daemon(settings: Settings, *, cwd: Path | None = None, preload: 
             await host.close()
         await kernel.shutdown()
         raise
-    daemon = Daemon(settings, kernel, host, server, events, metrics, users, port)
+    daemon = Daemon(settings, kernel, host, server, events, metrics, users, port, mcp)
     await asyncio.to_thread(_issue_cli_token, settings, users)
     if daemon_config.resume_interrupted:
         await resume_interrupted(daemon)

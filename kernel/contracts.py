@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from aios.kernel.approvals import ApprovalRecord
+from aios.kernel.drivers import Operation
 from aios.kernel.events import KernelEvent
 from aios.kernel.records import ProcessRecord
 from aios.kernel.syscalls import LLMResult, LLMSyscall, SyscallResult, ToolSpec
@@ -66,6 +67,10 @@ class KernelAPI(Protocol):
 
     def tool_specs(self, pid: int) -> list[ToolSpec]:
         """The operations a process may call, described for its model."""
+        ...
+
+    def tool_operations(self, pid: int) -> dict[str, Operation]:
+        """The operations a process may call by syscall name, with their risk (what MCP clients are told)."""
         ...
 
     def workdir(self, pid: int) -> Path:

@@ -29,7 +29,7 @@ from aios.kernel.approvals import ApprovalPolicy, ApprovalRecord
 from aios.kernel.auditor import Auditor
 from aios.kernel.contracts import Program
 from aios.kernel.dispatcher import Dispatcher
-from aios.kernel.drivers import Driver
+from aios.kernel.drivers import Driver, Operation
 from aios.kernel.engines.registry import EngineRegistry
 from aios.kernel.errors import AgentFailed, InvalidSyscall, KernelShutDown
 from aios.kernel.events import EventBus, KernelEvent
@@ -224,6 +224,10 @@ class Kernel:
     def tool_specs(self, pid: int) -> list[ToolSpec]:
         """The operations a process may call, described for its model."""
         return self.tools.specs(self.process(pid).capabilities)
+
+    def tool_operations(self, pid: int) -> dict[str, Operation]:
+        """The operations a process may call by syscall name, with their risk (what MCP clients are told)."""
+        return self.tools.operations(self.process(pid).capabilities)
 
     def workdir(self, pid: int) -> Path:
         """The process's private, writable folder (created on first use)."""

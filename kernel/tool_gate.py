@@ -52,11 +52,18 @@ class ToolGate:
     def specs(self, capabilities: list[str]) -> list[ToolSpec]:
         """The operations these capabilities allow, described for a model."""
         return [
-            ToolSpec(name=f"{driver.name}.{op.name}", description=op.description, parameters=op.json_schema())
+            ToolSpec(name=name, description=op.description, parameters=op.json_schema())
+            for name, op in self.operations(capabilities).items()
+        ]
+
+    def operations(self, capabilities: list[str]) -> dict[str, Operation]:
+        """The operations these capabilities allow, by syscall name (`driver.operation`)."""
+        return {
+            f"{driver.name}.{op.name}": op
             for driver in self.drivers.values()
             for op in driver.operations().values()
             if grants(capabilities, op.capability)
-        ]
+        }
 
     def workdir(self, pid: int) -> Path:
         """The process's private, writable folder (created on first use)."""

@@ -1,0 +1,92 @@
+"""`aios mcp serve --agent NAME`: the kernel's tools over MCP on stdin/stdout, for a desktop assistant or an
+IDE that launches its servers as commands.
+
+With a daemon running on this data dir it relays to the daemon's `/mcp/<agent>` (one kernel, one audit log,
+approvals in the dashboard and `aios approvals`); without one it boots a kernel of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import httpx
+from mcp import ClientSession, types
+from mcp.client.streamable_http import streamable_http_client
+from mcp.server.lowlevel import Server
+from mcp.server.stdio import stdio_server
+
+from aios import __version__
+from aios.boot import boot, read_manifest
+from aios.config import Settings
+from aios.mcp_serve import build_server
+
+logger = logging.getLogger(__name__)
+
+RELAY_READ_TIMEOUT_S = 3600.0
+"""A relayed call may wait this long for an answer: a destructive one waits on a human's approval."""
+
+
+async def serve_local(settings: Settings, agent: str, *, cwd: Path) -> None:
+    """Boot a kernel, give the agent a process, and serve its tools until the client closes stdin."""
+    kernel = await boot(settings, cwd=cwd, preload=False)
+    try:
+        manifest = await read_manifest(agent)
+        hung_up = asyncio.Event()
+
+        async def program(pid: int) -> str:
+            await hung_up.wait()
+            return "the MCP client closed the connection"
+
+        pid = await kernel.spawn(
+            program,
+            agent=manifest.name,
+            task="tools over MCP (stdio)",
+            capabilities=list(manifest.capabilities),
+            owner=settings.owner,
+        )
+
+        async def caller() -> int:
+            return pid
+
+        server = build_server(kernel, caller)
+        try:
+            await _run_stdio(server)
+        finally:
+            hung_up.set()
+        await kernel.wait(pid)
+    finally:
+        await kernel.shutdown()
+
+
+async def serve_relay(socket: Path, token: str, agent: str) -> None:
+    """Relay stdio MCP to the daemon's streamable HTTP endpoint over its Unix socket."""
+    client = httpx.AsyncClient(
+        transport=httpx.AsyncHTTPTransport(uds=str(socket)),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=httpx.Timeout(30.0, read=RELAY_READ_TIMEOUT_S),
+    )
+    async with (
+        client,
+        streamable_http_client(f"http://aios/mcp/{agent}", http_client=client) as (read, write, _),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        server: Server[Any, Any] = Server("aios", version=__version__)
+
+        @server.list_tools()
+        async def list_tools() -> list[types.Tool]:
+            return (await session.list_tools()).tools
+
+        @server.call_tool(validate_input=False)
+        async def call_tool(name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+            return await session.call_tool(name, arguments)
+
+        await _run_stdio(server)
+
+
+async def _run_stdio(server: Server[Any, Any]) -> None:
+    async with stdio_server() as (read, write):
+        await server.run(read, write, server.create_initialization_options())
