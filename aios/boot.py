@@ -4,6 +4,7 @@ it. The only place that builds a `Kernel`: everything else holds it as a `Kernel
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -30,6 +31,8 @@ from aios.transport import InProcessTransport
 if TYPE_CHECKING:
     from aios.isolation.host import AgentHost
     from aios.memory.manager import MemoryManager
+
+logger = logging.getLogger(__name__)
 
 
 async def boot(
@@ -60,6 +63,7 @@ async def boot(
         gui=settings.gui,
         kubernetes=settings.kubernetes,
         ansible=settings.ansible,
+        mcp=settings.mcp,
         cwd=cwd,
         private=(settings.data_dir,),
     )
@@ -108,6 +112,8 @@ async def assemble(
         approvals=approvals,
     )
     await kernel.start()
+    for name in await kernel.tools.open_at_boot():
+        logger.error("driver %s failed to open; it is tried again on its first call", name)
     return kernel
 
 

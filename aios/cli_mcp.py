@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from aios.cli_common import _settings
+from aios.cli_common import _settings, console
 
 mcp_app = typer.Typer(
     help="MCP: servers used as drivers (list), the kernel's tools as a server (serve).", no_args_is_help=True
@@ -33,3 +33,34 @@ def serve(
         asyncio.run(serve_relay(settings.socket_path, token, agent))
     else:
         asyncio.run(serve_local(settings, agent, cwd=Path.cwd()))
+
+
+@mcp_app.command("list")
+def list_servers() -> None:
+    """Configured MCP servers: how each is reached, its health, and the tools the kernel offers from it.
+
+    Each server is started (stdio, in its sandbox) or connected to (HTTP) for the listing, then stopped.
+    Exits 1 if a server is unhealthy.
+    """
+    from rich.markup import escape
+    from rich.table import Table
+
+    from aios.tools.mcp_inventory import inspect_servers
+
+    settings = _settings()
+    if not settings.mcp.servers:
+        console.print(escape("no MCP servers configured: add [[mcp.servers]] tables to the config file"))
+        return
+    reports = asyncio.run(inspect_servers(settings.mcp, private=(settings.data_dir,)))
+    servers = Table("server", "transport", "health", "detail")
+    tools = Table("tool", "on the server", "risk", "capability")
+    for report in reports:
+        health = "[green]ok[/]" if report.ok else "[red]FAIL[/]"
+        servers.add_row(report.driver, report.transport, health, escape(report.detail))
+        for tool in report.tools:
+            tools.add_row(tool.name, escape(tool.server_name), tool.risk.value, tool.capability)
+        for name, why in sorted(report.refused.items()):
+            tools.add_row(f"[dim]{report.driver}: not offered[/]", escape(name), "", escape(why))
+    console.print(servers)
+    console.print(tools)
+    raise typer.Exit(0 if all(r.ok for r in reports) else 1)

@@ -24,6 +24,7 @@ from aios.kernel.errors import ConfigError
 from aios.memory.config import MemorySettings
 from aios.tools.browser_config import BrowserConfig
 from aios.tools.configs import AnsibleConfig, GuiConfig, KubernetesConfig, ShellConfig
+from aios.tools.mcp_config import McpConfig
 
 DEFAULT_CONFIG_PATH = Path("~/.config/aios/config.toml").expanduser()
 
@@ -62,6 +63,8 @@ class Settings(BaseSettings):
     gui: GuiConfig = Field(default_factory=GuiConfig)
     kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
     ansible: AnsibleConfig = Field(default_factory=AnsibleConfig)
+    mcp: McpConfig = Field(default_factory=McpConfig)
+    """MCP servers used as drivers (`[[mcp.servers]]`)."""
     memory: MemorySettings = Field(default_factory=MemorySettings)
     approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     agents: AgentsConfig = Field(default_factory=AgentsConfig)

@@ -58,6 +58,9 @@ class Driver(ABC):
     name: str
     exclusive: bool = False
     max_concurrency: int = 4
+    open_at_boot: bool = False
+    """Opened when the kernel starts, not on first use: its operations are learnt from the device (an MCP
+    server's tools), and models are offered them before any call."""
 
     @abstractmethod
     def operations(self) -> dict[str, Operation]:
@@ -85,8 +88,9 @@ class Driver(ABC):
 
 
 def _strip_titles(schema: Any) -> Any:
+    # a title is a string; a property named `title` (an MCP tool's, say) is a schema and stays
     if isinstance(schema, dict):
-        return {k: _strip_titles(v) for k, v in schema.items() if k != "title"}
+        return {k: _strip_titles(v) for k, v in schema.items() if not (k == "title" and isinstance(v, str))}
     if isinstance(schema, list):
         return [_strip_titles(v) for v in schema]
     return schema

@@ -171,9 +171,7 @@ class ToolGate:
         """The driver's call (or its dry run), opened on first use and cut off past its timeout."""
         name = f"{driver.name}.{operation.name}"
         what = f"dry run of {name}" if preview else name
-        if driver.name not in self._opened:
-            await driver.open()
-            self._opened.add(driver.name)
+        await self.open(driver)
         proc.drivers_used.add(driver.name)
         context = CallContext(pid=proc.pid, workdir=self.workdir(proc.pid))
         call = driver.preview if preview else driver.call
@@ -186,6 +184,18 @@ class ToolGate:
             raise
         except Exception as e:
             raise ToolError(f"{what} failed: {type(e).__name__}: {e}") from e
+
+    async def open(self, driver: Driver) -> None:
+        """Open `driver` unless it is open; one that fails to open is tried again by the next call."""
+        if driver.name not in self._opened:
+            await driver.open()
+            self._opened.add(driver.name)
+
+    async def open_at_boot(self) -> list[str]:
+        """Open together the drivers that must be open before the first call; returns those that failed."""
+        eager = [d for d in self.drivers.values() if d.open_at_boot]
+        results = await asyncio.gather(*(self.open(d) for d in eager), return_exceptions=True)
+        return [d.name for d, r in zip(eager, results, strict=True) if isinstance(r, BaseException)]
 
     def _resolve(self, request: ToolSyscall) -> tuple[Driver, Operation, BaseModel]:
         driver_name, op_name = request.name.rsplit(".", 1)

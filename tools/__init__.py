@@ -1,7 +1,7 @@
 """Device drivers: the tools agents reach through `tool` syscalls.
 
-The settings load with this package; the drivers (Playwright, Xlib, the kubernetes client, ansible) only
-when one is asked for, so reading the configuration stays fast.
+The settings load with this package; the drivers (Playwright, Xlib, the kubernetes client, ansible, the MCP
+client) only when one is asked for, so reading the configuration stays fast.
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ from typing import Any
 
 from aios.tools.browser_config import BrowserConfig
 from aios.tools.configs import AnsibleConfig, GuiConfig, KubernetesConfig, ShellConfig
+from aios.tools.mcp_config import McpConfig, McpServerConfig
 
 _LAZY = {
     "ExecArgs": "aios.tools.shell",
+    "McpDriver": "aios.tools.mcp_driver",
     "ShellDriver": "aios.tools.shell",
     "build_drivers": "aios.tools.registry",
 }
@@ -24,6 +26,9 @@ __all__ = [
     "ExecArgs",
     "GuiConfig",
     "KubernetesConfig",
+    "McpConfig",
+    "McpDriver",
+    "McpServerConfig",
     "ShellConfig",
     "ShellDriver",
     "build_drivers",

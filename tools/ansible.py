@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from aios.kernel.drivers import CallContext, Driver, DriverHealth, Operation, RiskLevel
 from aios.kernel.errors import InvalidSyscall, SandboxUnavailable, ToolError, ToolTimeout
 from aios.tools.configs import AnsibleConfig
-from aios.tools.sandbox import confined_argv, find_bwrap
+from aios.tools.sandbox import confined_argv, find_bwrap, interpreter_paths
 
 logger = logging.getLogger(__name__)
 
@@ -466,15 +466,8 @@ class AnsibleDriver(Driver):
                 "bubblewrap), or set ansible.sandbox_check = false"
             )
         return confined_argv(
-            bwrap, command, cwd=workdir, writable=[folder], readonly=[workdir, *_interpreter_paths()]
+            bwrap, command, cwd=workdir, writable=[folder], readonly=[workdir, *interpreter_paths()]
         )
-
-
-def _interpreter_paths() -> list[Path]:
-    """Where this Python and its packages live (a virtualenv or pyenv under a hidden home included)."""
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, *sysconfig.get_paths().values()}
-    paths.add(str(Path(sys.executable).resolve().parent))
-    return sorted(Path(p) for p in paths if Path(p).exists())
 
 
 def _kill_run(marker: bytes) -> None:

@@ -11,6 +11,8 @@ from aios.tools.browser_config import BrowserConfig
 from aios.tools.configs import AnsibleConfig, GuiConfig, KubernetesConfig, ShellConfig
 from aios.tools.gui import GuiDriver
 from aios.tools.kubernetes import KubernetesDriver
+from aios.tools.mcp_config import McpConfig
+from aios.tools.mcp_driver import McpDriver
 from aios.tools.shell import ShellDriver
 
 
@@ -21,12 +23,14 @@ def build_drivers(
     gui: GuiConfig | None = None,
     kubernetes: KubernetesConfig | None = None,
     ansible: AnsibleConfig | None = None,
+    mcp: McpConfig | None = None,
     cwd: Path | None = None,
     private: tuple[Path, ...] = (),
 ) -> dict[str, Driver]:
     """Every driver this build ships, by name; each opens its device lazily, on first use.
 
-    `private` folders (the data dir) are never shown to sandboxed commands, even inside `cwd`.
+    `private` folders (the data dir) are never shown to sandboxed commands, even inside `cwd`. Each MCP
+    server is a driver `mcp.<name>`, opened at boot to learn its tools.
     """
     drivers: list[Driver] = [
         ShellDriver(shell, cwd=cwd, private=private),
@@ -34,5 +38,11 @@ def build_drivers(
         GuiDriver(gui),
         KubernetesDriver(kubernetes),
         AnsibleDriver(ansible),
+        *build_mcp_drivers(mcp or McpConfig(), private=private),
     ]
     return {d.name: d for d in drivers}
+
+
+def build_mcp_drivers(config: McpConfig, *, private: tuple[Path, ...] = ()) -> list[McpDriver]:
+    """A driver per configured MCP server (nothing is started until it is opened)."""
+    return [McpDriver(server, private=private) for server in config.servers]

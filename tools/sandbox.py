@@ -8,6 +8,8 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
+import sysconfig
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +50,13 @@ def launch_environment() -> dict[str, str]:
 def find_bwrap(configured: str = "bwrap") -> str | None:
     """Absolute path of bubblewrap, or None when it is not installed."""
     return shutil.which(configured)
+
+
+def interpreter_paths() -> list[Path]:
+    """Where this Python and its packages live (a virtualenv or pyenv under a hidden home included)."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, *sysconfig.get_paths().values()}
+    paths.add(str(Path(sys.executable).resolve().parent))
+    return sorted(Path(p) for p in paths if Path(p).exists())
 
 
 def rlimit_prefix(limits: Limits) -> list[str]:
