@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from aios.evals.bench_engine import EngineBenchReport
     from aios.evals.bench_kv import KVBenchReport
     from aios.evals.bench_memory import MemoryBenchReport
+    from aios.evals.bench_openai import OpenAIBenchReport
     from aios.kernel.kernel import Kernel
 
 Say = Callable[[str], None]
@@ -224,6 +225,57 @@ def bench_daemon(
         folder,
         footnote="targets: rtt_p50_ms <= 2, syscalls_per_s >= 1000, spawn_p50_ms <= 500, "
         "isolated_vs_inprocess >= 0.95; ",
+    )
+
+
+@bench_app.command("openai")
+def bench_openai(
+    quick: Annotated[bool, typer.Option(help="4 agents, 2 calls of 32 tokens (under a minute).")] = False,
+    agents: Annotated[int | None, typer.Option(help="Agents (conversations) at once.")] = None,
+    calls: Annotated[int | None, typer.Option(help="LLM calls per agent.")] = None,
+    tokens: Annotated[int | None, typer.Option(help="Tokens generated per call.")] = None,
+    server: Annotated[bool, typer.Option(help="Also measure a plain llama-cpp-python server.")] = True,
+    out: OutOption = None,
+) -> None:
+    """N agents x K calls with tool pauses: SDK agents, the OpenAI endpoint, a plain llama.cpp server."""
+    import tempfile
+
+    from aios.daemon import start_daemon
+    from aios.evals.bench_openai import OpenAIBenchParams, run_openai_bench
+
+    folder = _folder(out, "bench_openai_quick" if quick else "bench_openai")
+    params = OpenAIBenchParams()
+    if quick:
+        params = OpenAIBenchParams(agents=4, calls_per_agent=2, tokens_per_call=32)
+    chosen = {"agents": agents, "calls_per_agent": calls, "tokens_per_call": tokens, "with_server": server}
+    params = params.model_copy(update={k: v for k, v in chosen.items() if v is not None})
+    settings = _settings()
+
+    async def go() -> OpenAIBenchReport:
+        with (
+            tempfile.TemporaryDirectory(prefix="aios-bench-") as scratch,
+            progress("starting a daemon") as say,
+        ):
+            own = settings.model_copy(
+                update={
+                    "data_dir": Path(scratch),
+                    "database_url": None,
+                    "daemon": settings.daemon.model_copy(
+                        update={"host": "127.0.0.1", "port": 0, "socket": None, "resume_interrupted": False}
+                    ),
+                }
+            )
+            daemon = await start_daemon(with_memory_in(own, Path(scratch)), cwd=Path.cwd())
+            try:
+                token, _ = daemon.users.create("bench")
+                return await run_openai_bench(daemon, token, params, say)
+            finally:
+                await daemon.close()
+
+    publish(
+        asyncio.run(go()),
+        folder,
+        footnote="targets: endpoint_vs_sdk >= 0.9, endpoint_vs_plain_server >= 1.5; ",
     )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aios.api.app import create_app
+from aios.api.conversations import Conversations
 from aios.api.event_log import EventLog
 from aios.api.mcp_endpoint import McpEndpoint, mount
 from aios.api.metrics import KernelMetrics
@@ -50,6 +51,8 @@ class Daemon:
     """The TCP port it listens on (the one the system chose when the config said 0); None: no TCP."""
     mcp: McpEndpoint | None = None
     """`/mcp/<agent>`: the kernel's tools over MCP."""
+    conversations: Conversations | None = None
+    """The OpenAI endpoint's conversations (`/v1/chat/completions`)."""
     closed: bool = False
 
     async def close(self) -> None:
@@ -57,6 +60,8 @@ class Daemon:
         if self.closed:
             return
         self.closed = True
+        if self.conversations is not None:  # they end `done` before the kernel would kill them
+            await self.conversations.close()
         await self.kernel.shutdown(interrupt=True)
         if self.mcp is not None:
             await self.mcp.close()
@@ -98,6 +103,12 @@ async def start_daemon(settings: Settings, *, cwd: Path | None = None, preload: 
         )
         users = UserTokens(kernel.store.engine)
         events, metrics = EventLog(kernel), KernelMetrics(kernel)
+        daemon_config = settings.daemon
+        conversations = Conversations(
+            kernel,
+            idle_s=daemon_config.conversation_idle_s,
+            max_per_user=daemon_config.max_conversations_per_user,
+        )
         state = ApiState(
             kernel=kernel,
             channels=channels,
@@ -108,14 +119,14 @@ async def start_daemon(settings: Settings, *, cwd: Path | None = None, preload: 
             memory=kernel.memory,
             engines=kernel.engines,
             metrics=metrics,
-            secure_cookies=settings.daemon.tls,
+            conversations=conversations,
+            secure_cookies=daemon_config.tls,
         )
         app = create_app(state)
         mcp = mount(app, state)
         server = ApiServer(app)
         await server.listen(unix_listener(settings.socket_path))
         port = None
-        daemon_config = settings.daemon
         if daemon_config.port is not None:
             sock = tcp_listener(daemon_config.host, daemon_config.port)
             port = sock.getsockname()[1]
@@ -127,7 +138,7 @@ async def start_daemon(settings: Settings, *, cwd: Path | None = None, preload: 
             await host.close()
         await kernel.shutdown()
         raise
-    daemon = Daemon(settings, kernel, host, server, events, metrics, users, port, mcp)
+    daemon = Daemon(settings, kernel, host, server, events, metrics, users, port, mcp, conversations)
     await asyncio.to_thread(_issue_cli_token, settings, users)
     if daemon_config.resume_interrupted:
         await resume_interrupted(daemon)

@@ -23,6 +23,10 @@ class DaemonConfig(BaseModel):
     """Allow plain HTTP on an address other than loopback (tokens then cross the network in clear)."""
     resume_interrupted: bool = False
     """At start, resume the processes the previous daemon left interrupted."""
+    conversation_idle_s: float = Field(default=300.0, gt=0)
+    """An OpenAI-endpoint conversation's process ends (its KV cache freed) after this long without a call."""
+    max_conversations_per_user: int = Field(default=64, ge=1)
+    """Live OpenAI-endpoint conversations one user may hold; past it a new one is refused (429)."""
 
     @property
     def tls(self) -> bool:

@@ -17,7 +17,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -158,12 +158,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def server_run(threads: int, n_ctx: int) -> AgentRun:
-    """The same calls on `python -m llama_cpp.server`, started for this run and stopped after it."""
+@contextlib.asynccontextmanager
+async def llama_cpp_server(threads: int, n_ctx: int) -> AsyncIterator[str]:
+    """`python -m llama_cpp.server` on the embedded model, started for the block; yields its base URL."""
     import httpx
 
     port = _free_port()
-    started = time.perf_counter()
     command = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(resolve_model_path(None)),
         "--n_ctx", str(n_ctx), "--n_threads", str(threads), "--n_threads_batch", str(threads),
@@ -172,8 +172,9 @@ async def server_run(threads: int, n_ctx: int) -> AgentRun:
     server = await asyncio.create_subprocess_exec(
         *command, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
     )
+    url = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+        async with httpx.AsyncClient(base_url=url, timeout=120) as client:
             for _ in range(600):
                 with contextlib.suppress(httpx.HTTPError):
                     if (await client.get("/v1/models")).status_code == 200:
@@ -181,22 +182,34 @@ async def server_run(threads: int, n_ctx: int) -> AgentRun:
                 if server.returncode is not None:
                     raise RuntimeError(f"llama_cpp.server exited with {server.returncode}")
                 await asyncio.sleep(0.1)
-            history: list[dict[str, str]] = []
-            tokens = 0
-            calls_started = time.perf_counter()
-            for i in range(3):
-                history.append({"role": "user", "content": _turn(i)})
-                body = {"messages": history, "max_tokens": CALL_TOKENS, "temperature": 0.0}
-                answer = (await client.post("/v1/chat/completions", json=body)).json()
-                tokens += int(answer["usage"]["completion_tokens"])
-                history.append({"role": "assistant", "content": answer["choices"][0]["message"]["content"]})
-                if i < 2:
-                    pause = await asyncio.create_subprocess_shell(PAUSE_CMD)
-                    await pause.wait()
-            finished = time.perf_counter()
+        yield url
     finally:
         server.terminate()
         await server.wait()
+
+
+async def server_run(threads: int, n_ctx: int) -> AgentRun:
+    """The same calls on `python -m llama_cpp.server`, started for this run and stopped after it."""
+    import httpx
+
+    started = time.perf_counter()
+    async with (
+        llama_cpp_server(threads, n_ctx) as url,
+        httpx.AsyncClient(base_url=url, timeout=120) as client,
+    ):
+        history: list[dict[str, str]] = []
+        tokens = 0
+        calls_started = time.perf_counter()
+        for i in range(3):
+            history.append({"role": "user", "content": _turn(i)})
+            body = {"messages": history, "max_tokens": CALL_TOKENS, "temperature": 0.0}
+            answer = (await client.post("/v1/chat/completions", json=body)).json()
+            tokens += int(answer["usage"]["completion_tokens"])
+            history.append({"role": "assistant", "content": answer["choices"][0]["message"]["content"]})
+            if i < 2:
+                pause = await asyncio.create_subprocess_shell(PAUSE_CMD)
+                await pause.wait()
+        finished = time.perf_counter()
     return AgentRun(calls_s=finished - calls_started, end_to_end_s=finished - started, tokens=tokens)
 
 

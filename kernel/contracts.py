@@ -49,6 +49,12 @@ class KernelAPI(Protocol):
         """The one entry point of every syscall (a model, or a dict validated here)."""
         ...
 
+    async def pause(self, pid: int, tool: str) -> dict[str, Any] | None:
+        """The process went off to `tool` outside the kernel (an API client's own function): its KV cache
+        is kept, pinned, swapped or dropped as for a driver call, and the pause is timed at its next LLM
+        call. Returns the KV decision (None before the process's first LLM call)."""
+        ...
+
     def process(self, pid: int) -> ProcessRecord:
         """A process's record, live or stored."""
         ...

@@ -197,6 +197,13 @@ class Kernel:
         """The one entry point of every syscall."""
         return await self.router.syscall(pid, request)
 
+    async def pause(self, pid: int, tool: str) -> dict[str, Any] | None:
+        """The process went off to `tool` outside the kernel: the KV policy decides as for a driver call."""
+        proc = self.table.require_live(pid)
+        if proc.record.state.is_terminal:
+            raise InvalidSyscall(f"process {pid} has already ended ({proc.record.state.value})", pid=pid)
+        return await self.kv.pause(proc, tool)
+
     def process(self, pid: int) -> ProcessRecord:
         """The live record of a process of this kernel, else the stored one."""
         return self.table.record(pid)

@@ -41,11 +41,15 @@ class KVLifecycle:
     def on_return(self, proc: LiveProcess) -> dict[str, Any] | None:
         """A process makes an LLM call: the pause since its last one is a sample for the tool it ran."""
         tool, proc.paused_for = proc.paused_for, None
+        decision, proc.pause_decision = proc.pause_decision, None
         if tool is None or proc.last_llm_end is None:
             return None
         seconds = time.monotonic() - proc.last_llm_end
         self.durations.record(tool, seconds)
-        return {"tool": tool, "s": round(seconds, 4)}
+        pause: dict[str, Any] = {"tool": tool, "s": round(seconds, 4)}
+        if decision is not None:
+            pause["kv"] = decision
+        return pause
 
     def on_llm_done(self, proc: LiveProcess, engine: str, cached_tokens: int, queue_wait_s: float) -> None:
         proc.last_engine, proc.last_llm_end, proc.cached_tokens = engine, time.monotonic(), cached_tokens
@@ -53,7 +57,7 @@ class KVLifecycle:
 
     async def pause(self, proc: LiveProcess, tool: str) -> dict[str, Any] | None:
         """The process goes off to `tool`: decide what its KV cache deserves and tell the engine."""
-        proc.paused_for = tool
+        proc.paused_for, proc.pause_decision = tool, None
         if proc.last_engine is None:
             return None
         engine = self.engines.get(proc.last_engine)
@@ -70,7 +74,12 @@ class KVLifecycle:
         decision = self.policy.decide(pause, self.durations, engine.calibration or DEFAULT_CALIBRATION)
         decision = decision.model_copy(update={"program_id": proc.pid})
         await engine.park(proc.pid, decision)
-        return {"action": decision.action, "ttl_s": round(decision.ttl_s, 3), "policy": self.policy.name}
+        proc.pause_decision = {
+            "action": decision.action,
+            "ttl_s": round(decision.ttl_s, 3),
+            "policy": self.policy.name,
+        }
+        return proc.pause_decision
 
     @staticmethod
     def resident(engine: Engine, pid: int) -> bool:

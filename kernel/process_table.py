@@ -43,6 +43,8 @@ class LiveProcess:
     last_llm_end: float | None = None
     paused_for: str | None = None
     """Tool the process went off to after its latest LLM call; its duration is measured at return."""
+    pause_decision: dict[str, Any] | None = None
+    """What the KV policy decided for that pause (recorded with the pause on the next LLM call)."""
     replay: list[dict[str, Any]] | None = None
     """A resumed process's journal entries not yet asked for again (see `journal`)."""
     journal_seq: int = 0

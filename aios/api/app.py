@@ -42,11 +42,13 @@ def create_app(state: ApiState) -> FastAPI:
             event_routes,
             memory_routes,
             metrics,
+            openai_routes,
             process_routes,
             system_routes,
         )
 
         for module in (system_routes, process_routes, event_routes, approval_routes, memory_routes, metrics):
             app.include_router(module.router, responses=problems.RESPONSES)
+        app.include_router(openai_routes.router)  # its own error shape: OpenAI's
         dashboard.mount(app)
     return app

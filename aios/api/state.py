@@ -11,6 +11,7 @@ from aios.isolation.channels import AgentChannels
 from aios.kernel.contracts import KernelAPI
 
 if TYPE_CHECKING:
+    from aios.api.conversations import Conversations
     from aios.api.event_log import EventLog
     from aios.api.metrics import KernelMetrics
     from aios.api.tokens import UserTokens
@@ -32,6 +33,8 @@ class ApiState:
     memory: MemoryManager | None = None
     engines: EngineRegistry | None = None
     metrics: KernelMetrics | None = None
+    conversations: Conversations | None = None
+    """The OpenAI endpoint's conversations (the daemon's)."""
     secure_cookies: bool = False
     """Mark the dashboard's cookies Secure (the daemon serves TLS)."""
 

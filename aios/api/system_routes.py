@@ -1,4 +1,4 @@
-"""Health, installed agents, models, the KV cache, tokens, and the dashboard's login."""
+"""Health, installed agents, the KV cache, tokens, and the dashboard's login (models: `openai_routes`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from aios.api.auth import CSRF_COOKIE, SESSION_COOKIE, Admin, User
 from aios.api.params import Id
 from aios.api.state import ApiState, api_state
 from aios.api.tokens import TokenInfo
-from aios.kernel.engines.interface import EngineInfo
 from aios.kernel.errors import AiosError
 from aios.kernel.kv_types import KVEntry
 from aios.sdk import Manifest
@@ -80,11 +79,6 @@ async def agents(_who: User, state: State) -> list[AgentInfo]:
         except AiosError as e:
             out.append(AgentInfo(name=name, error=e.message))
     return out
-
-
-@router.get("/models", summary="Configured models (nothing is loaded to answer)")
-async def models(_who: User, state: State) -> list[EngineInfo]:
-    return [] if state.engines is None else state.engines.describe()
 
 
 @router.get("/kv", summary="What each loaded engine holds in its KV cache, per process")

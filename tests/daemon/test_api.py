@@ -162,7 +162,7 @@ async def test_agents_models_kv_and_metrics(daemon: Daemon) -> None:
         assert agents["journaler"]["manifest"]["name"] == "journaler"  # read in a sandbox: not aios's own
         pid = (await api.post("/v1/processes", json={"agent": "chat", "task": "Say hi"})).json()["pid"]
         assert (await api.get(f"/v1/processes/{pid}/wait")).json()["state"] == "done"
-        assert (await api.get("/v1/models")).json()[0]["name"] == "local"
+        assert (await api.get("/v1/models")).json()["data"][0]["id"] == "local"  # OpenAI's shape
         assert isinstance((await api.get("/v1/kv")).json(), list)
         metrics = (await api.get("/metrics")).text
         assert 'aios_syscalls_total{kind="llm",status="ok"}' in metrics

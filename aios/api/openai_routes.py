@@ -1,0 +1,292 @@
+"""`/v1/chat/completions` and `/v1/models`: the OpenAI API on the daemon for any OpenAI client, with the
+daemon's user tokens. Each call is an LLM syscall of the caller's conversation process (scheduled, audited,
+counted per user); every error is answered in OpenAI's shape, which its clients raise by status."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+
+from aios.api import problems
+from aios.api.auth import User
+from aios.api.conversations import Conversation, Conversations
+from aios.api.openai_stream import ChunkWriter, TextRelease
+from aios.api.openai_wire import (
+    ChatCompletion,
+    ChatCompletionRequest,
+    ErrorBody,
+    ErrorDetail,
+    ModelCard,
+    ModelList,
+    WireError,
+    completion,
+    to_syscall,
+)
+from aios.api.state import ApiState, api_state
+from aios.kernel.engines.interface import EngineInfo
+from aios.kernel.engines.registry import EngineRegistry
+from aios.kernel.errors import (
+    AiosError,
+    ContextOverflow,
+    PermissionDenied,
+    UnknownModel,
+    UserError,
+)
+from aios.kernel.syscalls import LLMResult, LLMSyscall
+
+logger = logging.getLogger(__name__)
+
+PROGRAM_HEADER = "X-AIOS-Program"
+"""Names the caller's conversation: its calls share one process and its KV cache (else the `user` field)."""
+PID_HEADER = "X-AIOS-Pid"
+"""The process that served the call (its audit rows: `GET /v1/processes/{pid}/logs`)."""
+_STATUS_TO_TYPE = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    409: "conflict_error",
+    429: "rate_limit_error",
+}
+
+
+def error_body(error: Exception) -> tuple[int, ErrorBody]:
+    """The status and OpenAI-shaped body of a failure of these routes."""
+    param = code = None
+    if isinstance(error, RequestValidationError):
+        first = next(iter(error.errors()), {})
+        where = [str(p) for p in first.get("loc", ()) if p != "body"]
+        param = ".".join(where) or None
+        status, message = 400, f"{param or 'the body'}: {first.get('msg', 'invalid')}"
+    elif isinstance(error, HTTPException):
+        status, message = error.status_code, str(error.detail)
+        code = "invalid_api_key" if status == 401 else None
+    elif isinstance(error, ContextOverflow):
+        status, message, code = 400, str(error), "context_length_exceeded"
+    elif isinstance(error, UnknownModel):
+        status, message, code = 404, str(error), "model_not_found"
+    elif isinstance(error, PermissionDenied):
+        status, message = 403, str(error)
+    elif isinstance(error, UserError):
+        status, message = 400, str(error)
+        param = error.param if isinstance(error, WireError) else None
+    elif isinstance(error, AiosError):
+        status, message = problems.status_of(error), str(error)
+    else:
+        status, message = 500, "internal error"
+    kind = _STATUS_TO_TYPE.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return status, ErrorBody(error=ErrorDetail(message=message, type=kind, param=param, code=code))
+
+
+def error_response(error: Exception) -> JSONResponse:
+    status, body = error_body(error)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+class OpenAIRoute(APIRoute):
+    """Answers every failure of its routes in OpenAI's error shape (the rest of the API answers RFC 9457
+    problem details): validation, authentication, kernel errors alike."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (RequestValidationError, HTTPException, AiosError) as e:
+                return error_response(e)
+
+        return guarded
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The request is malformed or asks for what is not supported"},
+    401: {"model": ErrorBody, "description": "No token, or an unknown, expired or revoked one"},
+    403: {"model": ErrorBody, "description": "The token may not do this"},
+    404: {"model": ErrorBody, "description": "No such model"},
+    409: {"model": ErrorBody, "description": "The conversation's process was killed meanwhile"},
+    429: {"model": ErrorBody, "description": "Too many conversations, or the provider's rate limit"},
+    502: {"model": ErrorBody, "description": "The engine failed while serving a valid request"},
+    503: {"model": ErrorBody, "description": "The daemon is shutting down"},
+    504: {"model": ErrorBody, "description": "The engine took too long"},
+}
+
+router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute, responses=ERROR_RESPONSES)
+State = Annotated[ApiState, Depends(api_state)]
+Program = Annotated[str | None, Header(alias=PROGRAM_HEADER, min_length=1, max_length=200)]
+STREAM_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The completion; with `stream: true`, server-sent `chat.completion.chunk` events "
+        "ending with `data: [DONE]`",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+def _conversations(state: ApiState) -> Conversations:
+    assert state.conversations is not None, "the daemon creates the conversations registry"
+    return state.conversations
+
+
+def _engines(state: ApiState) -> EngineRegistry:
+    assert state.engines is not None, "the daemon hands its engines to the API"
+    return state.engines
+
+
+@router.post(
+    "/chat/completions",
+    summary="OpenAI chat completions, as an LLM syscall of the caller's conversation",
+    response_model=ChatCompletion,
+    responses=STREAM_DOC,
+)
+async def chat_completions(
+    body: ChatCompletionRequest, who: User, state: State, request: Request, program: Program = None
+) -> Response:
+    """A conversation is named by the `X-AIOS-Program` header or else the `user` field: its calls reuse one
+    process and its KV cache, and the time between them counts as a tool pause. Without a name the call is
+    a process of its own."""
+    model = _engines(state).resolve(body.model)
+    name = program or body.user
+    syscall = to_syscall(body, model=model, last_step=name is None)
+    conversations = _conversations(state)
+    if body.stream:
+        conversation = await conversations.begin(who.user, name, model=model)
+        return await _stream(state, request, conversation, syscall, body, model)
+    async with conversations.turn(who.user, name, model=model) as conversation:
+        result = await state.kernel.syscall(conversation.pid, syscall)
+        assert isinstance(result, LLMResult), f"llm syscall answered with {type(result).__name__}"
+        await conversations.after(conversation, result)
+    answer = completion(result, completion_id=_completion_id(), created=int(time.time()), model=model)
+    return JSONResponse(answer.model_dump(mode="json"), headers={PID_HEADER: str(conversation.pid)})
+
+
+class _Finished:
+    """Put on a stream's queue after the call's last piece of text."""
+
+
+FINISHED = _Finished()
+
+
+async def _stream(
+    state: ApiState,
+    request: Request,
+    conversation: Conversation,
+    syscall: LLMSyscall,
+    body: ChatCompletionRequest,
+    model: str,
+) -> Response:
+    """Answers once the call produced its first text (or failed: then with an error status), then streams.
+    The conversation's turn, taken by the caller, is given back when the call has ended."""
+    conversations = _conversations(state)
+    pieces: asyncio.Queue[str | _Finished] = asyncio.Queue()
+    # a tool reply is JSON the engine parses at the end: only its parsed outcome is streamed
+    stop_listening = (
+        conversations.listen(conversation.pid, pieces.put_nowait)
+        if not syscall.tools or syscall.tool_choice == "none"
+        else None
+    )
+    call = asyncio.create_task(state.kernel.syscall(conversation.pid, syscall))
+    call.add_done_callback(lambda _: pieces.put_nowait(FINISHED))
+
+    def finish() -> None:
+        """Synchronous, so it runs even where the client's disconnect cancels every await."""
+        if stop_listening is not None:
+            stop_listening()
+        if call.done():
+            conversations.end(conversation)
+        else:  # the client went away: the call is abandoned, the turn freed once it has unwound
+            call.cancel()
+            call.add_done_callback(lambda _: conversations.end(conversation))
+
+    try:
+        first = await pieces.get()
+        if isinstance(first, _Finished):
+            call.result()  # a call that failed before its first text fails the request with its status
+    except BaseException:
+        finish()
+        raise
+    include_usage = body.stream_options is not None and body.stream_options.include_usage
+    writer = ChunkWriter(
+        completion_id=_completion_id(), created=int(time.time()), model=model, include_usage=include_usage
+    )
+
+    async def hang_up() -> None:
+        """A client gone mid-stream stops its call at once (the server may never fail a send to it)."""
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        call.cancel()
+
+    async def events() -> AsyncIterator[bytes]:
+        release = TextRelease(syscall.stop)
+        watcher = asyncio.create_task(hang_up())
+        try:
+            yield writer.role()
+            item = first
+            while not isinstance(item, _Finished):
+                text = release.push(item)
+                if text:
+                    yield writer.text(text)
+                item = await pieces.get()
+            if call.cancelled():
+                return
+            try:
+                result = call.result()
+            except AiosError as e:
+                yield writer.error(error_body(e)[1])
+                return
+            except Exception as e:  # a bug: the client gets an error event, the log the traceback
+                logger.exception("pid %d: streamed call failed", conversation.pid)
+                yield writer.error(error_body(e)[1])
+                return
+            assert isinstance(result, LLMResult), f"llm syscall answered with {type(result).__name__}"
+            await conversations.after(conversation, result)
+            for line in writer.end(result, release.finish(result.content)):
+                yield line
+        finally:
+            watcher.cancel()
+            finish()
+
+    headers = {PID_HEADER: str(conversation.pid), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+def _completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def _card(info: EngineInfo, created: int) -> ModelCard:
+    return ModelCard(
+        id=info.name,
+        created=created,
+        kind=info.kind,
+        max_concurrency=info.max_concurrency,
+        detail=info.detail,
+    )
+
+
+@router.get("/models", summary="The configured models, the default first (nothing is loaded to answer)")
+async def list_models(_who: User, state: State) -> ModelList:
+    created = _conversations(state).created
+    return ModelList(data=[_card(info, created) for info in _engines(state).describe()])
+
+
+@router.get("/models/{model:path}", summary="One configured model, or a litellm `provider/model` string")
+async def retrieve_model(model: str, _who: User, state: State) -> ModelCard:
+    engines = _engines(state)
+    name = engines.resolve(model)
+    created = _conversations(state).created
+    described = {info.name: info for info in engines.describe()}
+    if name in described:
+        return _card(described[name], created)
+    return ModelCard(id=name, created=created, kind="litellm", detail="routed by litellm")
