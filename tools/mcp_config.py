@@ -47,6 +47,8 @@ class McpServerConfig(BaseModel):
     """Longest starting the server and listing its tools may take."""
     max_concurrency: int = Field(default=4, ge=1)
     """Calls in flight to this server at once."""
+    max_output_chars: int = Field(default=64_000, ge=1000)
+    """A result's text is cut here (and structured content dropped past it): a server may answer anything."""
     bwrap: str = "bwrap"
 
     @property

@@ -125,7 +125,7 @@ class McpDriver(Driver):
             ) from None
         except McpError as e:
             raise ToolError(f"{self.name}.{operation}: the server refused the call: {e.error.message}") from e
-        return tool_output(self.name, operation, result)
+        return tool_output(self.name, operation, result, max_chars=self.config.max_output_chars)
 
     async def close(self) -> None:
         if self._retry is not None:

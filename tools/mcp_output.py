@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, assert_never
 
 from mcp import types
@@ -9,15 +10,23 @@ from mcp import types
 from aios.kernel.errors import ToolError
 
 
-def tool_output(driver: str, tool: str, result: types.CallToolResult) -> dict[str, Any]:
+def tool_output(
+    driver: str, tool: str, result: types.CallToolResult, *, max_chars: int = 64_000
+) -> dict[str, Any]:
     """`{"text": ..., "structured": ...}` (`structured` only when the server gave it); an error result is
-    a ToolError carrying the server's own words."""
+    a ToolError carrying the server's own words. Past `max_chars` the text is cut and `truncated` set."""
     text = "\n".join(describe(block) for block in result.content)
     if result.isError:
-        raise ToolError(f"{driver}.{tool} failed on the server: {text or 'no message'}")
-    output: dict[str, Any] = {"text": text}
+        raise ToolError(f"{driver}.{tool} failed on the server: {text[:max_chars] or 'no message'}")
+    output: dict[str, Any] = {"text": text[:max_chars]}
+    truncated = len(text) > max_chars
     if result.structuredContent is not None:
-        output["structured"] = result.structuredContent
+        if len(json.dumps(result.structuredContent, default=str)) <= max_chars:
+            output["structured"] = result.structuredContent
+        else:
+            truncated = True
+    if truncated:
+        output["truncated"] = True
     return output
 
 

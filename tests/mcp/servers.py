@@ -50,6 +50,12 @@ def delete_note(name: str) -> str:
 
 
 @server.tool(annotations=READ_ONLY)
+def flood(chars: int) -> dict[str, str]:
+    """Answer with far more than anyone asked for, as text and as structured content."""
+    return {"junk": "x" * chars}
+
+
+@server.tool(annotations=READ_ONLY)
 def fail(message: str) -> str:
     """Raise: the server answers with an error result."""
     raise ValueError(message)
