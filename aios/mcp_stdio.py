@@ -21,6 +21,7 @@ from mcp.server.stdio import stdio_server
 from aios import __version__
 from aios.boot import boot, read_manifest
 from aios.config import Settings
+from aios.kernel.errors import UserError
 from aios.mcp_serve import build_server
 
 logger = logging.getLogger(__name__)
@@ -68,9 +69,19 @@ async def serve_relay(socket: Path, token: str, agent: str) -> None:
         headers={"Authorization": f"Bearer {token}"},
         timeout=httpx.Timeout(30.0, read=RELAY_READ_TIMEOUT_S),
     )
+    url = f"http://aios/mcp/{agent}"
+    async with client:
+        # a refusal (unknown agent, revoked token) is said in words here, not as a broken MCP session
+        ping = {"jsonrpc": "2.0", "id": 0, "method": "ping"}
+        probe = await client.post(url, json=ping, headers={"Accept": "application/json, text/event-stream"})
+        if probe.status_code in (401, 403, 404):
+            raise UserError(f"the daemon refused {url.removeprefix('http://aios')}: {probe.json()['error']}")
+        await _relay(client, url)
+
+
+async def _relay(client: httpx.AsyncClient, url: str) -> None:
     async with (
-        client,
-        streamable_http_client(f"http://aios/mcp/{agent}", http_client=client) as (read, write, _),
+        streamable_http_client(url, http_client=client) as (read, write, _),
         ClientSession(read, write) as session,
     ):
         await session.initialize()

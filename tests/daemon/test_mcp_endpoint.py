@@ -177,3 +177,23 @@ async def test_aios_mcp_serve_on_stdio_relays_to_the_running_daemon(
     # the call ran in the daemon's kernel, as a process of the daemon's own user
     [process] = [p.record for p in daemon.kernel.table.all_live() if p.record.agent == "react"]
     assert process.owner == daemon_settings.owner
+
+
+async def test_aios_mcp_serve_says_in_words_when_the_daemon_refuses_the_agent(
+    daemon: Daemon, daemon_settings: Settings, tmp_path: Path
+) -> None:
+    command = serve_command(daemon_settings, tmp_path / "config.toml")
+    args = [a if a != "react" else "no-such-agent" for a in command.args]
+    proc = await asyncio.create_subprocess_exec(
+        command.command,
+        *args,
+        env=command.env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 2 and out == b""
+    assert "the daemon refused /mcp/no-such-agent: no agent named 'no-such-agent'" in " ".join(
+        err.decode().split()
+    )
