@@ -60,11 +60,12 @@ class Daemon:
         if self.closed:
             return
         self.closed = True
-        if self.conversations is not None:  # they end `done` before the kernel would kill them
+        # conversations and MCP sessions end `done` before the kernel would kill them
+        if self.conversations is not None:
             await self.conversations.close()
-        await self.kernel.shutdown(interrupt=True)
         if self.mcp is not None:
             await self.mcp.close()
+        await self.kernel.shutdown(interrupt=True)
         self.events.close()  # after the kernel's last events: streams end, the server need not wait on them
         self.metrics.close()
         if self.host is not None:

@@ -130,10 +130,13 @@ class McpEndpoint:
             await self._stop.wait()
 
     async def close(self) -> None:
-        """Stop serving: the processes end, the session manager's tasks are cancelled."""
+        """Stop serving: the processes end `done`, the session manager's tasks are cancelled."""
         self._stop.set()
         if self._running is not None:
             await asyncio.gather(self._running, return_exceptions=True)
+        for held in self._held.values():
+            with contextlib.suppress(AiosError):
+                await self.state.kernel.wait(held.pid)
 
 
 async def _answer(send: Send, status: int, message: str) -> None:

@@ -110,6 +110,12 @@ async def test_each_user_gets_their_own_process_and_strangers_are_refused(daemon
     assert unknown.status_code == 404 and "no-such-agent" in unknown.json()["error"]
     assert importing.status_code == 404
 
+    pids = [p.pid for p in daemon.kernel.table.all_live() if p.record.agent == "react"]
+    await daemon.close()  # the sessions' processes end as finished work, not killed
+    assert {(daemon.kernel.process(pid).state.value, daemon.kernel.process(pid).result) for pid in pids} == {
+        ("done", "the daemon stopped")
+    }
+
 
 async def test_a_risky_call_waits_for_a_human_and_runs_only_if_approved(
     daemon: Daemon, tmp_path: Path
