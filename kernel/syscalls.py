@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 TOOL_NAME_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?\.[a-z][a-z0-9_]*$"
 """A driver operation: `driver.operation`, or `mcp.<server>.<tool>` for a driver named `mcp.<server>`."""
-FUNCTION_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$"
+FUNCTION_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$"
 """What a model may be offered and may call: a driver operation, or an OpenAI-style function of a client's
 own (the OpenAI-compatible endpoint passes those through; they never reach a driver)."""
 
