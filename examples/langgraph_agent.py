@@ -1,13 +1,13 @@
 """A LangGraph agent run on the aios daemon, unchanged but for where it points.
 
 A model node and a tool node in a loop: the model answers through the daemon's OpenAI-compatible endpoint
-(scheduled with every other agent, its KV cache kept across its tool calls); `count_lines` is a tool of the
+(scheduled with every other agent, its KV cache kept across its tool calls); `percent` is a tool of the
 agent's own; `shell__exec` is the kernel's sandboxed shell, loaded as an MCP tool from `/mcp/react` (the react
 agent's capabilities, the kernel's approvals and audit log).
 
     aios serve &
     export AIOS_URL=http://127.0.0.1:8765 AIOS_TOKEN=$(aios token create --user "$USER" | tail -1)
-    python examples/langgraph_agent.py "How many files are in the current folder?"
+    python examples/langgraph_agent.py "What share of the files here are Python files?"
 """
 
 from __future__ import annotations
@@ -28,15 +28,15 @@ from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
 INSTRUCTIONS = (
-    "You help with files. Run shell commands with shell__exec; count the lines of a text with count_lines. "
+    "You help with files. Run shell commands with shell__exec; compute a share in percent with percent. "
     "Answer in one short sentence."
 )
 
 
 @tool
-def count_lines(text: str) -> int:
-    """Count the non-empty lines of a text (a listing, a file's contents)."""
-    return sum(1 for line in text.splitlines() if line.strip())
+def percent(part: int, whole: int) -> float:
+    """What share of `whole` `part` is, in percent (rounded to one decimal)."""
+    return round(100 * part / whole, 1) if whole else 0.0
 
 
 async def run(
@@ -52,13 +52,13 @@ async def run(
             }
         }
     )
-    tools = [count_lines, *await kernel.get_tools()]
+    tools = [percent, *await kernel.get_tools()]
     llm = ChatOpenAI(
         model=model,
         base_url=f"{url}/v1",
         api_key=token,
         temperature=0.0,
-        max_completion_tokens=96,
+        max_completion_tokens=256,
         # one conversation = one kernel program: its calls keep their KV cache between turns
         default_headers={"X-AIOS-Program": f"langgraph-{uuid.uuid4().hex[:12]}"},
     )

@@ -1,13 +1,13 @@
 """An OpenAI Agents SDK agent run on the aios daemon, unchanged but for where it points.
 
 The model answers through the daemon's OpenAI-compatible endpoint (scheduled with every other agent, its KV
-cache kept across its tool calls); `count_lines` is a function tool of the agent's own; `shell__exec` is the
+cache kept across its tool calls); `percent` is a function tool of the agent's own; `shell__exec` is the
 kernel's sandboxed shell, reached as an MCP tool through `/mcp/react` (the react agent's capabilities, the
 kernel's approvals and audit log).
 
     aios serve &
     export AIOS_URL=http://127.0.0.1:8765 AIOS_TOKEN=$(aios token create --user "$USER" | tail -1)
-    python examples/openai_agents_sdk_agent.py "How many files are in the current folder?"
+    python examples/openai_agents_sdk_agent.py "What share of the files here are Python files?"
 """
 
 from __future__ import annotations
@@ -36,15 +36,15 @@ from openai import AsyncOpenAI
 from openai.types.responses import ResponseFunctionToolCall
 
 INSTRUCTIONS = (
-    "You help with files. Run shell commands with shell__exec; count the lines of a text with count_lines. "
+    "You help with files. Run shell commands with shell__exec; compute a share in percent with percent. "
     "Answer in one short sentence."
 )
 
 
 @function_tool
-def count_lines(text: str) -> int:
-    """Count the non-empty lines of a text (a listing, a file's contents)."""
-    return sum(1 for line in text.splitlines() if line.strip())
+def percent(part: int, whole: int) -> float:
+    """What share of `whole` `part` is, in percent (rounded to one decimal)."""
+    return round(100 * part / whole, 1) if whole else 0.0
 
 
 async def run(
@@ -65,8 +65,8 @@ async def run(
             name="files",
             instructions=INSTRUCTIONS,
             model=OpenAIChatCompletionsModel(model=model, openai_client=client),
-            model_settings=ModelSettings(tool_choice=tool_choice, max_tokens=96, temperature=0.0),
-            tools=[count_lines],
+            model_settings=ModelSettings(tool_choice=tool_choice, max_tokens=256, temperature=0.0),
+            tools=[percent],
             mcp_servers=[kernel_tools],
         )
         result = await Runner.run(

@@ -83,6 +83,10 @@ class Driver(ABC):
     async def health(self) -> DriverHealth:
         return DriverHealth(ok=True, detail="no checks")
 
+    def unavailable(self) -> str | None:
+        """Why the device offers no operations now (a server that did not start), for the caller's error."""
+        return None
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release what `open` acquired."""
 

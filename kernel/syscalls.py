@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 TOOL_NAME_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?\.[a-z][a-z0-9_]*$"
 """A driver operation: `driver.operation`, or `mcp.<server>.<tool>` for a driver named `mcp.<server>`."""
@@ -67,6 +67,9 @@ class LLMSyscall(_Strict):
     messages: tuple[Message, ...] = Field(min_length=1)
     tools: tuple[ToolSpec, ...] = ()
     tool_choice: Literal["auto", "required", "none"] = "auto"
+    tool_name: str | None = Field(default=None, pattern=FUNCTION_NAME_PATTERN)
+    """With tool_choice `required`: the one tool the model must call. Every tool is still described, so the
+    prompt (and the KV cache it fills) is the same as on the turns that force nothing."""
     response_schema: dict[str, Any] | None = None
     """JSON schema the answer must satisfy (grammar-constrained on the local engine)."""
     max_tokens: int = Field(default=256, ge=1, le=32768)
@@ -78,6 +81,19 @@ class LLMSyscall(_Strict):
     """The caller expects no further LLM call in this program (remote servers may free its cache)."""
     memory: bool = False
     """Let the memory manager assemble the context: relevant memories, then the recent dialogue pages."""
+
+    @model_validator(mode="after")
+    def _named_tool_is_offered(self) -> LLMSyscall:
+        if self.tool_name is not None:
+            if self.tool_choice != "required":
+                raise ValueError("tool_name goes with tool_choice 'required'")
+            if self.tool_name not in {t.name for t in self.tools}:
+                raise ValueError(f"tool_name {self.tool_name!r} is not among the tools offered")
+        return self
+
+    def choosable_tools(self) -> tuple[ToolSpec, ...]:
+        """The tools the model may pick from this time (all of them, or the one `tool_name` forces)."""
+        return tuple(t for t in self.tools if t.name == self.tool_name) if self.tool_name else self.tools
 
 
 class ToolSyscall(_Strict):

@@ -202,11 +202,12 @@ class ToolGate:
         driver = self.drivers.get(driver_name)
         if driver is None:
             raise InvalidSyscall(f"no driver {driver_name!r}; installed: {sorted(self.drivers)}")
-        operation = driver.operations().get(op_name)
+        operations = driver.operations()
+        operation = operations.get(op_name)
         if operation is None:
-            raise InvalidSyscall(
-                f"driver {driver_name!r} has no operation {op_name!r}; it has {sorted(driver.operations())}"
-            )
+            why = driver.unavailable()
+            has = f"it is unavailable: {why}" if why else f"it has {sorted(operations)}"
+            raise InvalidSyscall(f"driver {driver_name!r} has no operation {op_name!r}; {has}")
         try:
             args = operation.args_model.model_validate(request.arguments)
         except ValidationError as e:

@@ -71,6 +71,8 @@ def _turns(rows: Iterable[AuditRow]) -> list[Turn]:
             continue
         if row.kind == "llm":
             started = row.ts - (row.queue_wait_us + row.service_us) / 1e6
+            # a pause outside the kernel (an API client's own tool) has no tool row: its LLM row names it
+            pending_tool = pending_tool or _recorded_pause(row)
             if turns and pending_tool is not None and last_llm_end is not None:
                 turns[-1] = turns[-1].model_copy(
                     update={
@@ -83,6 +85,12 @@ def _turns(rows: Iterable[AuditRow]) -> list[Turn]:
         elif row.kind == "tool" and turns:
             pending_tool = row.target
     return turns
+
+
+def _recorded_pause(row: AuditRow) -> str | None:
+    pause = row.detail.get("pause") if isinstance(row.detail, dict) else None
+    tool = pause.get("tool") if isinstance(pause, dict) else None
+    return tool if isinstance(tool, str) else None
 
 
 def write_traces(traces: Iterable[ProgramTrace], path: Path) -> int:

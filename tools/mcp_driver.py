@@ -68,6 +68,9 @@ class McpDriver(Driver):
             self._retry = asyncio.get_running_loop().create_task(self.open(), name=f"{self.name} retry")
         return dict(self._catalog.operations)
 
+    def unavailable(self) -> str | None:
+        return None if self._link is not None else f"{self._where()}: {self._problem}"
+
     @property
     def server_names(self) -> dict[str, str]:
         """Operation name -> the tool's own name on the server."""

@@ -218,21 +218,23 @@ def _message(message: ChatMessage, i: int) -> Message:
     raise WireError(f"{where}: the 'function' role is not supported (use 'tool')", param=f"{where}.role")
 
 
-def _tools(body: ChatCompletionRequest) -> tuple[tuple[ToolSpec, ...], Literal["auto", "required", "none"]]:
+def _tools(
+    body: ChatCompletionRequest,
+) -> tuple[tuple[ToolSpec, ...], Literal["auto", "required", "none"], str | None]:
+    """The tools, the choice, and the one tool a named choice forces (every tool is still described)."""
     tools = tuple(
         ToolSpec(name=t.function.name, description=t.function.description, parameters=t.function.parameters)
         for t in body.tools or ()
     )
     choice = body.tool_choice
     if isinstance(choice, NamedToolChoice):
-        named = [t for t in tools if t.name == choice.function.name]
-        if not named:
-            name = choice.function.name
+        name = choice.function.name
+        if name not in {t.name for t in tools}:
             raise WireError(f"tool_choice names {name!r}, which is not among tools", param="tool_choice")
-        return tuple(named), "required"
+        return tools, "required", name
     if choice == "required" and not tools:
         raise WireError("tool_choice 'required' needs tools", param="tool_choice")
-    return tools, choice or "auto"
+    return tools, choice or "auto", None
 
 
 def _response_schema(body: ChatCompletionRequest) -> dict[str, Any] | None:
@@ -263,13 +265,14 @@ def to_syscall(body: ChatCompletionRequest, *, model: str, last_step: bool) -> L
     _refuse_unsupported(body)
     try:
         messages = tuple(_message(m, i) for i, m in enumerate(body.messages))
-        tools, tool_choice = _tools(body)
+        tools, tool_choice, tool_name = _tools(body)
         stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
         max_tokens = body.max_completion_tokens or body.max_tokens or DEFAULT_MAX_TOKENS
         return LLMSyscall(
             messages=messages,
             tools=tools,
             tool_choice=tool_choice,
+            tool_name=tool_name,
             response_schema=_response_schema(body),
             max_tokens=min(max_tokens, MAX_TOKENS_CAP),
             stop=tuple(s for s in stop if s),

@@ -80,7 +80,11 @@ def request_kwargs(request: LLMSyscall) -> dict[str, Any]:
             }
             for t in request.tools
         ]
-        kwargs["tool_choice"] = request.tool_choice
+        kwargs["tool_choice"] = (
+            {"type": "function", "function": {"name": _wire_name(request.tool_name)}}
+            if request.tool_name
+            else request.tool_choice
+        )
     if request.response_schema is not None:
         kwargs["response_format"] = {
             "type": "json_schema",

@@ -172,7 +172,7 @@ class LocalEngine(Engine):
         grammar = None
         is_tool_reply = False
         if request.tools and request.tool_choice != "none":
-            schema = tool_call_schema(request.tools, allow_answer=request.tool_choice == "auto")
+            schema = tool_call_schema(request.choosable_tools(), allow_answer=request.tool_choice == "auto")
             grammar = _compile_schema(schema)
             is_tool_reply = True
         elif request.response_schema is not None:

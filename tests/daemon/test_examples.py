@@ -33,7 +33,7 @@ async def run_example(script: str, daemon: Daemon, token: str, *args: str) -> li
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(EXAMPLES / script),
-        "How many files are in the current folder?",
+        "What share of the files here are Python files?",
         "--url",
         f"http://127.0.0.1:{daemon.port}",
         "--token",
@@ -57,6 +57,7 @@ def calls(lines: list[str]) -> list[tuple[str, dict[str, object], object]]:
             _, name, arguments = line.split(" ", 2)
             assert following.startswith("output "), lines
             found.append((name, json.loads(arguments), json.loads(following.removeprefix("output "))))
+    assert found, f"the agent made no tool call; it printed {lines}"
     return found
 
 
@@ -65,12 +66,12 @@ async def test_the_example_agent_runs_its_function_tool_on_the_models_call(
     daemon: Daemon, script: str
 ) -> None:
     token = user_token(daemon, "alice")
-    lines = await run_example(script, daemon, token, "--tool-choice", "count_lines")
+    lines = await run_example(script, daemon, token, "--tool-choice", "percent")
     name, arguments, output = calls(lines)[0]
-    assert name == "count_lines"
-    text = arguments["text"]
-    assert isinstance(text, str)
-    assert int(str(output)) == sum(1 for line in text.splitlines() if line.strip())
+    assert name == "percent"
+    part, whole = arguments["part"], arguments["whole"]
+    assert isinstance(part, int) and isinstance(whole, int)
+    assert float(str(output)) == (round(100 * part / whole, 1) if whole else 0.0)
     assert lines[-1].startswith("answer ")
     conversations = [p.record for p in daemon.kernel.table.all_live() if p.record.owner == "alice"]
     assert conversations, "the agent's model calls ran as a kernel process of its user"

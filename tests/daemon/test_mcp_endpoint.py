@@ -17,7 +17,7 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from aios.config import Settings
-from aios.daemon import Daemon
+from aios.daemon import Daemon, start_daemon
 from aios.kernel.approvals import ApprovalPolicy, PolicyRule
 from aios.kernel.events import KernelEvent
 from aios.kernel.store import ProcessStore
@@ -35,6 +35,14 @@ async def mcp_session(url: str, token: str) -> AsyncIterator[ClientSession]:
     ):
         await session.initialize()
         yield session
+
+
+@pytest.fixture
+async def daemon(daemon_settings: Settings, tmp_path: Path, agents_dist: Path) -> AsyncIterator[Daemon]:
+    """A daemon of its own engine, never loaded (tools only): a test may stop it, engines included."""
+    running = await start_daemon(daemon_settings, cwd=tmp_path, preload=False)
+    yield running
+    await running.close()
 
 
 def url(daemon: Daemon, agent: str) -> str:

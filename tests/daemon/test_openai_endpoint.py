@@ -33,6 +33,14 @@ WEATHER: Any = {
         "parameters": WEATHER_PARAMETERS,
     },
 }
+TIME: Any = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "description": "The local time in a time zone.",
+        "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}, "required": ["zone"]},
+    },
+}
 IMAGE: Any = {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
 ASK_WEATHER: Any = [{"role": "user", "content": "What is the weather in Paris?"}]
 
@@ -128,7 +136,7 @@ async def test_a_required_tool_call_fits_the_tools_schema_streamed_or_not(daemon
         answer = await llm.chat.completions.create(
             model="local",
             messages=ASK_WEATHER,
-            tools=[WEATHER],
+            tools=[WEATHER, TIME],
             tool_choice="required",
             temperature=0,
             max_tokens=64,
@@ -138,23 +146,28 @@ async def test_a_required_tool_call_fits_the_tools_schema_streamed_or_not(daemon
             async for chunk in await llm.chat.completions.create(
                 model="local",
                 messages=ASK_WEATHER,
-                tools=[WEATHER],
+                tools=[WEATHER, TIME],
                 tool_choice={"type": "function", "function": {"name": "get_weather"}},
                 temperature=0,
                 max_tokens=64,
                 stream=True,
+                stream_options={"include_usage": True},
             )
         ]
     choice = answer.choices[0]
     assert choice.finish_reason == "tool_calls" and choice.message.content is None
     [call] = choice.message.tool_calls or []
-    assert call.type == "function" and call.function.name == "get_weather" and call.id
-    jsonschema.validate(json.loads(call.function.arguments), WEATHER_PARAMETERS)
+    offered = {t["function"]["name"]: t["function"]["parameters"] for t in (WEATHER, TIME)}
+    assert call.type == "function" and call.function.name in offered and call.id
+    jsonschema.validate(json.loads(call.function.arguments), offered[call.function.name])
+    # a named choice forces one tool but still describes both: the prompt is the same as without it
+    assert answer.usage is not None and chunks[-1].usage is not None
+    assert chunks[-1].usage.prompt_tokens == answer.usage.prompt_tokens
     deltas = [d for c in chunks if c.choices for d in c.choices[0].delta.tool_calls or ()]
     assert [(d.index, d.function and d.function.name) for d in deltas] == [(0, "get_weather")]
     assert deltas[0].function is not None and deltas[0].function.arguments is not None
     jsonschema.validate(json.loads(deltas[0].function.arguments), WEATHER_PARAMETERS)
-    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
 
 
 @pytest.mark.model

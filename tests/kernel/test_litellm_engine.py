@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from aios.kernel.engines.litellm_engine import LiteLLMEngine, RemoteModelConfig
 from aios.kernel.errors import ContextOverflow, EngineAuthError, EngineRateLimited, EngineTimeout
@@ -66,6 +67,17 @@ async def test_completion_with_tool_call_and_usage(stub: OpenAIStub) -> None:
     assert sent["auth"] == "Bearer sk-test"
     assert sent["body"]["tools"][0]["function"]["name"] == "shell__exec"
     assert sent["body"]["max_tokens"] == 16 and sent["body"]["messages"][0]["content"] == "hi"
+
+
+async def test_a_named_tool_choice_forces_that_tool_by_its_wire_name(stub: OpenAIStub) -> None:
+    stub.add(200, completion(content="ok"))
+    await engine(stub).complete(ask(tools=(SHELL,), tool_choice="required", tool_name="shell.exec"), owner=1)
+    forced = {"type": "function", "function": {"name": "shell__exec"}}
+    assert stub.requests[0]["body"]["tool_choice"] == forced
+    with pytest.raises(ValidationError, match="goes with tool_choice 'required'"):
+        ask(tools=(SHELL,), tool_name="shell.exec")
+    with pytest.raises(ValidationError, match="not among the tools offered"):
+        ask(tools=(SHELL,), tool_choice="required", tool_name="browser.open")
 
 
 async def test_auth_error_is_mapped(stub: OpenAIStub) -> None:

@@ -57,6 +57,20 @@ def test_turns_and_tool_durations_come_from_the_audit_log() -> None:
     ]
 
 
+def test_a_pause_outside_the_kernel_is_read_from_the_next_llm_row() -> None:
+    """An OpenAI-endpoint conversation: the client ran its own tool between two calls (no tool row)."""
+    process = ProcessRecord(
+        pid=7, agent="openai", owner="me", state=ProcessState.DONE, task="t", created_at=100.0
+    )
+    later = row("llm", 104.0, tokens_in=380, tokens_out=12, service_us=500_000)
+    later = later.model_copy(update={"detail": {"pause": {"tool": "client.get_weather", "s": 2.5}}})
+    trace = program_trace(process, [row("llm", 101.0, tokens_in=300, tokens_out=20), later], epoch=90.0)
+    assert trace.turns == [
+        Turn(prompt_tokens=300, output_tokens=20, tool="client.get_weather", tool_duration_s=2.5),
+        Turn(prompt_tokens=380, output_tokens=12),
+    ]
+
+
 def test_trace_files_round_trip_and_bad_lines_are_named(tmp_path: Path) -> None:
     traces = [ProgramTrace(program_id=1, arrival_s=0.5, turns=[Turn(prompt_tokens=10, output_tokens=2)])]
     path = tmp_path / "t.jsonl"

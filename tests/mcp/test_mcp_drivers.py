@@ -233,8 +233,14 @@ async def test_a_server_that_fails_to_start_leaves_the_kernel_serving(
     assert "missing.py" in health.detail, "the end of the server's stderr says why"
     health = await silent.health()
     assert not health.ok and "did not start and list its tools within 1s" in health.detail
-    _, outcomes = await run_calls(kernel, [("mcp.notes.add", {"a": 1, "b": 1})], ["mcp.*"])
-    assert output(outcomes[0])["text"] == "2"
+    calls = [("mcp.broken.add", {"a": 1, "b": 1}), ("mcp.notes.add", {"a": 1, "b": 1})]
+    _, outcomes = await run_calls(kernel, calls, ["mcp.*"])
+    refused = outcomes[0]
+    assert isinstance(refused, InvalidSyscall), refused
+    assert "unavailable: stdio" in str(refused) and "exited with status 2" in str(refused), (
+        "the caller is told why"
+    )
+    assert output(outcomes[1])["text"] == "2"
 
 
 async def test_mcp_output_reaches_the_model_fenced_as_untrusted(boot_with: Boot, tmp_path: Path) -> None:
