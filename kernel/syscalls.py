@@ -23,7 +23,7 @@ class ToolCall(_Strict):
     id: str
     """Opaque id that ties the tool's answer back to this call."""
     name: str = Field(pattern=FUNCTION_NAME_PATTERN)
-    """`driver.operation`, e.g. `shell.exec`."""
+    """An offered tool: `driver.operation` (`shell.exec`), or a function of an API client's own."""
     arguments: dict[str, Any]
     """Arguments, already valid against the operation's JSON schema when produced by a grammar."""
 
