@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from aios.cli_common import _settings, console, on_kernel, progress, publish, with_memory_in
 
 if TYPE_CHECKING:
+    from aios.config import Settings
     from aios.evals.bench_agent import AgentBenchReport
     from aios.evals.bench_concurrency import BenchReport
     from aios.evals.bench_drivers import DriversReport
@@ -32,6 +33,20 @@ def _folder(out: Path | None, name: str) -> Path:
     folder = out or _settings().data_dir / "results" / name
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _scratch_daemon(settings: Settings, scratch: Path, **daemon: Any) -> Settings:
+    """A benchmark's own daemon: its database, socket and memory in `scratch`, never the user's."""
+    own = settings.model_copy(
+        update={
+            "data_dir": scratch,
+            "database_url": None,
+            "daemon": settings.daemon.model_copy(
+                update={"socket": None, "resume_interrupted": False, **daemon}
+            ),
+        }
+    )
+    return with_memory_in(own, scratch)
 
 
 @bench_app.command("concurrency")
@@ -205,16 +220,9 @@ def bench_daemon(
             progress("starting a daemon") as say,
         ):
             isolated = settings.model_copy(
-                update={
-                    "data_dir": Path(scratch),
-                    "database_url": None,
-                    "agents": settings.agents.model_copy(update={"isolation": "process"}),
-                    "daemon": settings.daemon.model_copy(
-                        update={"port": None, "socket": None, "resume_interrupted": False}
-                    ),
-                }
+                update={"agents": settings.agents.model_copy(update={"isolation": "process"})}
             )
-            daemon = await start_daemon(with_memory_in(isolated, Path(scratch)), cwd=Path.cwd())
+            daemon = await start_daemon(_scratch_daemon(isolated, Path(scratch), port=None), cwd=Path.cwd())
             try:
                 return await run_daemon_bench(daemon, params, say)
             finally:
@@ -256,16 +264,8 @@ def bench_openai(
             tempfile.TemporaryDirectory(prefix="aios-bench-") as scratch,
             progress("starting a daemon") as say,
         ):
-            own = settings.model_copy(
-                update={
-                    "data_dir": Path(scratch),
-                    "database_url": None,
-                    "daemon": settings.daemon.model_copy(
-                        update={"host": "127.0.0.1", "port": 0, "socket": None, "resume_interrupted": False}
-                    ),
-                }
-            )
-            daemon = await start_daemon(with_memory_in(own, Path(scratch)), cwd=Path.cwd())
+            own = _scratch_daemon(settings, Path(scratch), host="127.0.0.1", port=0)
+            daemon = await start_daemon(own, cwd=Path.cwd())
             try:
                 token, _ = daemon.users.create("bench")
                 return await run_openai_bench(daemon, token, params, say)
