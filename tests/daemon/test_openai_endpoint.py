@@ -15,9 +15,11 @@ import pytest
 from openai import AsyncOpenAI
 
 from aios.daemon import Daemon
+from aios.kernel.engines.configs import RemoteModelConfig
 from aios.kernel.events import KernelEvent
 from aios.kernel.records import AuditRow
 from tests.daemon.conftest import client, user_token
+from tests.kernel.openai_stub import OpenAIStub, completion
 
 WEATHER_PARAMETERS: dict[str, Any] = {
     "type": "object",
@@ -342,3 +344,29 @@ async def test_bad_requests_raise_the_openai_clients_own_errors(daemon: Daemon) 
     assert answer.status_code == 401 and answer.headers["www-authenticate"] == "Bearer"
     assert answer.json()["error"]["code"] == "invalid_api_key"
     assert "Authorization: Bearer" in answer.json()["error"]["message"]
+
+
+async def test_a_configured_litellm_model_is_reached_by_name(daemon: Daemon) -> None:
+    """A model of `[models]` served by a provider (a stub OpenAI server on 127.0.0.1): the endpoint routes
+    the call through litellm, and a client's function name survives the provider's wire names."""
+    with OpenAIStub() as provider:
+        daemon.kernel.engines.models["remote"] = RemoteModelConfig(
+            model="openai/stub-model", api_base=provider.base_url, api_key="sk-provider"
+        )
+        call = {"id": "call_9", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+        provider.add(200, completion(tool_calls=[call], finish_reason="tool_calls"))
+        async with openai_client(daemon, user_token(daemon, "alice")) as llm:
+            answer = await llm.chat.completions.create(
+                model="remote",
+                messages=ASK_WEATHER,
+                tools=[WEATHER, TIME],
+                tool_choice={"type": "function", "function": {"name": "get_weather"}},
+                max_tokens=32,
+            )
+    [sent] = provider.requests
+    assert sent["auth"] == "Bearer sk-provider" and sent["body"]["model"] == "stub-model"
+    assert [t["function"]["name"] for t in sent["body"]["tools"]] == ["get_weather", "get_time"]
+    assert sent["body"]["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+    assert answer.model == "remote" and answer.choices[0].finish_reason == "tool_calls"
+    [made] = answer.choices[0].message.tool_calls or []
+    assert (made.id, made.function.name) == ("call_9", "get_weather")
