@@ -158,6 +158,25 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+SERVER_LAUNCHER = """
+import runpy
+import llama_cpp.llama_cpp as low
+
+default_params = low.llama_model_default_params
+
+def plain_buffers():
+    params = default_params()
+    params.use_extra_bufts = False
+    return params
+
+low.llama_model_default_params = plain_buffers
+runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
+"""`python -m llama_cpp.server` with the model's weights in plain buffers, as the kernel's engine loads
+them: llama.cpp repacks them for AMX where the CPU has it, and that build (GCC 12) crashes on any prompt of
+more than one token (the comparison would otherwise measure a server that dies at its first call)."""
+
+
 @contextlib.asynccontextmanager
 async def llama_cpp_server(threads: int, n_ctx: int) -> AsyncIterator[str]:
     """`python -m llama_cpp.server` on the embedded model, started for the block; yields its base URL."""
@@ -165,7 +184,7 @@ async def llama_cpp_server(threads: int, n_ctx: int) -> AsyncIterator[str]:
 
     port = _free_port()
     command = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(resolve_model_path(None)),
+        sys.executable, "-c", SERVER_LAUNCHER, "--model", str(resolve_model_path(None)),
         "--n_ctx", str(n_ctx), "--n_threads", str(threads), "--n_threads_batch", str(threads),
         "--flash_attn", "true", "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
