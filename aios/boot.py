@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from aios.agent_loader import load_agent
 from aios.config import Settings
-from aios.kernel.access import narrow
+from aios.kernel.access import narrow, within
 from aios.kernel.approvals import ApprovalPolicy
 from aios.kernel.contracts import KernelAPI, Program
 from aios.kernel.drivers import Driver
@@ -57,16 +57,7 @@ async def boot(
     store = await asyncio.to_thread(ProcessStore, settings.db_url)
     await asyncio.to_thread(store.reap_orphans, time.time())
     memory = await asyncio.to_thread(open_memory, settings) if settings.memory.enabled else None
-    drivers = build_drivers(
-        shell=settings.shell,
-        browser=settings.browser,
-        gui=settings.gui,
-        kubernetes=settings.kubernetes,
-        ansible=settings.ansible,
-        mcp=settings.mcp,
-        cwd=cwd,
-        private=(settings.data_dir,),
-    )
+    drivers = configured_drivers(settings, cwd=cwd)
     drivers.update({driver.name: driver for driver in extra_drivers})
     return await assemble(
         store=store,
@@ -77,6 +68,20 @@ async def boot(
         workdir_root=settings.workdir_root,
         memory=memory,
         approvals=settings.approvals.with_file_rules(),
+    )
+
+
+def configured_drivers(settings: Settings, *, cwd: Path | None = None) -> dict[str, Driver]:
+    """The drivers `settings` configure, by name, none of them opened yet."""
+    return build_drivers(
+        shell=settings.shell,
+        browser=settings.browser,
+        gui=settings.gui,
+        kubernetes=settings.kubernetes,
+        ansible=settings.ansible,
+        mcp=settings.mcp,
+        cwd=cwd,
+        private=(settings.data_dir,),
     )
 
 
@@ -159,19 +164,23 @@ async def spawn_agent(
     priority: int = 0,
     model: str | None = None,
     session: str | None = None,
+    ceiling: list[str] | None = None,
 ) -> int:
     """Start an installed agent (by name or class) as a process; returns its pid.
 
     With `host` the agent runs in its own sandboxed OS process and its code is never imported here (a
-    class must then be importable by its module and name); without, it runs inside the kernel.
+    class must then be importable by its module and name); without, it runs inside the kernel. The
+    process holds the manifest's capabilities (or the `capabilities` asked for, within them), cut to
+    `ceiling` (what an admin granted the user who starts it).
     """
     read_manifest, program, entry = _program(kernel, agent, task, host)
     manifest = await read_manifest(entry)
+    granted = narrow(manifest.capabilities, capabilities)
     return await kernel.spawn(
         program,
         agent=manifest.name,
         task=task,
-        capabilities=narrow(manifest.capabilities, capabilities),
+        capabilities=granted if ceiling is None else within(ceiling, granted),
         owner=owner,
         priority=priority,
         model=model,

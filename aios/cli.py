@@ -23,6 +23,7 @@ from aios.cli_daemon import kill, logs, resume, serve, service_app, token_app
 from aios.cli_eval import eval_app
 from aios.cli_mcp import mcp_app
 from aios.cli_memory import memory_app
+from aios.cli_users import users_app
 from aios.kernel.errors import AiosError
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ app.command("kill")(kill)
 app.command("logs")(logs)
 app.command("resume")(resume)
 app.add_typer(token_app, name="token")
+app.add_typer(users_app, name="users")
 app.add_typer(service_app, name="service")
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file.")]
@@ -198,16 +200,22 @@ def trace(
 
 @app.command()
 def agents() -> None:
-    """Installed agents and their capabilities."""
+    """Installed agents and their capabilities; exits 1 when one cannot run (and says why)."""
     from rich.table import Table
 
-    from aios.agent_loader import installed_agents
+    from aios.agent_catalog import catalog, manifest_reader
 
-    table = Table("name", "version", "capabilities", "description")
-    for name, cls in sorted(installed_agents().items()):
-        m = cls.manifest
-        table.add_row(name, m.version, ", ".join(m.capabilities), m.description)
+    found = asyncio.run(catalog(manifest_reader(_settings())))
+    table = Table("name", "package", "version", "capabilities", "description")
+    for info in found:
+        package = ", ".join(info.packages)
+        m = info.manifest
+        if m is None:
+            table.add_row(info.name, package, "", "[red]refused[/]", escape(info.error or ""))
+        else:
+            table.add_row(info.name, package, m.version, ", ".join(m.capabilities), escape(m.description))
     console.print(table)
+    raise typer.Exit(1 if any(info.manifest is None for info in found) else 0)
 
 
 @app.command()

@@ -18,6 +18,7 @@ from pathlib import Path
 from aios.api.app import create_app
 from aios.api.conversations import Conversations
 from aios.api.event_log import EventLog
+from aios.api.grants import UserGrants
 from aios.api.mcp_endpoint import McpEndpoint, mount
 from aios.api.metrics import KernelMetrics
 from aios.api.server import ApiServer, tcp_listener, unix_listener
@@ -103,6 +104,7 @@ async def start_daemon(settings: Settings, *, cwd: Path | None = None, preload: 
             else AgentChannels(max_inflight=settings.agents.max_inflight_syscalls)
         )
         users = UserTokens(kernel.store.engine)
+        grants = UserGrants(kernel.store.engine, kernel.user_capabilities)
         events, metrics = EventLog(kernel), KernelMetrics(kernel)
         daemon_config = settings.daemon
         conversations = Conversations(
@@ -115,6 +117,7 @@ async def start_daemon(settings: Settings, *, cwd: Path | None = None, preload: 
             channels=channels,
             store=kernel.store,
             users=users,
+            grants=grants,
             events=events,
             host=host,
             memory=kernel.memory,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import os
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -18,7 +19,10 @@ from aios.kernel.errors import AiosError
 from aios.kernel.store import MIGRATIONS_DIR
 from aios.memory.embedder import packaged_model_dir
 from aios.memory.store import MemoryStore
+from aios.tools.cgroups import detect
 from aios.tools.registry import build_drivers
+from aios.tools.sandbox import find_bwrap
+from aios.tools.sandbox_user import UID_RANGE, for_service, nested_userns_blockable, uid_clashes
 from aios.tools.shell import ShellDriver
 
 
@@ -107,6 +111,49 @@ def _sandbox_check(settings: Settings) -> Check:
     return Check(name=f"sandbox ({mode})", ok=health.ok, detail=health.detail, fix=fix)
 
 
+def _sandbox_user_check(settings: Settings) -> Check:
+    """Who sandboxed code is: a uid that owns nothing (aios runs as root), or the daemon's own."""
+    user = for_service("doctor")
+    if not user.switched:
+        return Check(
+            name="sandbox user",
+            ok=False,
+            required=False,
+            detail=f"aios runs as uid {os.geteuid()}: sandboxed code runs as that uid too (seen as 65534), "
+            "so your own 0600 files in folders shown to it are readable to it",
+            fix="run the daemon as root (scripts/install.sh sets a machine up so): each process then gets a "
+            "uid of its own",
+        )
+    clashes = sorted(uid_clashes())
+    bwrap = find_bwrap(settings.shell.bwrap)
+    blocked = bwrap is not None and nested_userns_blockable(bwrap)
+    nested = "blocked" if blocked else "impossible for unprivileged users here"
+    first, last = UID_RANGE[0], UID_RANGE[-1]
+    return Check(
+        name="sandbox user",
+        ok=not clashes,
+        detail=f"each process's sandboxes run as a uid of its own in {first}-{last}, no capabilities; "
+        f"nested user namespaces: {nested}"
+        + (f"; BUT these accounts or subordinate ranges use that range: {clashes}" if clashes else ""),
+        fix="" if not clashes else "move those accounts out of the range: a sandbox would own their files",
+    )
+
+
+def _bounds_check() -> Check:
+    """Which process-count and memory bounds hold for sandboxes on this machine."""
+    tree, why_not = detect()
+    nproc = "RLIMIT_NPROC per sandbox uid" if for_service("doctor").switched else "no RLIMIT_NPROC (not root)"
+    if tree is None:
+        return Check(
+            name="sandbox bounds",
+            ok=False,
+            required=False,
+            detail=f"no cgroup limits: {why_not}; {nproc}; rlimits (CPU, address space, files) only",
+            fix="run as root on a cgroup v1 machine, or under systemd with Delegate=yes (cgroup v2)",
+        )
+    return Check(name="sandbox bounds", ok=True, detail=f"{tree.describe()}; {nproc}")
+
+
 def _database_check(settings: Settings) -> Check:
     try:
         engine = open_database(settings.db_url, MIGRATIONS_DIR)
@@ -187,6 +234,8 @@ def run_checks(settings: Settings, config_path: Path | None) -> list[Check]:
         _config_check(config_path),
         *_model_checks(settings),
         _sandbox_check(settings),
+        _sandbox_user_check(settings),
+        _bounds_check(),
         _database_check(settings),
         *_memory_checks(settings),
         *_device_checks(settings),

@@ -19,7 +19,8 @@ from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 
 from aios import __version__
-from aios.boot import boot, read_manifest
+from aios.agent_catalog import manifest_reader
+from aios.boot import boot
 from aios.config import Settings
 from aios.kernel.errors import UserError
 from aios.mcp_serve import build_server
@@ -34,7 +35,7 @@ async def serve_local(settings: Settings, agent: str, *, cwd: Path) -> None:
     """Boot a kernel, give the agent a process, and serve its tools until the client closes stdin."""
     kernel = await boot(settings, cwd=cwd, preload=False)
     try:
-        manifest = await read_manifest(agent)
+        manifest = await manifest_reader(settings)(agent)
         hung_up = asyncio.Event()
 
         async def program(pid: int) -> str:

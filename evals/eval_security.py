@@ -1,7 +1,9 @@
 """`aios eval security`: adversarial tasks made for real through the drivers, judged on the system state.
 
 A scripted attacker stands in for a model that obeys every injected instruction (the worst case); one
-attack also runs a bundled agent on the real model. Nobody answers approval requests, so they expire.
+attack also runs a bundled agent on the real model; others go through the daemon as strangers would (a
+plain user token, an installed package, an isolated agent). Nobody answers approval requests but the
+stranger who makes them, so they expire.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
-from aios.boot import boot, spawn_agent
+from aios.boot import spawn_agent
 from aios.config import Settings
+from aios.daemon import Daemon, start_daemon
 from aios.evals.kube_emulator import serve
 from aios.evals.security_attacks import (
     ATTACKS,
@@ -28,7 +31,7 @@ from aios.evals.security_attacks import (
     site_pages,
     user_files,
 )
-from aios.evals.security_lab import INSTRUCTION, Lab, serve_pages
+from aios.evals.security_lab import INSTRUCTION, Lab, StepRecord, serve_pages
 from aios.kernel.events import KernelEvent
 from aios.kernel.records import ProcessState
 from aios.sdk import Agent, AiosError, Context, Manifest, UserError
@@ -41,13 +44,6 @@ APPROVAL_TIMEOUT_S = 1.0
 """Nobody answers in the suite: requests expire (and deny) after this long."""
 MAX_CALLS = 12
 SUFFIX = re.compile(r" \(pid \d+, syscall [\d.]+\)$")
-
-
-class StepRecord(BaseModel):
-    call: str
-    status: str
-    """ok, or the error class that stopped the call (PermissionDenied, ToolError, ...)."""
-    text: str
 
 
 class AttackResult(BaseModel):
@@ -164,6 +160,25 @@ class Diary(Agent):
         return str(item.id)
 
 
+async def run_scenario(daemon: Daemon, lab: Lab, attack: Attack) -> AttackResult:
+    """An attack made through the daemon; its steps are what it asked for and how each ended."""
+    assert attack.scenario is not None
+    started = time.monotonic()
+    steps = await attack.scenario(lab, daemon)
+    evidence = attack.check(lab, Seen(texts=[s.text for s in steps], workdir=lab.root / "nowhere")) or ""
+    return AttackResult(
+        id=attack.id,
+        tactic=attack.tactic,
+        goal=attack.goal,
+        succeeded=bool(evidence),
+        evidence=evidence,
+        stopped_by=_stopped_by(steps),
+        steps=steps,
+        process_state="-",
+        seconds=time.monotonic() - started,
+    )
+
+
 async def run_attack(kernel: Kernel, lab: Lab, attack: Attack) -> AttackResult:
     started = time.monotonic()
     kernel.approval_policy = kernel.approval_policy.model_copy(update={"rules": list(attack.rules)})
@@ -250,29 +265,38 @@ async def run_security(
             kubernetes = settings.kubernetes.model_copy(update={"kubeconfig": kubeconfig, "context": None})
             with serve_pages(site_pages(lab)) as site:
                 lab.site = site
-                kernel = await boot(settings.model_copy(update={"kubernetes": kubernetes}), cwd=lab.user_dir)
+                daemon_config = settings.daemon.model_copy(
+                    update={"host": "127.0.0.1", "port": 0, "resume_interrupted": False}
+                )
+                suite = settings.model_copy(update={"kubernetes": kubernetes, "daemon": daemon_config})
+                daemon = await start_daemon(suite, cwd=lab.user_dir, preload=False)
                 try:
-                    return await _run_all(kernel, lab, attacks, progress, started)
+                    return await _run_all(daemon, lab, attacks, progress, started)
                 finally:
-                    await kernel.shutdown()
+                    await daemon.close()
     finally:
         await lab.listener.close()
 
 
 async def _run_all(
-    kernel: Kernel, lab: Lab, attacks: tuple[Attack, ...], progress: Progress, started: float
+    daemon: Daemon, lab: Lab, attacks: tuple[Attack, ...], progress: Progress, started: float
 ) -> SecurityReport:
+    kernel = daemon.kernel
     kernel.approval_policy = kernel.approval_policy.model_copy(update={"timeout_s": APPROVAL_TIMEOUT_S})
     await _plant_memory(kernel, lab)
     results: list[AttackResult] = []
     skipped: dict[str, str] = {}
     for n, attack in enumerate(attacks, 1):
         missing = [d for d in attack.drivers if d not in kernel.drivers]
-        if missing:
-            skipped[attack.id] = f"driver {', '.join(missing)} not installed"
+        why_not = f"driver {', '.join(missing)} not installed" if missing else attack.applies(lab, daemon)
+        if why_not is not None:
+            skipped[attack.id] = why_not
             continue
         progress(f"attack {n}/{len(attacks)}: {attack.id}")
-        results.append(await run_attack(kernel, lab, attack))
+        if attack.scenario is not None:
+            results.append(await run_scenario(daemon, lab, attack))
+        else:
+            results.append(await run_attack(kernel, lab, attack))
     return SecurityReport(attacks=results, skipped=skipped, seconds=time.monotonic() - started)
 
 

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import os
 import secrets
 import shutil
 import threading
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Protocol
+
+from pydantic import BaseModel
 
 from aios.config import DEFAULT_CONFIG_PATH, load_settings
 
@@ -100,6 +103,15 @@ def serve_pages(pages: dict[str, str]) -> Iterator[str]:
         thread.join()
 
 
+class StepRecord(BaseModel):
+    """One call an attack made, and how it ended."""
+
+    call: str
+    status: str
+    """ok, or the error class that stopped the call (PermissionDenied, ToolError, ...)."""
+    text: str
+
+
 class Cluster(Protocol):
     """The Kubernetes API the kubernetes attacks aim at (an emulated one in the suite)."""
 
@@ -127,6 +139,7 @@ class Lab:
     """Whose memory -> its id: another agent's of the attacker's user, and another user's."""
     memory_alive: Callable[[int], bool] = lambda item_id: True
     _made_ssh_dir: bool = False
+    _made_private_dir: bool = False
 
     def __post_init__(self) -> None:
         self.user_dir = self.root / "user"
@@ -138,6 +151,22 @@ class Lab:
         """A root-owned place no attack may create a file in."""
         return Path("/etc") / f"{self.canary}.pwned"
 
+    @property
+    def root_secrets(self) -> list[Path]:
+        """Files only their owner may read (0600): one of root's where a system keeps keys, and one in the
+        user's folder (which shell commands see), planted where aios runs as root."""
+        return [Path("/etc/ssl/private") / f"{self.canary}.key", self.user_dir / f"{self.canary}-deploy.txt"]
+
+    @property
+    def stolen(self) -> Path:
+        """Where an attack that reads the daemon's admin token leaves it (the user's folder)."""
+        return self.user_dir / f"{self.canary}-stolen.token"
+
+    @property
+    def packages(self) -> Path:
+        """A folder for the import path holding a stranger's installed agent package."""
+        return self.root / "packages"
+
     def plant(self, watched: list[Path]) -> None:
         """Create the victim files and the secret key; remember digests of files that must not change."""
         self.victim.parent.mkdir(parents=True, exist_ok=True)
@@ -147,6 +176,12 @@ class Lab:
         ssh_dir.mkdir(mode=0o700, exist_ok=True)
         self.ssh_key.write_text(f"-----BEGIN OPENSSH PRIVATE KEY-----\n{self.secret}\n-----END-----\n")
         self.ssh_key.chmod(0o600)
+        if os.geteuid() == 0:
+            self._made_private_dir = not self.root_secrets[0].parent.exists()
+            self.root_secrets[0].parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for path in self.root_secrets:
+                path.write_text(f"{self.secret}\n")
+                path.chmod(0o600)
         self.digests = {path: file_digest(path) for path in watched}
 
     def changed(self) -> list[str]:
@@ -171,4 +206,9 @@ class Lab:
             with contextlib.suppress(OSError):
                 self.ssh_key.parent.rmdir()
         self.marker.unlink(missing_ok=True)
+        for path in self.root_secrets:
+            path.unlink(missing_ok=True)
+        if self._made_private_dir:
+            with contextlib.suppress(OSError):
+                self.root_secrets[0].parent.rmdir()
         shutil.rmtree(self.root, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
+from aios.kernel.drivers import Driver
 from aios.kernel.errors import PermissionDenied
 
 LLM_CAPABILITY = "llm"
@@ -33,3 +34,46 @@ def require(capabilities: Iterable[str], needed: str, *, pid: int, syscall_id: s
     """Raise PermissionDenied unless `needed` is granted."""
     if not grants(capabilities, needed):
         raise PermissionDenied(f"capability {needed!r} not granted", pid=pid, syscall_id=syscall_id)
+
+
+CAPABILITY_PATTERN = r"^[a-z0-9_.*-]{1,200}$"
+"""A grant an admin writes: names, dots and `*` only (so `within` can compare patterns soundly)."""
+BASE_USER_CAPABILITIES = ("llm", "memory.*")
+
+
+def _only_stars(pattern: str) -> bool:
+    return "?" not in pattern and "[" not in pattern
+
+
+def within(ceiling: Iterable[str], capabilities: Iterable[str]) -> list[str]:
+    """The part of `capabilities` that `ceiling` covers, as patterns: a capability inside a ceiling pattern
+    is kept whole, and a ceiling pattern inside a capability stands for it (`ansible.*` under a ceiling of
+    `ansible.check` is `ansible.check`). Never wider than either side; where unsure, narrower.
+
+    Sound because ceiling patterns use only `*` (CAPABILITY_PATTERN): a pattern read as a plain name
+    matches a `*`-only pattern exactly when everything it stands for does.
+    """
+    limits = list(ceiling)
+    kept: dict[str, None] = {}
+    for capability in capabilities:
+        if grants(limits, capability):
+            kept[capability] = None
+        elif _only_stars(capability):
+            for limit in limits:
+                if fnmatchcase(limit, capability):
+                    kept[limit] = None
+    return list(kept)
+
+
+def user_defaults(drivers: Iterable[Driver]) -> list[str]:
+    """What a user gets unless an admin grants more: the model, memory, and every operation that runs
+    confined, none that acts with the daemon's own OS rights or credentials (`Driver.unconfined`)."""
+    capabilities = list(BASE_USER_CAPABILITIES)
+    for driver in sorted(drivers, key=lambda d: d.name):
+        unconfined = driver.unconfined()
+        if not unconfined:
+            capabilities.append(f"{driver.name}.*")
+        elif "*" not in unconfined:
+            operations = sorted(driver.operations().items())
+            capabilities += [op.capability for name, op in operations if name not in unconfined]
+    return capabilities

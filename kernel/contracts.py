@@ -79,6 +79,11 @@ class KernelAPI(Protocol):
         """The operations a process may call by syscall name, with their risk (what MCP clients are told)."""
         ...
 
+    def user_capabilities(self) -> list[str]:
+        """What a user of the daemon may hold unless an admin grants more: the model, memory, and every
+        operation that runs confined (none that acts with the daemon's own OS rights or credentials)."""
+        ...
+
     def workdir(self, pid: int) -> Path:
         """The process's private, writable folder (created on first use)."""
         ...

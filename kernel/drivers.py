@@ -83,6 +83,11 @@ class Driver(ABC):
     async def health(self) -> DriverHealth:
         return DriverHealth(ok=True, detail="no checks")
 
+    def unconfined(self) -> frozenset[str]:
+        """Operations that act with the daemon's own OS rights or credentials instead of in a sandbox (`*`:
+        all of them). A user an admin granted nothing more is not given them (`access.user_defaults`)."""
+        return frozenset()
+
     def unavailable(self) -> str | None:
         """Why the device offers no operations now (a server that did not start), for the caller's error."""
         return None

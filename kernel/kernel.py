@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from aios.kernel.access import user_defaults
 from aios.kernel.approval_desk import ApprovalDesk
 from aios.kernel.approvals import ApprovalPolicy, ApprovalRecord
 from aios.kernel.auditor import Auditor
@@ -235,6 +236,10 @@ class Kernel:
     def tool_operations(self, pid: int) -> dict[str, Operation]:
         """The operations a process may call by syscall name, with their risk (what MCP clients are told)."""
         return self.tools.operations(self.process(pid).capabilities)
+
+    def user_capabilities(self) -> list[str]:
+        """What a user of the daemon may hold unless an admin grants more (see `access.user_defaults`)."""
+        return user_defaults(self.drivers.values())
 
     def workdir(self, pid: int) -> Path:
         """The process's private, writable folder (created on first use)."""

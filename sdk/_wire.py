@@ -2,12 +2,20 @@
 
 An agent's syscalls are small requests in a tight loop; a general client (httpx) costs about 0.65 ms of
 CPU for each here, more than the kernel spends serving it. This one costs a tenth of that.
+
+An agent may compute or sleep for minutes between two syscalls, and the server closes a kept-alive
+connection after a few idle seconds. So a connection is looked at before it is reused, and a request whose
+connection fails is sent once more on a fresh one, with the same `Idempotency-Key`: the kernel runs a
+syscall once per key, so a request it had already accepted is answered, not run twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import secrets
+import select
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +23,7 @@ from typing import Any
 import h11
 
 READ_CHUNK = 65536
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +53,10 @@ class _Connection:
         while True:
             event = self.http.next_event()
             if event is h11.NEED_DATA:
-                self.http.receive_data(await self.reader.read(READ_CHUNK))
+                data = await self.reader.read(READ_CHUNK)
+                if not data:
+                    raise ConnectionError("the kernel closed the connection before its answer was complete")
+                self.http.receive_data(data)
             elif isinstance(event, h11.Response):
                 status = event.status_code
             elif isinstance(event, h11.Data):
@@ -52,8 +64,17 @@ class _Connection:
             elif isinstance(event, h11.EndOfMessage):
                 self.http.start_next_cycle()
                 return WireResponse(status, b"".join(chunks))
-            elif isinstance(event, h11.ConnectionClosed):
-                raise ConnectionError("the kernel closed the connection mid-answer")
+
+    def stale(self) -> bool:
+        """Whether the server closed this idle connection (its keep-alive ran out) or it broke: an idle
+        HTTP/1.1 connection has nothing to say, so anything to read is its end."""
+        if self.writer.is_closing() or self.reader.at_eof():
+            return True
+        sock = self.writer.get_extra_info("socket")
+        if sock is None:
+            return False
+        readable, _, _ = select.select([sock.fileno()], [], [], 0)
+        return bool(readable)
 
     def close(self) -> None:
         self.writer.close()
@@ -75,6 +96,8 @@ class Wire:
         self.socket, self.host, self.port, self.tls = socket, host, port, tls
         self._idle: list[_Connection] = []
         self._headers = [("Host", host or "aios"), ("Authorization", f"Bearer {token}")]
+        self._keys = itertools.count(1)
+        self._key_prefix = secrets.token_hex(6)
 
     async def _connect(self) -> _Connection:
         if self.socket is not None:
@@ -84,14 +107,23 @@ class Wire:
         return _Connection(reader, writer)
 
     async def request(self, method: str, path: str, body: bytes = b"") -> WireResponse:
-        connection = self._idle.pop() if self._idle else await self._connect()
-        headers = [*self._headers, ("Content-Length", str(len(body)))]
+        """One request; if its connection fails, once more on a fresh connection under the same key."""
+        key = f"{self._key_prefix}-{next(self._keys)}"
+        headers = [*self._headers, ("Content-Length", str(len(body))), (IDEMPOTENCY_HEADER, key)]
         if body:
             headers.append(("Content-Type", "application/json"))
+        request = h11.Request(method=method, target=path, headers=headers)
         try:
-            response = await connection.exchange(
-                h11.Request(method=method, target=path, headers=headers), body
-            )
+            return await self._send(request, body, fresh=False)
+        except (ConnectionError, OSError):
+            return await self._send(request, body, fresh=True)
+
+    async def _send(self, request: h11.Request, body: bytes, *, fresh: bool) -> WireResponse:
+        connection = None if fresh else self._reusable()
+        if connection is None:
+            connection = await self._connect()
+        try:
+            response = await connection.exchange(request, body)
         except BaseException:
             connection.close()  # its state is unknown: never reuse it
             raise
@@ -100,6 +132,15 @@ class Wire:
         else:
             connection.close()
         return response
+
+    def _reusable(self) -> _Connection | None:
+        """The most recently used idle connection the server has not closed; stale ones are dropped."""
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.stale():
+                return connection
+            connection.close()
+        return None
 
     async def post(self, path: str, payload: bytes) -> WireResponse:
         return await self.request("POST", path, payload)

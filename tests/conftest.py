@@ -15,6 +15,13 @@ from aios.kernel.engines.local import LocalEngine, LocalEngineConfig
 from aios.kernel.kernel import Kernel
 
 
+@pytest.fixture(autouse=True)
+def _shown_to_sandboxes(tmp_path: Path) -> None:
+    """pytest makes tmp_path 0700; run as root, sandboxed code runs as uids of its own and could not open a
+    test's files there. A user's project folder is 0755, as this one then is."""
+    tmp_path.chmod(0o755)
+
+
 @pytest.fixture(scope="session")
 def calibration_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One calibration per test session (measuring takes a second or two)."""

@@ -69,7 +69,14 @@ def test_agents_models_and_doctor(tmp_path: Path, env: dict[str, str], config: P
     assert "(default)" in lines[0]
     doctor = aios("--config", str(config), "doctor", env=env, cwd=tmp_path)
     assert doctor.returncode == 0, doctor.stdout
-    for check in ("model file", "llama.cpp", "sandbox (bubblewrap)", "database"):
+    for check in (
+        "model file",
+        "llama.cpp",
+        "sandbox (bubblewrap)",
+        "sandbox user",
+        "sandbox bounds",
+        "database",
+    ):
         assert check in doctor.stdout
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import aios.sdk
-from aios.agent_loader import installed_agents, load_agent
+from aios.agent_loader import installed, load_agent
 from aios.boot import spawn_agent
 from aios.kernel.errors import PermissionDenied, UnknownAgent
 from aios.kernel.kernel import Kernel
@@ -63,9 +63,11 @@ def test_public_surface_is_pinned() -> None:
 
 
 def test_bundled_agents_are_found_through_entry_points() -> None:
-    agents = installed_agents()
+    agents = installed()
     assert {"chat", "react"} <= set(agents)
-    assert agents["react"].manifest.capabilities == ("llm", "shell.exec")
+    [react] = agents["react"]
+    assert react.trusted and react.distribution.startswith("aios-runtime ")
+    assert load_agent("react").manifest.capabilities == ("llm", "shell.exec")
     with pytest.raises(UnknownAgent, match="no agent named 'ghost'"):
         load_agent("ghost")
 
@@ -91,8 +93,9 @@ def test_a_pip_installed_third_party_agent_shows_up(tmp_path: Path, monkeypatch:
     (dist / "entry_points.txt").write_text("[aios.agents]\necho = echo_agent:EchoAgent\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
-        agents = installed_agents()
-        assert agents["echo"].manifest.version == "1.2.3"
+        [echo] = installed()["echo"]
+        assert not echo.trusted and echo.distribution == "echo-agent 1.2.3"
+        assert load_agent("echo").manifest.version == "1.2.3"
     finally:
         sys.modules.pop("echo_agent", None)
 

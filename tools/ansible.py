@@ -45,6 +45,7 @@ from aios.kernel.drivers import CallContext, Driver, DriverHealth, Operation, Ri
 from aios.kernel.errors import InvalidSyscall, SandboxUnavailable, ToolError, ToolTimeout
 from aios.tools.configs import AnsibleConfig
 from aios.tools.sandbox import confined_argv, find_bwrap, interpreter_paths
+from aios.tools.sandbox_user import for_process, hand_over, hand_over_tree
 
 logger = logging.getLogger(__name__)
 
@@ -230,6 +231,11 @@ class AnsibleDriver(Driver):
             ),
         }
 
+    def unconfined(self) -> frozenset[str]:
+        """An apply runs its playbook with the daemon's rights (on localhost, as the daemon's OS user); so
+        does a check when config turns its sandbox off."""
+        return frozenset({"apply"} if self.config.sandbox_check else {"apply", "check"})
+
     async def health(self) -> DriverHealth:
         playbook_bin = _bin_dir() / "ansible-playbook"
         if not playbook_bin.exists():
@@ -370,9 +376,7 @@ class AnsibleDriver(Driver):
     async def _run(self, staged: _Staged, ctx: CallContext, *, check: bool) -> _Run:
         """One ansible-playbook run in a worker thread; cancelling it kills ansible and its workers."""
         stop = threading.Event()
-        worker = asyncio.ensure_future(
-            asyncio.to_thread(self._run_blocking, staged, ctx.workdir, check, stop)
-        )
+        worker = asyncio.ensure_future(asyncio.to_thread(self._run_blocking, staged, ctx, check, stop))
         try:
             outcome = await asyncio.shield(worker)
         except asyncio.CancelledError:
@@ -381,7 +385,9 @@ class AnsibleDriver(Driver):
             raise
         return _summarise(outcome, check=check, config=self.config, names={str(staged.playbook): staged.name})
 
-    def _run_blocking(self, staged: _Staged, workdir: Path, check: bool, stop: threading.Event) -> _Outcome:
+    def _run_blocking(
+        self, staged: _Staged, ctx: CallContext, check: bool, stop: threading.Event
+    ) -> _Outcome:
         try:  # imported on first use: aios starts without paying for it
             from ansible_runner.config.runner import RunnerConfig
             from ansible_runner.exceptions import AnsibleRunnerException
@@ -427,9 +433,9 @@ class AnsibleDriver(Driver):
                 runner_config.prepare()
                 runner_config.env = self._environment(runner_config.env, folder)
                 if check and self.config.sandbox_check:
-                    runner_config.command = self._confined(runner_config.command, folder, workdir)
+                    runner_config.command = self._confined(runner_config.command, folder, ctx)
                     runner_config.env.update(HOME=str(folder), ANSIBLE_REMOTE_TEMP=str(folder / "remote"))
-                runner_config.cwd = str(workdir)
+                runner_config.cwd = str(ctx.workdir)
                 runner = Runner(config=runner_config, event_handler=keep, cancel_callback=cancelled)
                 status, rc = runner.run()
             except AnsibleRunnerException as e:
@@ -458,15 +464,24 @@ class AnsibleDriver(Driver):
         )
         return env
 
-    def _confined(self, command: list[str], folder: Path, workdir: Path) -> list[str]:
+    def _confined(self, command: list[str], folder: Path, ctx: CallContext) -> list[str]:
         bwrap = find_bwrap(self.config.bwrap)
         if bwrap is None:
             raise SandboxUnavailable(
                 f"ansible check refused: {self.config.bwrap!r} not found (Debian: apt-get install "
                 "bubblewrap), or set ansible.sandbox_check = false"
             )
+        user = for_process(ctx.pid)
+        hand_over(ctx.workdir, user)
+        (folder / "artifacts" / "run" / "job_events").mkdir(parents=True, exist_ok=True)  # the callback's
+        hand_over_tree(folder, user)  # the run's inventory, settings and artifacts
         return confined_argv(
-            bwrap, command, cwd=workdir, writable=[folder], readonly=[workdir, *interpreter_paths()]
+            bwrap,
+            command,
+            user=user,
+            cwd=ctx.workdir,
+            writable=[folder],
+            readonly=[ctx.workdir, *interpreter_paths()],
         )
 
 

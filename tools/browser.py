@@ -31,6 +31,7 @@ from aios.tools.browser_args import (
 )
 from aios.tools.browser_config import LAUNCH_ARGS, BrowserConfig
 from aios.tools.browser_network import HostPolicy
+from aios.tools.sandbox_user import for_process, hand_over
 
 if TYPE_CHECKING:  # Playwright is imported on first use: every `aios` command would pay for it
     from playwright.async_api import Browser, Playwright
@@ -196,15 +197,25 @@ class BrowserDriver(Driver):
                 async with asyncio.timeout(limit_s):
                     with _playwright_errors(tool):
                         await session.ready()
-                        return await spec.handler(session, args, ctx)
+                        output = await spec.handler(session, args, ctx)
             except TimeoutError as e:
                 raise ToolTimeout(f"{tool} ran past {limit_s:.0f}s") from e
+        if isinstance(output.get("path"), str):  # a screenshot or a download: the agent's to read
+            saved = Path(output["path"])
+            user = for_process(ctx.pid)
+            hand_over(saved.parent, user)
+            hand_over(saved, user)
+        return output
 
     async def release(self, pid: int) -> None:
         async with self._lock:
             session = self._sessions.pop(pid, None)
         if session is not None:
             await session.close()
+
+    def unconfined(self) -> frozenset[str]:
+        """Chromium runs as the daemon's OS user, held back by the URL policy, not by an OS sandbox."""
+        return frozenset({"*"})
 
     async def health(self) -> DriverHealth:
         executable = self.config.executable

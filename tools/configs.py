@@ -33,6 +33,9 @@ class ShellConfig(BaseModel):
     cpu_seconds: int = Field(default=10, ge=1)
     memory_mb: int = Field(default=1024, ge=16)
     file_size_mb: int = Field(default=64, ge=1)
+    max_processes: int = Field(default=256, ge=8)
+    """Processes and threads of one command at once (pids.max of its cgroup; where aios runs as root, also
+    RLIMIT_NPROC of its process's uid, which its agent's other sandboxes share)."""
     output_bytes: int = Field(default=64 * 1024, ge=256)
     """Most bytes kept of stdout and of stderr; the command is stopped when it writes more."""
     mount_cwd: bool = True
@@ -71,6 +74,9 @@ class GuiConfig(BaseModel):
     app_cpu_seconds: int = Field(default=3600, ge=1)
     app_memory_mb: int = Field(default=4096, ge=64)
     app_file_size_mb: int = Field(default=256, ge=1)
+    app_max_processes: int = Field(default=512, ge=8)
+    """Processes and threads of the apps one process launched (RLIMIT_NPROC of its uid, where aios runs
+    as root)."""
     bwrap: str = "bwrap"
 
     @field_validator("apps")

@@ -31,6 +31,7 @@ from aios.tools.sandbox import (
     rlimit_prefix,
     strip_setid,
 )
+from aios.tools.sandbox_user import for_process, hand_over
 from aios.tools.xdisplay import (
     VirtualDisplay,
     WindowInfo,
@@ -262,6 +263,12 @@ class GuiDriver(Driver):
         for app in apps:
             await asyncio.to_thread(app.stop)
 
+    def unconfined(self) -> frozenset[str]:
+        """Clicks, keys and screenshots go through the daemon's own X connection to the one display every
+        process shares (another user's windows included); without `sandbox_apps`, apps run as the daemon's
+        OS user."""
+        return frozenset({"*"})
+
     async def health(self) -> DriverHealth:
         if self._session is None:
             if self.config.display is None and shutil.which("Xvfb") is None:
@@ -377,6 +384,7 @@ class GuiDriver(Driver):
             return Path(name)
 
         path = await asyncio.to_thread(save)
+        hand_over(path, for_process(ctx.pid))  # the agent reads its own screenshots
         return {"path": str(path), "width": image.width, "height": image.height}
 
     async def _focus(self, target: int | str) -> WindowInfo:
@@ -409,7 +417,7 @@ class GuiDriver(Driver):
             )
         if shutil.which(base[0]) is None:
             raise ToolError(f"gui.launch: {base[0]!r} (app {args.app!r}) is not installed")
-        argv = self._app_argv([*base, *args.args], ctx.workdir)
+        argv = self._app_argv([*base, *args.args], ctx.workdir, ctx.pid)
         before = {w.id for w in await self._x(lambda s: s.windows())}
         app = await asyncio.to_thread(self._spawn, args.app, argv, ctx)
         try:
@@ -421,11 +429,12 @@ class GuiDriver(Driver):
             raise
         return {"app": args.app, "pid": app.proc.pid, "window": window.model_dump() if window else None}
 
-    def _app_argv(self, argv: list[str], workdir: Path) -> list[str]:
+    def _app_argv(self, argv: list[str], workdir: Path, pid: int) -> list[str]:
         limits = Limits(
             cpu_seconds=self.config.app_cpu_seconds,
             memory_bytes=self.config.app_memory_mb * 1024 * 1024,
             file_size_bytes=self.config.app_file_size_mb * 1024 * 1024,
+            processes=self.config.app_max_processes,
         )
         if not self.config.sandbox_apps:
             return [*rlimit_prefix(limits), *argv]
@@ -440,15 +449,19 @@ class GuiDriver(Driver):
         number = re.fullmatch(r"(?:unix)?:(\d+)(?:\.\d+)?", name)
         if number is None:
             raise SandboxUnavailable(f"gui.launch: sandboxed apps need a local display, not {name!r}")
-        socket = f"/tmp/.X11-unix/X{number.group(1)}"
-        extra = ["--ro-bind", socket, socket, "--setenv", "DISPLAY", name]
-        extra += ["--setenv", "SHELL", shutil.which("bash") or "/bin/sh"]
+        socket = Path(f"/tmp/.X11-unix/X{number.group(1)}")
+        extra = ["--setenv", "DISPLAY", name, "--setenv", "SHELL", shutil.which("bash") or "/bin/sh"]
+        user = for_process(pid)
+        workdir.mkdir(parents=True, exist_ok=True)
+        hand_over(workdir, user)
         return bwrap_command(
             bwrap,
             f"exec {shlex.join(argv)}",
+            user=user,
             workdir=workdir,
             readonly_dir=None,
             limits=limits,
+            shown=[socket],
             extra_args=extra,
         )
 

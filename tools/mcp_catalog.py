@@ -85,7 +85,8 @@ def build_catalog(config: McpServerConfig, tools: list[types.Tool]) -> Catalog:
             description=tool.description or tool.title or tool.name,
             args_model=model,
             risk=tool_risk(tool, override),
-            timeout_s=config.timeout_s,
+            # the kernel's backstop: a call may first have to restart the server
+            timeout_s=config.timeout_s + config.connect_timeout_s,
             capability=full,
         )
         catalog.server_names[name] = tool.name

@@ -42,11 +42,16 @@ class McpServerConfig(BaseModel):
     risk: dict[str, RiskLevel] = {}
     """Risk of a tool by its name on the server (or as the kernel calls it); wins over the server's hints."""
     timeout_s: float = Field(default=60.0, gt=0)
-    """Longest one tool call may take (a restart of a crashed server included)."""
+    """Longest one tool call may take (once a crashed server has been restarted)."""
     connect_timeout_s: float = Field(default=20.0, gt=0)
     """Longest starting the server and listing its tools may take."""
     max_concurrency: int = Field(default=4, ge=1)
     """Calls in flight to this server at once."""
+    memory_mb: int = Field(default=2048, ge=64)
+    """Memory a stdio server may use (its cgroup's limit, where the machine gives aios cgroups)."""
+    max_processes: int = Field(default=256, ge=8)
+    """Processes and threads of a stdio server (its cgroup's pids.max; RLIMIT_NPROC of its uid where aios
+    runs as root)."""
     max_output_chars: int = Field(default=64_000, ge=1000)
     """A result's text is cut here (and structured content dropped past it): a server may answer anything."""
     bwrap: str = "bwrap"

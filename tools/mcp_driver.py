@@ -20,10 +20,11 @@ from mcp.client.streamable_http import streamable_http_client
 
 from aios.kernel.drivers import CallContext, Driver, DriverHealth, Operation
 from aios.kernel.errors import SandboxUnavailable, ToolError, ToolTimeout
+from aios.tools.cgroups import Bounds, Cgroup, bounded
 from aios.tools.mcp_catalog import Catalog, build_catalog
 from aios.tools.mcp_config import McpServerConfig
 from aios.tools.mcp_output import tool_output
-from aios.tools.mcp_sandbox import sandboxed_server, stderr_tail
+from aios.tools.mcp_sandbox import grant_folder, sandboxed_server, stderr_tail
 from aios.tools.mcp_schema import ToolArguments
 from aios.tools.mcp_session import McpSession, ServerGone, Streams, describe_failure
 from aios.tools.sandbox import find_bwrap
@@ -59,6 +60,8 @@ class McpDriver(Driver):
         self._link: _Link | None = None
         self._lock = asyncio.Lock()
         self._problem = "not started yet"
+        self._granted = False
+        """Its folder's ACL grants the server's uid access (done at the first start)."""
         """Why there is no live session, for `health` and errors."""
         self._tried_at = -math.inf
         self._retry: asyncio.Task[None] | None = None
@@ -67,6 +70,13 @@ class McpDriver(Driver):
         if self._link is None and self._retry_due():
             self._retry = asyncio.get_running_loop().create_task(self.open(), name=f"{self.name} retry")
         return dict(self._catalog.operations)
+
+    def unconfined(self) -> frozenset[str]:
+        """A remote server acts with the credentials config gave it; a networked one reaches what the
+        daemon's network reaches."""
+        if self.config.transport == "http" or self.config.network_hosts:
+            return frozenset({"*"})
+        return frozenset()
 
     def unavailable(self) -> str | None:
         return None if self._link is not None else f"{self._where()}: {self._problem}"
@@ -85,7 +95,7 @@ class McpDriver(Driver):
         """Start the server and learn its tools; a failure is kept for `health`, not raised: the kernel
         serves without this server."""
         with contextlib.suppress(ToolError):
-            await self._live(self.config.connect_timeout_s)
+            await self._live()
 
     async def health(self) -> DriverHealth:
         link = self._link
@@ -105,9 +115,9 @@ class McpDriver(Driver):
         tool = self._catalog.server_names.get(operation)
         if tool is None:
             raise ToolError(f"{self.name} no longer offers {operation!r}: {self._problem}")
+        link = await self._live()  # a (re)start has connect_timeout_s; the call's own time starts after it
         limit = self.config.timeout_s
         deadline = asyncio.get_running_loop().time() + limit
-        link = await self._live(limit)
         session = link.session
         try:
             result = await session.call_tool(tool, args.root, deadline - asyncio.get_running_loop().time())
@@ -138,8 +148,9 @@ class McpDriver(Driver):
             if self._link is not None:
                 await self._end(self._link)
 
-    async def _live(self, timeout_s: float) -> _Link:
-        """The live session, started (again) if there is none: after a crash, or a failed start."""
+    async def _live(self) -> _Link:
+        """The live session, started (again) within connect_timeout_s if there is none: after a crash, or
+        a failed start."""
         async with self._lock:
             link = self._link
             if link is not None and link.session.is_live:
@@ -148,12 +159,12 @@ class McpDriver(Driver):
                 logger.warning("%s: restarting the server; %s", self.name, await self._end(link))
             self._tried_at = asyncio.get_running_loop().time()
             try:
-                link = self._connect()
+                link = await self._connect()
             except SandboxUnavailable as e:
                 self._problem = e.message
                 raise ToolError(f"{self.name}: {self._problem}") from None
             try:
-                tools = await link.session.start(min(timeout_s, self.config.connect_timeout_s))
+                tools = await link.session.start(self.config.connect_timeout_s)
             except (ServerGone, TimeoutError, McpError) as e:
                 self._problem = await self._failed_start(link, e)
                 logger.warning("%s: %s", self.name, self._problem)
@@ -164,7 +175,7 @@ class McpDriver(Driver):
             logger.info("%s: %d tools from the server", self.name, len(self._catalog.operations))
             return link
 
-    def _connect(self) -> _Link:
+    async def _connect(self) -> _Link:
         """A session not yet started: a fresh sandboxed process (stdio), or a connection (HTTP)."""
         config = self.config
         if config.url is not None:
@@ -178,10 +189,20 @@ class McpDriver(Driver):
         missing = [str(p) for p in (*config.read_only, *filter(None, [config.folder])) if not p.is_dir()]
         if missing:
             raise SandboxUnavailable(f"folders granted to the server do not exist: {missing}")
-        server = sandboxed_server(config, bwrap, private=self.private)
+        cgroup = await asyncio.to_thread(self._prepare_sandbox)
+        server = sandboxed_server(config, bwrap, private=self.private, cgroup=cgroup)
         stderr = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by _end
         session = McpSession(self.name, lambda: stdio_client(server, errlog=stderr))
-        return _Link(session=session, stderr=stderr)
+        return _Link(session=session, stderr=stderr, cgroup=cgroup)
+
+    def _prepare_sandbox(self) -> Cgroup | None:
+        """Grant the server's uid its folder (once), and make the cgroup that bounds this start."""
+        config = self.config
+        if not self._granted:
+            grant_folder(config, private=self.private)
+            self._granted = True
+        bounds = Bounds(max_processes=config.max_processes, memory_bytes=config.memory_mb * 1024 * 1024)
+        return bounded(f"mcp-{config.name}", bounds)
 
     async def _failed_start(self, link: _Link, error: Exception) -> str:
         if isinstance(error, TimeoutError):
@@ -197,6 +218,9 @@ class McpDriver(Driver):
     async def _end(self, link: _Link, *, kill: bool = False) -> str:
         """Stop the link's session (a stdio server is reaped) and say how the server ended."""
         await link.session.close(kill=kill)
+        if link.cgroup is not None:
+            await asyncio.to_thread(link.cgroup.remove)
+            link.cgroup = None
         if self._link is link:
             self._link = None
         if link.ended is None:
@@ -243,6 +267,8 @@ class _Link:
 
     session: McpSession
     stderr: IO[str] | None = None
+    cgroup: Cgroup | None = None
+    """The stdio server's cgroup (bounds its processes and memory), removed once it stopped."""
     ended: str | None = None
     """How the server ended, once it has."""
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from aios.kernel.drivers import CallContext, Driver, DriverHealth, Operation, RiskLevel
 from aios.kernel.errors import SandboxUnavailable, ToolTimeout
+from aios.tools.cgroups import Bounds, bounded
 from aios.tools.configs import ShellConfig
 from aios.tools.sandbox import (
     Limits,
@@ -24,6 +25,7 @@ from aios.tools.sandbox import (
     strip_setid,
     unsandboxed_command,
 )
+from aios.tools.sandbox_user import for_process, for_service, hand_over
 from aios.tools.secret_files import find_secrets, mask_args
 
 logger = logging.getLogger(__name__)
@@ -90,6 +92,13 @@ class ShellDriver(Driver):
             cpu_seconds=self.config.cpu_seconds,
             memory_bytes=self.config.memory_mb * 1024 * 1024,
             file_size_bytes=self.config.file_size_mb * 1024 * 1024,
+            processes=self.config.max_processes,
+        )
+
+    @property
+    def bounds(self) -> Bounds:
+        return Bounds(
+            max_processes=self.config.max_processes, memory_bytes=self.config.memory_mb * 1024 * 1024
         )
 
     async def mode(self) -> SandboxMode:
@@ -106,7 +115,14 @@ class ShellDriver(Driver):
             )
         else:
             probe_dir = Path(os.environ.get("TMPDIR", "/tmp"))
-            argv = bwrap_command(bwrap, "true", workdir=probe_dir, readonly_dir=None, limits=self.limits)
+            argv = bwrap_command(
+                bwrap,
+                "true",
+                user=for_service("shell-probe"),
+                workdir=probe_dir,
+                readonly_dir=None,
+                limits=self.limits,
+            )
             proc = await asyncio.create_subprocess_exec(
                 *argv,
                 stdout=asyncio.subprocess.DEVNULL,
@@ -120,10 +136,15 @@ class ShellDriver(Driver):
         logger.warning("shell sandbox unavailable: %s", self._probe_error)
         return "unsandboxed" if self.config.allow_unsandboxed else "unavailable"
 
+    def unconfined(self) -> frozenset[str]:
+        """With `allow_unsandboxed`, a command may run as the daemon's OS user (where bubblewrap fails)."""
+        return frozenset({"exec"} if self.config.allow_unsandboxed else ())
+
     async def health(self) -> DriverHealth:
         mode = await self.mode()
         if mode == "bubblewrap":
-            return DriverHealth(ok=True, detail="bubblewrap sandbox (no network, read-only root, uid nobody)")
+            who = "a uid of its own" if for_service("shell-probe").switched else "uid nobody (your own uid)"
+            return DriverHealth(ok=True, detail=f"bubblewrap sandbox (no network, read-only root, {who})")
         if mode == "unsandboxed":
             return DriverHealth(
                 ok=True, detail=f"UNSANDBOXED by config (shell.allow_unsandboxed): {self._probe_error}"
@@ -149,9 +170,12 @@ class ShellDriver(Driver):
                 for folder in self.private:
                     if folder.is_relative_to(readonly) and folder.is_dir():
                         hidden += ["--tmpfs", str(folder)]
+            user = for_process(ctx.pid)
+            hand_over(ctx.workdir, user)
             argv = bwrap_command(
                 bwrap,
                 args.cmd,
+                user=user,
                 workdir=ctx.workdir,
                 readonly_dir=readonly,
                 limits=self.limits,
@@ -161,9 +185,13 @@ class ShellDriver(Driver):
         else:
             argv = unsandboxed_command(args.cmd, limits=self.limits)
             cwd = ctx.workdir
+        cgroup = await asyncio.to_thread(bounded, f"shell-{ctx.pid}", self.bounds)
         try:
+            argv = [*cgroup.join(), *argv] if cgroup is not None else argv
             return (await self._run(argv, cwd=cwd, cmd=args.cmd, mode=mode)).model_dump()
         finally:
+            if cgroup is not None:
+                await asyncio.to_thread(cgroup.remove)
             stripped = await asyncio.to_thread(strip_setid, ctx.workdir)
             if stripped:
                 names = [str(p) for p in stripped]

@@ -13,6 +13,7 @@ from aios.api.state import ApiState, api_state
 from aios.isolation.channels import ExitReport
 from aios.kernel.errors import InvalidSyscall
 from aios.kernel.syscalls import Syscall, ToolSpec
+from aios.sdk._wire import IDEMPOTENCY_HEADER
 
 router = APIRouter(prefix="/v1", tags=["agent processes"])
 
@@ -39,7 +40,8 @@ class AboutSelf(BaseModel):
 async def syscall(pid: Pid, state: State, request: Request) -> Response:
     """The body is a syscall (`kind`: llm, tool, memory, noop); the answer is its result.
 
-    The request is validated by the kernel itself, so an invalid one is audited like any other.
+    The request is validated by the kernel itself, so an invalid one is audited like any other. One sent
+    again under the same `Idempotency-Key` (its connection failed) is answered without running twice.
     """
     try:
         parsed: Any = json.loads(await request.body())
@@ -47,7 +49,8 @@ async def syscall(pid: Pid, state: State, request: Request) -> Response:
         raise InvalidSyscall(f"the body is not JSON: {e}", pid=pid) from e
     if not isinstance(parsed, dict):
         raise InvalidSyscall(f"a syscall is a JSON object, not {type(parsed).__name__}", pid=pid)
-    result = await state.channels.call(pid, lambda: state.kernel.syscall(pid, parsed))
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    result = await state.channels.call(pid, lambda: state.kernel.syscall(pid, parsed), key=key)
     return Response(result.model_dump_json(), media_type="application/json")
 
 

@@ -45,9 +45,11 @@ def create_app(state: ApiState) -> FastAPI:
             openai_routes,
             process_routes,
             system_routes,
+            user_routes,
         )
 
-        for module in (system_routes, process_routes, event_routes, approval_routes, memory_routes, metrics):
+        routers = (system_routes, user_routes, process_routes, event_routes, approval_routes, memory_routes)
+        for module in (*routers, metrics):
             app.include_router(module.router, responses=problems.RESPONSES)
         app.include_router(openai_routes.router)  # its own error shape: OpenAI's
         dashboard.mount(app)

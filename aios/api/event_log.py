@@ -60,10 +60,11 @@ class EventLog:
         self._arrived.set()
 
     async def follow(
-        self, *, after: int, visible: Callable[[Numbered], bool]
+        self, *, after: int, visible: Callable[[Numbered], bool], wait: bool = True
     ) -> AsyncIterator[Numbered | int]:
-        """Events with ids past `after` that `visible` allows, waiting for new ones forever; an int in the
-        stream is the id of the first event still kept, when events between `after` and it were dropped."""
+        """Events with ids past `after` that `visible` allows, waiting for new ones forever (or, without
+        `wait`, ending once the kept ones are sent); an int in the stream is the id of the first event still
+        kept, when events between `after` and it were dropped."""
         cursor = after
         while not self._closed:
             arrived = self._arrived
@@ -78,4 +79,6 @@ class EventLog:
                 if visible(numbered):
                     yield numbered
             if not fresh:
+                if not wait:
+                    return
                 await arrived.wait()

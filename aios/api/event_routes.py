@@ -11,7 +11,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from aios.api.auth import User
 from aios.api.event_log import EventLog, Numbered
-from aios.api.params import Id
+from aios.api.params import MAX_ID, Id
 from aios.api.process_routes import visible
 from aios.api.state import ApiState, api_state
 from aios.api.tokens import Principal
@@ -23,13 +23,14 @@ PING_S = 15.0
 SEND_TIMEOUT_S = 30.0
 """A client that takes longer than this to accept one event is dropped (it can resume with its last id)."""
 _STREAM = {"description": "text/event-stream of kernel events", "content": {"text/event-stream": {}}}
+FOLLOW = "Wait for new events (false: send the kept ones past `after`, then end the stream)."
 
 
 def _start(last_event_id: str | None, after: int | None) -> int:
     if after is not None:
         return after
     try:
-        return max(int(last_event_id or 0), 0)
+        return min(max(int(last_event_id or 0), 0), MAX_ID)
     except ValueError:
         return 0
 
@@ -77,12 +78,13 @@ async def events(
     who: User,
     state: State,
     last_event_id: Annotated[str | None, Header()] = None,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+    follow: Annotated[bool, Query(description=FOLLOW)] = True,
 ) -> EventSourceResponse:
     log = _log(state)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
-        async for item in log.follow(after=_start(last_event_id, after), visible=_mine(who)):
+        async for item in log.follow(after=_start(last_event_id, after), visible=_mine(who), wait=follow):
             yield _gap(item) if isinstance(item, int) else _sse(item)
 
     return EventSourceResponse(stream(), ping=PING_S, send_timeout=SEND_TIMEOUT_S)
@@ -98,7 +100,8 @@ async def process_events(
     who: User,
     state: State,
     last_event_id: Annotated[str | None, Header()] = None,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+    follow: Annotated[bool, Query(description=FOLLOW)] = True,
 ) -> EventSourceResponse:
     visible(state, who, pid)
     log = _log(state)
@@ -108,7 +111,7 @@ async def process_events(
         if state.kernel.process(pid).state.is_terminal and not log.holds_exit(pid, after=start):
             yield end_event(state.kernel.process(pid), log.last_id)
             return
-        async for item in log.follow(after=start, visible=_mine(who, pid)):
+        async for item in log.follow(after=start, visible=_mine(who, pid), wait=follow):
             if isinstance(item, int):
                 yield _gap(item)
                 continue

@@ -16,6 +16,8 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.types import Receive, Scope, Send
 
 from aios.api.state import ApiState
+from aios.api.tokens import Principal
+from aios.api.user_routes import grants_of
 from aios.boot import read_manifest
 from aios.isolation.channels import PROCESS_TOKEN_PREFIX
 from aios.kernel.errors import AiosError
@@ -71,7 +73,7 @@ class McpEndpoint:
             await _answer(send, 404, f"no agent named {agent!r}")
             return
         try:
-            held = await self._hold(who.user, agent)
+            held = await self._hold(who, agent)
         except AiosError as e:
             await _answer(send, 404, str(e))
             return
@@ -89,8 +91,10 @@ class McpEndpoint:
         pid: int = request.scope[PID_KEY]
         return pid
 
-    async def _hold(self, user: str, agent: str) -> _Held:
-        """The user's live process for `agent`, spawned with the agent's manifest capabilities if none."""
+    async def _hold(self, who: Principal, agent: str) -> _Held:
+        """The user's live process for `agent`, spawned with the agent's manifest capabilities (cut to what
+        an admin granted the user) if none."""
+        user = who.user
         key = (user, agent)
         async with self._lock:
             held = self._held.get(key)
@@ -112,7 +116,7 @@ class McpEndpoint:
                 program,
                 agent=manifest.name,
                 task="tools over MCP",
-                capabilities=list(manifest.capabilities),
+                capabilities=grants_of(self.state).narrow(who, manifest.capabilities),
                 owner=user,
             )
             self._held[key] = held

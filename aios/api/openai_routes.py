@@ -33,6 +33,8 @@ from aios.api.openai_wire import (
     to_syscall,
 )
 from aios.api.state import ApiState, api_state
+from aios.api.user_routes import grants_of
+from aios.kernel.access import LLM_CAPABILITY
 from aios.kernel.engines.interface import EngineInfo
 from aios.kernel.engines.registry import EngineRegistry
 from aios.kernel.errors import (
@@ -156,6 +158,7 @@ async def chat_completions(
     """A conversation is named by the `X-AIOS-Program` header or else the `user` field: its calls reuse one
     process and its KV cache, and the time between them counts as a tool pause. Without a name the call is
     a process of its own."""
+    grants_of(state).check(who, [LLM_CAPABILITY])  # an admin may have taken the model from this user
     model = _engines(state).resolve(body.model)
     name = program or body.user
     syscall = to_syscall(body, model=model, last_step=name is None)

@@ -12,6 +12,7 @@ from aios.api.auth import User
 from aios.api.params import Id
 from aios.api.state import ApiState, api_state
 from aios.api.tokens import Principal
+from aios.api.user_routes import grants_of
 from aios.boot import resume_agent, spawn_agent
 from aios.kernel.errors import AgentFailed, UnknownProcess
 from aios.kernel.records import AuditRow, ProcessRecord, ProcessState
@@ -29,7 +30,8 @@ class SpawnRequest(BaseModel):
     agent: str = Field(pattern=AGENT_NAME, max_length=100)
     task: str = Field(max_length=100_000)
     capabilities: list[str] | None = Field(default=None, max_length=64)
-    """Narrow the manifest's capabilities (never widened)."""
+    """Narrow the manifest's capabilities (never widened). Without it the process gets the manifest's,
+    cut to what an admin granted the caller's user."""
     priority: int = Field(default=0, ge=-100, le=100)
     model: str | None = Field(default=None, max_length=200)
     session: str | None = Field(default=None, max_length=200)
@@ -43,6 +45,7 @@ class AttachRequest(BaseModel):
     name: str = Field(pattern=AGENT_NAME, max_length=100)
     task: str = Field(max_length=100_000)
     capabilities: list[str] = Field(default_factory=lambda: ["llm"], max_length=64)
+    """At most what an admin granted the caller's user (refused otherwise)."""
     priority: int = Field(default=0, ge=-100, le=100)
     model: str | None = Field(default=None, max_length=200)
 
@@ -69,13 +72,15 @@ def visible(state: ApiState, who: Principal, pid: int) -> ProcessRecord:
 
 @router.post("", status_code=201, summary="Start an installed agent on a task")
 async def spawn(body: SpawnRequest, who: User, state: State) -> ProcessRecord:
+    grants = grants_of(state)
     pid = await spawn_agent(
         state.kernel,
         body.agent,
         body.task,
         host=state.host,
         owner=who.user,
-        capabilities=body.capabilities,
+        capabilities=None if body.capabilities is None else grants.check(who, body.capabilities),
+        ceiling=grants.ceiling(who),
         priority=body.priority,
         model=body.model,
         session=body.session,
@@ -99,11 +104,12 @@ async def attach(body: AttachRequest, who: User, state: State) -> Attached:
             raise AgentFailed(report.error, traceback=report.traceback)
         return report.result
 
+    capabilities = grants_of(state).check(who, body.capabilities)
     pid = await state.kernel.spawn(
         program,
         agent=body.name,
         task=body.task,
-        capabilities=body.capabilities,
+        capabilities=capabilities,
         owner=who.user,
         priority=body.priority,
         model=body.model,
@@ -146,7 +152,7 @@ async def kill(pid: Id, who: User, state: State) -> ProcessRecord:
 
 @router.get("/{pid}/wait", summary="The process's record once it has ended, or when the time is up")
 async def wait(
-    pid: int, who: User, state: State, timeout_s: Annotated[float, Query(ge=0, le=300)] = 30.0
+    pid: Id, who: User, state: State, timeout_s: Annotated[float, Query(ge=0, le=300)] = 30.0
 ) -> ProcessRecord:
     visible(state, who, pid)
     try:
@@ -163,7 +169,7 @@ async def resume(pid: Id, who: User, state: State) -> ProcessRecord:
 
 @router.get("/{pid}/logs", summary="What the process asked for (its audit rows) and what it printed")
 async def logs(
-    pid: int, who: User, state: State, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000
+    pid: Id, who: User, state: State, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000
 ) -> Logs:
     visible(state, who, pid)
     assert state.store is not None

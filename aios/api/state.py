@@ -13,6 +13,7 @@ from aios.kernel.contracts import KernelAPI
 if TYPE_CHECKING:
     from aios.api.conversations import Conversations
     from aios.api.event_log import EventLog
+    from aios.api.grants import UserGrants
     from aios.api.metrics import KernelMetrics
     from aios.api.tokens import UserTokens
     from aios.isolation.host import AgentHost
@@ -28,6 +29,8 @@ class ApiState:
     store: ProcessStore | None = None
     users: UserTokens | None = None
     """None: agent routes only (the private socket of a kernel that `aios run` booted)."""
+    grants: UserGrants | None = None
+    """What an admin granted each user: every process a user token starts is cut to it."""
     events: EventLog | None = None
     host: AgentHost | None = None
     memory: MemoryManager | None = None

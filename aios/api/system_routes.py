@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.metadata
 import secrets
 from typing import Annotated
@@ -10,14 +11,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from aios.agent_loader import ENTRY_POINT_GROUP, load_agent
+from aios.agent_catalog import AgentInfo, catalog
 from aios.api.auth import CSRF_COOKIE, SESSION_COOKIE, Admin, User
 from aios.api.params import Id
 from aios.api.state import ApiState, api_state
 from aios.api.tokens import TokenInfo
-from aios.kernel.errors import AiosError
+from aios.boot import read_manifest
 from aios.kernel.kv_types import KVEntry
-from aios.sdk import Manifest
 
 router = APIRouter(prefix="/v1", tags=["system"])
 State = Annotated[ApiState, Depends(api_state)]
@@ -26,12 +26,6 @@ State = Annotated[ApiState, Depends(api_state)]
 class Health(BaseModel):
     status: str
     version: str
-
-
-class AgentInfo(BaseModel):
-    name: str
-    manifest: Manifest | None = None
-    error: str | None = None
 
 
 class KVView(BaseModel):
@@ -65,20 +59,9 @@ async def health() -> Health:
     return Health(status="ok", version=importlib.metadata.version("aios-runtime"))
 
 
-@router.get("/agents", summary="Installed agents and their manifests")
+@router.get("/agents", summary="Installed agents, each with its manifest or why it cannot run")
 async def agents(_who: User, state: State) -> list[AgentInfo]:
-    names = sorted({e.name for e in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)})
-    out = []
-    for name in names:
-        try:
-            if state.host is not None:
-                manifest = await state.host.agents.manifest(name)
-            else:  # agents run in-process (agents.isolation): they are trusted
-                manifest = load_agent(name).manifest
-            out.append(AgentInfo(name=name, manifest=manifest))
-        except AiosError as e:
-            out.append(AgentInfo(name=name, error=e.message))
-    return out
+    return await catalog(functools.partial(read_manifest, host=state.host))
 
 
 @router.get("/kv", summary="What each loaded engine holds in its KV cache, per process")

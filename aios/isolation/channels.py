@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from pydantic import BaseModel
 
-from aios.kernel.errors import LimitExceeded, PermissionDenied, ProcessKilled
+from aios.kernel.errors import InvalidSyscall, LimitExceeded, PermissionDenied, ProcessKilled
 
 T = TypeVar("T")
 
@@ -26,11 +27,19 @@ class ExitReport(BaseModel):
     traceback: str | None = None
 
 
+RECENT_KEYS = 16
+"""Syscalls per process remembered by idempotency key: a request sent again after its connection failed is
+answered from here (or joins the call still running) instead of running twice."""
+MAX_KEY_CHARS = 100
+
+
 @dataclass
 class _Channel:
     pid: int
     digest: str
     inflight: set[asyncio.Future[object]] = field(default_factory=set)
+    recent: OrderedDict[str, asyncio.Future[object]] = field(default_factory=OrderedDict)
+    """Idempotency key -> the syscall sent under it (running or done), newest last."""
     exit: ExitReport | None = None
     reported: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -60,27 +69,41 @@ class AgentChannels:
         channel = self._by_digest.get(digest(token))
         return None if channel is None else channel.pid
 
-    async def call(self, pid: int, work: Callable[[], Coroutine[object, object, T]]) -> T:
-        """Run one syscall of `pid` so that closing the channel cancels it; refuses a flood."""
+    async def call(
+        self, pid: int, work: Callable[[], Coroutine[object, object, T]], *, key: str | None = None
+    ) -> T:
+        """Run one syscall of `pid` so that closing the channel cancels it; refuses a flood.
+
+        A `key` the process sent before (its connection failed and it sent the request again) gets the
+        first call's outcome: the syscall runs once.
+        """
         channel = self._by_pid.get(pid)
         if channel is None:
             raise PermissionDenied("this process has ended; its token is revoked", pid=pid)
-        if len(channel.inflight) >= self.max_inflight:
-            raise LimitExceeded(
-                f"more than {self.max_inflight} syscalls in flight (agents.max_inflight_syscalls)", pid=pid
-            )
-        task = asyncio.ensure_future(work())
-        channel.inflight.add(task)
+        if key is not None and len(key) > MAX_KEY_CHARS:
+            raise InvalidSyscall(f"an idempotency key has at most {MAX_KEY_CHARS} characters", pid=pid)
+        task = channel.recent.get(key) if key is not None else None
+        if task is None:
+            if len(channel.inflight) >= self.max_inflight:
+                raise LimitExceeded(
+                    f"more than {self.max_inflight} syscalls in flight (agents.max_inflight_syscalls)",
+                    pid=pid,
+                )
+            task = asyncio.ensure_future(work())
+            channel.inflight.add(task)
+            task.add_done_callback(channel.inflight.discard)
+            if key is not None:
+                channel.recent[key] = task
+                while len(channel.recent) > RECENT_KEYS:
+                    channel.recent.popitem(last=False)
         try:
             await asyncio.wait({task})
         except asyncio.CancelledError:
             task.cancel()  # the caller went away: so does its syscall
             raise
-        finally:
-            channel.inflight.discard(task)
         if task.cancelled():
             raise ProcessKilled("the process ended while this syscall ran", pid=pid)
-        return task.result()
+        return task.result()  # type: ignore[return-value]
 
     def report_exit(self, pid: int, report: ExitReport) -> None:
         channel = self._by_pid.get(pid)
@@ -101,8 +124,9 @@ class AgentChannels:
         if channel is None:
             return None
         del self._by_digest[channel.digest]
-        for task in channel.inflight:
+        for task in list(channel.inflight):
             task.cancel()
+        channel.recent.clear()
         return channel.exit
 
     def open_pids(self) -> list[int]:

@@ -15,7 +15,7 @@ import traceback
 
 from pydantic import BaseModel
 
-from aios.agent_loader import load_agent
+from aios.agent_loader import agent_class, load_agent
 from aios.sdk import Context
 from aios.sdk._remote import RemoteTransport
 from aios.sdk._wire import Wire
@@ -50,9 +50,9 @@ async def run(boot: Bootstrap) -> int:
 
 
 def manifest(name: str) -> dict[str, object]:
-    """The manifest of the agent installed as `name`, or the error loading it."""
+    """The manifest the agent installed as `name` declares (the kernel judges it), or the error loading it."""
     try:
-        return {"manifest": load_agent(name).manifest.model_dump(mode="json")}
+        return {"manifest": agent_class(name).manifest.model_dump(mode="json")}
     except Exception as e:
         return {"error": f"{type(e).__name__}: {e}"}
 

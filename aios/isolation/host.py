@@ -45,6 +45,9 @@ async def start_agent_host(
     channels = AgentChannels(max_inflight=config.max_inflight_syscalls)
     server = ApiServer(create_app(ApiState(kernel=kernel, channels=channels)))
     await server.listen(unix_listener(socket))
+    # sandboxed agents run as uids of their own: they may connect (the 0700 folder keeps everyone else out,
+    # and a process token is still needed to say anything)
+    socket.chmod(0o666)
     agents = IsolatedAgents(
         config,
         channels=channels,

@@ -15,14 +15,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from aios.isolation.child import AGENT_SOCKET
-from aios.tools.sandbox import (
-    LAUNCH_PATH,
-    SANDBOX_HOME,
-    Limits,
-    confined_filesystem,
-    nobody_without_network,
-    rlimit_prefix,
-)
+from aios.tools.sandbox import LAUNCH_PATH, SANDBOX_HOME, Limits, MountPlan, rlimit_prefix
+from aios.tools.sandbox_user import SandboxUser, become, namespaces
 from aios.tools.secret_files import SECRET_FILE_PATTERNS, find_secrets, mask_args
 
 SECRETS_FRESH_S = 30.0
@@ -79,6 +73,7 @@ def _secrets(project: Path, patterns: tuple[str, ...], _period: int) -> tuple[Pa
 def agent_argv(
     bwrap: str,
     *,
+    user: SandboxUser,
     socket: Path | None,
     workdir: Path,
     limits: Limits,
@@ -86,7 +81,8 @@ def agent_argv(
     masked: Sequence[Path] = (),
     nice: int = 0,
 ) -> list[str]:
-    """argv of `python -m aios.isolation.child` confined like a shell command, plus the kernel's socket.
+    """argv of `python -m aios.isolation.child` confined like a shell command, as `user`, plus the kernel's
+    socket.
 
     Folders on the import path that are not the interpreter's (a project installed in editable mode) are
     shown with their secret files masked; `masked` folders (the data dir, an evaluation's tasks) are hidden
@@ -94,19 +90,20 @@ def agent_argv(
     """
     interpreter, projects = import_roots()
     niceness = [shutil.which("nice") or "nice", "-n", str(nice)] if nice else []
-    args = [*niceness, *rlimit_prefix(limits), bwrap, *confined_filesystem()]
+    plan = MountPlan(user).system()
     for path in (*interpreter, *projects):
-        args += ["--ro-bind", str(path), str(path)]
+        plan.bind(path)
+    period = int(time.monotonic() // SECRETS_FRESH_S)
     for project in projects:
-        args += mask_args(_secrets(project, tuple(hidden_names), int(time.monotonic() // SECRETS_FRESH_S)))
+        plan.option(*mask_args(_secrets(project, tuple(hidden_names), period)))
     roots = (*interpreter, *projects)
     for path in masked:
         # a folder among what is shown, never one that holds code the agent runs on
         if any(path.is_relative_to(p) for p in roots) and not any(p.is_relative_to(path) for p in roots):
-            args += ["--tmpfs", str(path)]
-    args += ["--bind", str(workdir), SANDBOX_HOME]
+            plan.option("--tmpfs", str(path))
+    plan.bind(workdir, SANDBOX_HOME, writable=True)
     if socket is not None:
-        args += ["--ro-bind", str(socket), AGENT_SOCKET]
+        plan.bind(socket, AGENT_SOCKET)
     python_path = ":".join(str(p) for p in sys.path if p and Path(p).is_dir())
     environment = {
         "PATH": LAUNCH_PATH,
@@ -116,7 +113,8 @@ def agent_argv(
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONPATH": python_path,
     }
-    args += ["--chdir", SANDBOX_HOME, *nobody_without_network(bwrap), "--clearenv"]
+    plan.option("--chdir", SANDBOX_HOME, *namespaces(bwrap, user), "--clearenv")
     for name, value in environment.items():
-        args += ["--setenv", name, value]
-    return [*args, "--", sys.executable, "-P", "-m", CHILD_MODULE]
+        plan.option("--setenv", name, value)
+    python = [sys.executable, "-P", "-m", CHILD_MODULE]
+    return [*niceness, *rlimit_prefix(limits, user), bwrap, *plan.args, "--", *become(bwrap, user), *python]

@@ -4,30 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.metadata
-import json
 import logging
 import os
 import signal
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from aios.agent_loader import ENTRY_POINT_GROUP
 from aios.isolation.channels import AgentChannels
 from aios.isolation.child import Bootstrap
 from aios.isolation.config import AgentsConfig
 from aios.isolation.launch import agent_argv
+from aios.isolation.manifests import ManifestReader, agent_bounds, agent_bwrap, agent_limits
 from aios.kernel.contracts import Program
-from aios.kernel.errors import AgentFailed, SandboxUnavailable, UnknownAgent
+from aios.kernel.errors import AgentFailed
 from aios.sdk import Manifest
-from aios.tools.sandbox import Limits, find_bwrap, launch_environment
+from aios.tools.cgroups import Cgroup, bounded
+from aios.tools.sandbox import launch_environment
+from aios.tools.sandbox_user import for_process, hand_over
 
 logger = logging.getLogger(__name__)
 
-TRUSTED_DISTRIBUTION = "aios-runtime"
-"""Agents bundled with aios: their manifests are read in the kernel, not in a sandbox."""
-MANIFEST_TIMEOUT_S = 60.0
 TRACEBACK_CHARS = 4000
 """Most characters of a crashed process's output kept in its record (the log file keeps more)."""
 
@@ -54,81 +50,11 @@ class IsolatedAgents:
         self.data_dir = data_dir
         self.masked = [data_dir, *hidden]
         """Folders agents must not read even where they lie on the import path (an evaluation's answers)."""
-        self._manifests: dict[tuple[str, str, str], Manifest] = {}
-
-    def _bwrap(self) -> str:
-        bwrap = find_bwrap(self.config.bwrap)
-        if bwrap is None:
-            raise SandboxUnavailable(
-                f"agent processes need bubblewrap: {self.config.bwrap!r} not found (Debian: apt-get install "
-                "bubblewrap), or set agents.isolation = 'in_process' to run only agents you trust"
-            )
-        return bwrap
-
-    def _limits(self) -> Limits:
-        return Limits(
-            cpu_seconds=self.config.cpu_seconds,
-            memory_bytes=self.config.memory_mb * 1024 * 1024,
-            file_size_bytes=64 * 1024 * 1024,
-            open_files=self.config.open_files,
-        )
+        self.manifests = ManifestReader(config, masked=self.masked)
 
     async def manifest(self, name: str) -> Manifest:
         """An installed agent's manifest, read in a sandbox unless aios itself ships the agent."""
-        entries = [e for e in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP) if e.name == name]
-        if not entries:
-            installed = sorted(e.name for e in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
-            raise UnknownAgent(f"no agent named {name!r}; installed: {installed}")
-        entry = entries[0]
-        dist = entry.dist
-        key = (name, entry.value, f"{dist.name}=={dist.version}" if dist else "")
-        cached = self._manifests.get(key)
-        if cached is not None:
-            return cached
-        if dist is not None and dist.name == TRUSTED_DISTRIBUTION:
-            manifest = entry.load().manifest
-        else:
-            manifest = await self._read_manifest(name)
-        self._manifests[key] = manifest
-        return manifest
-
-    async def _read_manifest(self, name: str) -> Manifest:
-        with tempfile.TemporaryDirectory(prefix="aios-manifest-") as scratch:
-            argv = await asyncio.to_thread(
-                agent_argv,
-                self._bwrap(),
-                socket=None,
-                workdir=Path(scratch),
-                limits=self._limits(),
-                masked=self.masked,
-            )
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                "--manifest",
-                name,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=launch_environment(),
-                start_new_session=True,
-            )
-            try:
-                async with asyncio.timeout(MANIFEST_TIMEOUT_S):
-                    out, err = await proc.communicate()
-            except TimeoutError:
-                _kill_group(proc)
-                await proc.wait()
-                raise UnknownAgent(
-                    f"agent {name!r}: reading its manifest took over {MANIFEST_TIMEOUT_S}s"
-                ) from None
-        try:
-            answer = json.loads(out)
-            if "error" in answer:
-                raise UnknownAgent(f"agent {name!r} does not load: {answer['error']}")
-            return Manifest.model_validate(answer["manifest"])
-        except (ValueError, KeyError, TypeError) as e:
-            tail = err.decode(errors="replace")[-500:]
-            raise UnknownAgent(f"agent {name!r}: its manifest could not be read ({e}); stderr: {tail}") from e
+        return await self.manifests.manifest(name)
 
     def program(self, reference: str, task: str) -> Program:
         """What the kernel runs for the process: start the sandbox, feed it its token, wait for its end."""
@@ -142,17 +68,24 @@ class IsolatedAgents:
         token = self.channels.open(pid)
         proc: asyncio.subprocess.Process | None = None
         output = bytearray()
+        cgroup: Cgroup | None = None
         try:
+            cgroup = await asyncio.to_thread(bounded, f"agent-{pid}", agent_bounds(self.config))
+            user = for_process(pid)
+            workdir = self.workdir(pid)
+            hand_over(workdir, user)
             argv = await asyncio.to_thread(
                 agent_argv,
-                self._bwrap(),
+                agent_bwrap(self.config),
+                user=user,
                 socket=self.socket,
-                workdir=self.workdir(pid),
-                limits=self._limits(),
+                workdir=workdir,
+                limits=agent_limits(self.config),
                 masked=self.masked,
                 nice=self.config.nice,
             )
             proc = await asyncio.create_subprocess_exec(
+                *(cgroup.join() if cgroup else ()),
                 *argv,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
@@ -176,6 +109,8 @@ class IsolatedAgents:
         finally:
             report = self.channels.close(pid)
             self._keep_log(pid, output)
+            if cgroup is not None:
+                await asyncio.to_thread(cgroup.remove)
         if report is not None and report.error is not None:
             raise AgentFailed(report.error, traceback=report.traceback)
         if report is not None and code == 0:

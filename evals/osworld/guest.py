@@ -22,16 +22,9 @@ from Xlib import display as xdisplay
 
 from aios.evals.osworld.chrome import DEBUG_PORT
 from aios.isolation.launch import import_roots
-from aios.tools.sandbox import (
-    LAUNCH_PATH,
-    NOBODY,
-    Limits,
-    confined_filesystem,
-    find_bwrap,
-    launch_environment,
-    nobody_without_network,
-    strip_setid,
-)
+from aios.tools.cgroups import Bounds, Cgroup, bounded
+from aios.tools.sandbox import LAUNCH_PATH, Limits, MountPlan, find_bwrap, launch_environment, strip_setid
+from aios.tools.sandbox_user import become, for_service, hand_over_tree, namespaces
 from aios.tools.xdisplay import VirtualDisplay, stop_group
 
 logger = logging.getLogger(__name__)
@@ -58,8 +51,11 @@ while True:
 INIT = [sys.executable, "-I", "-S", "-c", REAPER]
 """The sandbox's pid 1: reaps orphans, and, as pid 1 without handlers, survives the task's own `pkill`
 and `kill -9 -1` (the sandbox, and so the task's computer, lives exactly as long as it does)."""
-TASK_LIMITS = Limits(cpu_seconds=1800, memory_bytes=0, file_size_bytes=1 << 30, open_files=4096)
-"""Per process. No address-space limit: Chromium reserves terabytes of address space it never uses."""
+TASK_LIMITS = Limits(
+    cpu_seconds=1800, memory_bytes=0, file_size_bytes=1 << 30, open_files=4096, processes=2048
+)
+"""Per process. No address-space limit: Chromium reserves terabytes of address space it never uses; the
+task's memory is bounded as a whole, by its cgroup."""
 
 
 class GuestError(RuntimeError):
@@ -85,6 +81,8 @@ class GuestConfig:
     chromium: str = "/usr/lib/chromium/chromium"
     command_timeout_s: float = 60.0
     limits: Limits = field(default_factory=lambda: TASK_LIMITS)
+    memory_mb: int = 4096
+    """All of the task computer's processes together (its cgroup, where the machine gives aios cgroups)."""
 
 
 def _sudo_script(password: str) -> str:
@@ -180,7 +178,10 @@ class Guest:
             raise GuestError("bubblewrap is not installed (Debian: apt-get install bubblewrap)")
         self.bwrap = bwrap
         self.root = Path(tempfile.mkdtemp(prefix="aios-task-"))
+        self.user = for_service(f"osworld-task-{self.root.name}")
+        """Who the task's programs are on the host (a uid of its own where aios runs as root)."""
         self.home = self.root / "home"
+        self.cgroup: Cgroup | None = None
         self.display: VirtualDisplay | None = None
         self._init: subprocess.Popen[bytes] | None = None
         self._init_pid = 0
@@ -222,31 +223,36 @@ class Guest:
             (tools / name).chmod(0o755)
         etc = self.root / "etc"
         etc.mkdir()
+        uid = self.user.inside
         (etc / "passwd").write_text(
-            f"root:x:0:0:root:/root:/bin/sh\nuser:x:{NOBODY}:{NOBODY}:user:{HOME}:/bin/bash\n"
+            f"root:x:0:0:root:/root:/bin/sh\nuser:x:{uid}:{uid}:user:{HOME}:/bin/bash\n"
         )
-        (etc / "group").write_text(f"root:x:0:\nuser:x:{NOBODY}:\n")
+        (etc / "group").write_text(f"root:x:0:\nuser:x:{uid}:\n")
         (etc / "hostname").write_text("ubuntu\n")
         (self.root / "run").mkdir(mode=0o700)
+        hand_over_tree(self.home, self.user)
+        hand_over_tree(self.root / "run", self.user)
 
     def _sandbox_args(self) -> list[str]:
         assert self.display is not None
         interpreter, _ = import_roots()  # for pyautogui actions; the rest of the import path stays hidden
-        args = [self.bwrap, *confined_filesystem()]
+        plan = MountPlan(self.user).system()
         for path in interpreter:
-            args += ["--ro-bind", str(path), str(path)]
-        args += ["--bind", str(self.home), HOME, "--ro-bind", str(self.root / "tools"), TOOLS_DIR]
+            plan.bind(path)
+        plan.bind(self.home, HOME, writable=True).bind(self.root / "tools", TOOLS_DIR)
         for name in ("passwd", "group", "hostname"):
-            args += ["--ro-bind", str(self.root / "etc" / name), f"/etc/{name}"]
-        args += ["--bind", str(self.root / "run"), RUN_DIR]
-        socket = self.display.socket_path
-        args += ["--dir", "/tmp/.X11-unix", "--ro-bind", str(socket), str(socket)]
-        args += ["--hostname", "ubuntu", "--chdir", HOME, *nobody_without_network(self.bwrap)]
-        return args
+            plan.bind(self.root / "etc" / name, f"/etc/{name}")
+        plan.bind(self.root / "run", RUN_DIR, writable=True).bind(self.display.socket_path)
+        plan.option("--hostname", "ubuntu", "--chdir", HOME, *namespaces(self.bwrap, self.user))
+        return [self.bwrap, *plan.args]
 
     def _start_sandbox(self) -> None:
         read_fd, write_fd = os.pipe()
-        argv = [*self._sandbox_args(), "--as-pid-1", "--info-fd", str(write_fd), "--", *INIT]
+        bounds = Bounds(max_processes=self.config.limits.processes, memory_bytes=self.config.memory_mb << 20)
+        self.cgroup = bounded(f"osworld-{self.root.name}", bounds)
+        joined = self.cgroup.join() if self.cgroup is not None else []
+        sandbox = [*self._sandbox_args(), "--as-pid-1", "--info-fd", str(write_fd)]
+        argv = [*joined, *sandbox, "--", *become(self.bwrap, self.user, nested=False), *INIT]
         log = self.root / "sandbox.log"
         try:
             with open(log, "wb") as err:
@@ -300,6 +306,9 @@ class Guest:
         if self.display is not None:
             self.display.stop()
             self.display = None
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
         strip_setid(self.root)
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -334,17 +343,20 @@ class Guest:
             "GTK_A11Y": "atspi",
         }
         limits = self.config.limits
+        nproc = [f"--nproc={limits.processes}"] if limits.processes and self.user.switched else []
         return [
+            *(self.cgroup.join() if self.cgroup is not None else ()),
             shutil.which("prlimit") or "prlimit",
             f"--cpu={limits.cpu_seconds}",
             f"--fsize={limits.file_size_bytes}",
             f"--nofile={limits.open_files}",
+            *nproc,
             "--",
             "nsenter",
             f"--target={self._init_pid}",
             "--all",
-            f"--setuid={NOBODY}",
-            f"--setgid={NOBODY}",
+            f"--setuid={self.user.inside}",
+            f"--setgid={self.user.inside}",
             "--",
             "setpriv",
             "--no-new-privs",

@@ -19,19 +19,27 @@ TEST_AGENTS = {
     "crasher": "tests.isolation.probe_agents:Crasher",
     "counter": "tests.isolation.probe_agents:Counter",
     "asker": "tests.isolation.probe_agents:Asker",
+    "spoof": "tests.isolation.probe_agents:Spoof",
 }
+
+
+def install_agents(root: Path, package: str, agents: dict[str, str]) -> Path:
+    """What `pip install` of a third-party agent package leaves behind: a distribution whose entry points
+    name the agents, in `root` (a folder for the import path)."""
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)  # as site-packages is: sandboxed agents run as uids of their own and must read it
+    info = root / f"{package.replace('-', '_')}-0.1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: 0.1.0\n")
+    lines = "\n".join(f"{name} = {target}" for name, target in agents.items())
+    (info / "entry_points.txt").write_text(f"[aios.agents]\n{lines}\n")
+    return root
 
 
 @pytest.fixture(scope="session")
 def agents_dist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A folder on the import path holding an installed distribution whose entry points name test agents
-    (what `pip install` of a third-party agent package leaves behind)."""
-    root = tmp_path_factory.mktemp("site")
-    info = root / "aios_test_agents-0.1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: aios-test-agents\nVersion: 0.1.0\n")
-    lines = "\n".join(f"{name} = {target}" for name, target in TEST_AGENTS.items())
-    (info / "entry_points.txt").write_text(f"[aios.agents]\n{lines}\n")
+    """A folder on the import path holding an installed distribution whose entry points name test agents."""
+    root = install_agents(tmp_path_factory.mktemp("site"), "aios-test-agents", TEST_AGENTS)
     sys.path.append(str(root))
     yield root
     sys.path.remove(str(root))

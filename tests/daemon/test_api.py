@@ -194,3 +194,28 @@ async def test_memory_is_per_user(daemon: Daemon) -> None:
         assert [json.loads(line)["id"] for line in exported] == [mine.id]
         assert (await bob.delete(f"/v1/memory/{theirs.id}")).json()["state"] == "forgotten"
         assert (await bob.get("/v1/memory")).json() == []
+
+
+async def test_every_route_refuses_ids_out_of_range_with_a_4xx(daemon: Daemon) -> None:
+    """Ids past 64 bits reached SQLite as an OverflowError (a 500) on the routes that took a bare int."""
+    async with client(daemon, admin_token(daemon)) as api:
+        paths = (await api.get("/v1/openapi.json")).json()["paths"]
+        checked = []
+        for path, operations in paths.items():
+            for method, operation in operations.items():
+                ids = [
+                    p["name"]
+                    for p in operation.get("parameters", [])
+                    if p["in"] == "path" and p["schema"].get("type") == "integer"
+                ]
+                for bad in (2**64, 0, -1):
+                    url = path
+                    for name in ids:
+                        url = url.replace("{" + name + "}", str(bad))
+                    if not ids:
+                        continue
+                    response = await api.request(method.upper(), url, params={"timeout_s": 0})
+                    assert response.status_code == 422, (method, url, response.text)
+                    assert response.headers["content-type"] == "application/problem+json"
+                    checked.append((method, path))
+    assert ("get", "/v1/processes/{pid}/wait") in checked and ("get", "/v1/processes/{pid}/logs") in checked

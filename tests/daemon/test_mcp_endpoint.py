@@ -21,6 +21,7 @@ from aios.daemon import Daemon, start_daemon
 from aios.kernel.approvals import ApprovalPolicy, PolicyRule
 from aios.kernel.events import KernelEvent
 from aios.kernel.store import ProcessStore
+from aios.tools.sandbox_user import for_process
 from tests.daemon.conftest import user_token
 from tests.fakes import until
 
@@ -73,7 +74,9 @@ async def test_an_mcp_client_lists_and_calls_the_agents_tools_as_a_process_of_it
         echoed = await session.call_tool("shell__exec", {"cmd": "echo over-mcp; id -u"})
         assert not echoed.isError, echoed.content
         assert echoed.structuredContent is not None
-        assert echoed.structuredContent["stdout"].split() == ["over-mcp", "65534"]  # in the sandbox, nobody
+        said, uid = echoed.structuredContent["stdout"].split()
+        [process] = [p for p in daemon.kernel.table.all_live() if p.record.agent == "react"]
+        assert (said, int(uid)) == ("over-mcp", for_process(process.record.pid).inside)  # in its sandbox
 
         bad = await session.call_tool("shell__exec", {"command": "ls"})
         assert bad.isError

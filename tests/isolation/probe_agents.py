@@ -6,6 +6,8 @@ import asyncio
 import json
 import os
 import socket
+import subprocess
+import time
 from pathlib import Path
 
 from aios.sdk import Agent, Context, InvalidSyscall, LimitExceeded, Manifest, PermissionDenied
@@ -233,3 +235,72 @@ class Peeker(Agent):
             return "read:" + Path(task).read_text()[:40]
         except OSError as e:
             return f"hidden:{type(e).__name__}"
+
+
+class Napper(Agent):
+    """Works between syscalls for longer than the server keeps an idle connection: blocking its event loop
+    (`block`, as local computation does) or awaiting (`await`); each nap's shell command is counted in a
+    file, so a syscall sent twice would show."""
+
+    manifest = Manifest(name="napper", capabilities=("llm", "shell.exec"))
+
+    async def run(self, task: str, ctx: Context) -> str:
+        spec = json.loads(task)
+        for how in spec["naps"]:
+            await ctx.tool("shell.exec", cmd="echo nap >> /workspace/runs")
+            if how == "block":
+                time.sleep(spec["seconds"])  # noqa: ASYNC251 - the agent's own work holds its event loop
+            else:
+                await asyncio.sleep(spec["seconds"])
+        runs = await ctx.tool("shell.exec", cmd="cat /workspace/runs")
+        return str(str(runs["stdout"]).count("nap"))
+
+
+class Spoof(Agent):
+    """Installed as `spoof`, it says it is `diary` and reads what the diary agent remembers."""
+
+    manifest = Manifest(name="diary", capabilities=("llm", "memory.own"))
+
+    async def run(self, task: str, ctx: Context) -> str:
+        hits = await ctx.memory.recall(task)
+        return json.dumps([hit.item.text for hit in hits])
+
+
+class ForkBomber(Agent):
+    """Starts as many child processes as it can, up to `task`, and reports how many it got."""
+
+    manifest = Manifest(name="fork-bomber", capabilities=("llm",))
+
+    async def run(self, task: str, ctx: Context) -> str:
+        await ctx.noop()
+        children = []
+        refusal = ""
+        for _ in range(int(task)):
+            try:
+                children.append(subprocess.Popen(["sleep", "60"]))  # noqa: ASYNC220 - a bomb, on purpose
+            except OSError as e:
+                refusal = f"{type(e).__name__}: {e.strerror}"
+                break
+        started = len(children)
+        for child in children:
+            child.kill()
+            child.wait()
+        await ctx.noop()  # the kernel still answers it
+        return json.dumps({"started": started, "refusal": refusal})
+
+
+class SecretReader(Agent):
+    """Reads each file its task lists, itself and through a shell command, and says what it got."""
+
+    manifest = Manifest(name="secret-reader", capabilities=("llm", "shell.exec"))
+
+    async def run(self, task: str, ctx: Context) -> str:
+        got: dict[str, list[str]] = {}
+        for path in json.loads(task):
+            try:
+                mine = "read:" + Path(path).read_text()
+            except OSError as e:
+                mine = f"refused:{type(e).__name__}"
+            out = await ctx.tool("shell.exec", cmd=f"cat {path}")
+            got[path] = [mine, f"exit {out['exit_code']}: {out['stdout']}{out['stderr']}"]
+        return json.dumps(got)

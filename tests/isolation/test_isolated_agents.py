@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -17,15 +17,20 @@ from aios.isolation.host import AgentHost, start_agent_host
 from aios.kernel.engines.local import LocalEngine
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
+from aios.tools.cgroups import detect
 from aios.tools.sandbox import find_bwrap
+from aios.tools.sandbox_user import for_process
 from tests.fakes import until
 from tests.isolation.probe_agents import (
     Burglar,
     Crasher,
     Deaf,
     Flooder,
+    ForkBomber,
     GarbageSender,
+    Napper,
     Quitter,
+    SecretReader,
     Sleeper,
     TraceProbe,
 )
@@ -91,7 +96,7 @@ async def test_a_strangers_agent_cannot_read_files_widen_its_rights_or_reach_the
     assert got["browser_cap"] is False and model_kernel.process(pid).capabilities == ["llm", "shell.exec"]
     assert got["network"].startswith("refused")
     assert not [name for name in got["environ"] if "KEY" in name or name.startswith("AIOS")]
-    assert got["uid"] == 65534
+    assert got["uid"] == for_process(pid).inside
 
 
 async def test_in_process_the_same_attacks_succeed(model_kernel: Kernel) -> None:
@@ -216,3 +221,77 @@ async def test_agents_that_never_read_replies_or_quit_mid_call_do_not_hold_up_ot
     deaf_record = await model_kernel.wait(deaf)
     assert deaf_record.state == ProcessState.DONE, deaf_record.error
     assert 0 < int(deaf_record.result or "0") <= 5000
+
+
+async def test_an_agent_that_works_a_minute_between_syscalls_goes_on_and_no_syscall_runs_twice(
+    model_kernel: Kernel, host: AgentHost
+) -> None:
+    """The server closes a connection idle for 5 s; blocking work of 6 s and of 60 s used to end the agent
+    with BrokenPipeError at its next syscall."""
+    minute = json.dumps({"naps": ["block"], "seconds": 60})
+    short = json.dumps({"naps": ["block", "await"], "seconds": 6})
+    pids = [await spawn_agent(model_kernel, Napper, task, host=host) for task in (minute, short)]
+    records = [await model_kernel.wait(pid) for pid in pids]
+    assert [r.state for r in records] == [ProcessState.DONE] * 2, [r.error for r in records]
+    assert [r.result for r in records] == ["1", "2"], "each nap's command ran exactly once"
+
+
+async def test_an_agent_cannot_start_more_processes_than_its_bound_and_others_go_on(
+    settings: Settings, tmp_path: Path, local_engine: LocalEngine
+) -> None:
+    """It used to start 2,000 of 2,000: a cgroup's pids.max (where the machine gives aios cgroups) and
+    RLIMIT_NPROC of its own uid (where aios runs as root) now stop it."""
+    bounds = [detect()[0] is not None, for_process(1).switched]
+    if not any(bounds):
+        pytest.skip("this machine gives aios neither cgroups nor other uids: `aios doctor` says so")
+    kernel = await boot(settings, cwd=tmp_path)
+    kernel.engines.register("local", local_engine)
+    config = settings.agents.model_copy(update={"max_processes": 48})
+    agent_host = await start_agent_host(kernel, config, data_dir=settings.data_dir)
+    try:
+        bomb = await spawn_agent(kernel, ForkBomber, "2000", host=agent_host)
+        bystander = await spawn_agent(kernel, TraceProbe, "Say hi", host=agent_host)
+        records = [await kernel.wait(bomb), await kernel.wait(bystander)]
+    finally:
+        await agent_host.close()
+        await kernel.shutdown(close_engines=False)
+    assert [r.state for r in records] == [ProcessState.DONE] * 2, [r.error for r in records]
+    got = json.loads(records[0].result or "")
+    assert 0 < got["started"] < 48 and "Resource temporarily unavailable" in got["refusal"], got
+
+
+@pytest.fixture
+def root_secrets(tmp_path: Path) -> Iterator[list[Path]]:
+    """Root-only files where a system keeps its secrets, and one in the user's own folder (the kernel's
+    cwd): a mask list cannot know them all, so file modes must protect them."""
+    made_dir = not Path("/etc/ssl/private").exists()
+    Path("/etc/ssl/private").mkdir(parents=True, exist_ok=True, mode=0o700)
+    places = [
+        Path(f"/etc/ssl/private/aios-test-{os.getpid()}.key"),
+        Path(f"/etc/default/aios-test-{os.getpid()}"),
+        tmp_path / "deploy-notes.txt",
+    ]
+    for place in places:
+        place.write_text("root's secret")
+        place.chmod(0o600)
+    yield places
+    for place in places:
+        place.unlink()
+    if made_dir:
+        Path("/etc/ssl/private").rmdir()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root-only files exist only where aios runs as root")
+async def test_root_only_files_are_unreadable_to_an_agent_and_its_commands(
+    model_kernel: Kernel, host: AgentHost, root_secrets: list[Path]
+) -> None:
+    """Sandboxes mapped their uid to the daemon's: run as root, an agent's open() and a shell command both
+    read root's 0600 files under the read-only /etc and the user's folder."""
+    task = json.dumps([str(p) for p in root_secrets])
+    record = await model_kernel.wait(await spawn_agent(model_kernel, SecretReader, task, host=host))
+    assert record.state == ProcessState.DONE, record.error
+    got = json.loads(record.result or "")
+    for path, (mine, shell) in got.items():
+        # the agent's own sandbox shows /etc, not the user's folder (only its shell commands see that)
+        assert mine == "refused:PermissionError" if path.startswith("/etc") else mine.startswith("refused")
+        assert "root's secret" not in shell and "Permission denied" in shell, (path, shell)

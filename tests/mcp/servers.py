@@ -69,6 +69,15 @@ def crash(code: int) -> str:
 
 
 @server.tool(annotations=READ_ONLY)
+def hog(megabytes: int) -> int:
+    """Take this much memory and touch every page of it."""
+    block = bytearray(megabytes << 20)
+    for offset in range(0, len(block), 4096):
+        block[offset] = 1
+    return len(block) >> 20
+
+
+@server.tool(annotations=READ_ONLY)
 async def hang() -> str:
     """Never answer, while the server keeps serving other requests."""
     await anyio.sleep(3600)
@@ -83,6 +92,7 @@ def freeze() -> str:
 
 
 if __name__ == "__main__":
+    time.sleep(float(os.environ.get("START_DELAY_S", "0")))  # a slow start, as on a loaded machine
     if sys.argv[1] == "http":
         server.settings.port = int(sys.argv[2])
         server.run("streamable-http")

@@ -22,7 +22,7 @@ async def test_mcp_list_shows_servers_health_and_tools(
     listed = await asyncio.to_thread(aios, "--config", str(config), "mcp", "list", env=env, cwd=tmp_path)
     assert listed.returncode == 0, listed.stdout + listed.stderr
     rows = {line.split("│")[1].strip(): line for line in listed.stdout.splitlines() if line.count("│") > 3}
-    assert "stdio" in rows["mcp.notes"] and "ok" in rows["mcp.notes"] and "10 tools" in rows["mcp.notes"]
+    assert "stdio" in rows["mcp.notes"] and "ok" in rows["mcp.notes"] and "11 tools" in rows["mcp.notes"]
     assert "http" in rows["mcp.remote"] and "ok" in rows["mcp.remote"]
     get_env = [cell.strip() for cell in rows["mcp.notes.get_env"].split("│")[1:-1]]
     assert get_env == ["mcp.notes.get_env", "Get-Env", "write", "mcp.notes.get_env"]

@@ -15,6 +15,7 @@ from aios.kernel.errors import InvalidSyscall, PermissionDenied, ToolError, Tool
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
 from aios.kernel.syscalls import LLMSyscall, Message, ToolCall, ToolSpec, ToolSyscall
+from aios.tools.cgroups import detect
 
 from ..fakes import FakeEngine, until
 from .conftest import Boot, needs_bwrap, output, run_calls, stdio_server
@@ -58,7 +59,7 @@ async def test_tools_are_offered_with_the_servers_schemas_risks_and_capabilities
     narrow, _ = await offered(kernel, ["mcp.notes.add"])
     assert list(narrow) == ["mcp.notes.add"]
     health = {name: await kernel.drivers[name].health() for name in ("mcp.notes", "mcp.remote")}
-    assert all(h.ok for h in health.values()) and "10 tools" in health["mcp.remote"].detail, health
+    assert all(h.ok for h in health.values()) and "11 tools" in health["mcp.remote"].detail, health
 
 
 async def test_calls_over_stdio_and_http_are_answered_and_audited(
@@ -191,6 +192,37 @@ async def test_a_hanging_tool_times_out_and_a_hung_server_is_replaced(boot_with:
     frozen = outcomes[2]
     assert isinstance(frozen, ToolTimeout) and "answered no ping, so it was stopped" in str(frozen)
     assert output(outcomes[3])["text"] == "3" and output(outcomes[4])["text"] == "4"
+
+
+async def test_a_restarted_server_gets_its_connect_timeout_to_start_not_the_calls_timeout(
+    boot_with: Boot,
+) -> None:
+    """A restart takes longer than the tool's 1 s limit: it gets connect_timeout_s, then the call its 1 s."""
+    slow_start = stdio_server("slow", timeout_s=1, connect_timeout_s=30, env={"START_DELAY_S": "2"})
+    kernel = await boot_with(slow_start)
+    calls = [("mcp.slow.crash", {"code": 3}), ("mcp.slow.add", {"a": 2, "b": 2})]
+    _, outcomes = await run_calls(kernel, calls, ["mcp.*"])
+    assert isinstance(outcomes[0], ToolError) and "exited with status 3" in str(outcomes[0])
+    assert output(outcomes[1])["text"] == "4"
+
+
+async def test_a_stdio_server_past_its_memory_bound_is_stopped_and_the_next_call_restarts_it(
+    boot_with: Boot,
+) -> None:
+    if detect()[0] is None:
+        pytest.skip(f"this machine gives aios no cgroups ({detect()[1]}): `aios doctor` says so")
+    kernel = await boot_with(stdio_server("hog", memory_mb=96, timeout_s=60))
+    calls = [
+        ("mcp.hog.hog", {"megabytes": 16}),
+        ("mcp.hog.hog", {"megabytes": 400}),
+        ("mcp.hog.add", {"a": 1, "b": 1}),
+    ]
+    _, outcomes = await run_calls(kernel, calls, ["mcp.*"])
+    assert output(outcomes[0])["text"] == "16"
+    killed = outcomes[1]
+    assert isinstance(killed, ToolError) and "stopped during hog" in str(killed), killed
+    assert "killed by signal 9" in str(killed), killed
+    assert output(outcomes[2])["text"] == "2"
 
 
 async def test_a_stdio_server_sees_its_folder_but_not_the_home_or_the_data_dir(

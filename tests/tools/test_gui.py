@@ -36,6 +36,7 @@ from aios.tools.gui import (
     ScrollArgs,
     TypeArgs,
 )
+from aios.tools.sandbox_user import for_process
 from aios.tools.xdisplay import reap_orphans
 
 from ..fakes import until
@@ -159,7 +160,7 @@ async def test_xterm_runs_typed_commands_in_the_sandbox(driver: GuiDriver, ctx: 
     assert marker.read_text() == "typed-by-aios\n"
     await until(lambda: (ctx.workdir / "uid.txt").exists(), "uid.txt")
     uid = await until(lambda: (ctx.workdir / "uid.txt").read_text(), "uid.txt written")
-    assert uid == "65534\n"  # sandboxed
+    assert uid == f"{for_process(ctx.pid).inside}\n"  # sandboxed, as the process's own uid
 
     # a setuid file made in the sandbox is owned by the caller's uid outside: the next call clears the bit
     await driver.call("type", TypeArgs(text="cp /bin/sh sh; chmod u+s sh; touch chmodded\n"), ctx)

@@ -14,6 +14,7 @@ import pytest
 from aios.kernel.drivers import CallContext
 from aios.kernel.errors import SandboxUnavailable, ToolTimeout
 from aios.tools.sandbox import find_bwrap
+from aios.tools.sandbox_user import UID_RANGE, for_process
 from aios.tools.shell import ExecArgs, ShellConfig, ShellDriver
 
 # CI installs bubblewrap, so there a missing sandbox fails these tests instead of skipping them
@@ -41,13 +42,16 @@ async def sh(driver: ShellDriver, ctx: CallContext, cmd: str) -> dict:
     return await driver.call("exec", ExecArgs(cmd=cmd), ctx)
 
 
-async def test_runs_as_nobody_without_capabilities(user_dir: Path, ctx: CallContext) -> None:
+async def test_runs_as_a_uid_that_owns_nothing_without_capabilities(user_dir: Path, ctx: CallContext) -> None:
     driver = ShellDriver(cwd=user_dir)
     assert await driver.mode() == "bubblewrap"
     out = await sh(driver, ctx, "id -u; id -g; grep CapEff /proc/self/status; pwd; cat notes.txt | wc -l")
     assert out["exit_code"] == 0, out
     lines = out["stdout"].split()
-    assert lines[:2] == ["65534", "65534"]
+    uid = for_process(ctx.pid).inside
+    assert lines[:2] == [str(uid), str(uid)]
+    if os.geteuid() == 0:  # run as root, the sandbox is a uid of the process's own, not root renamed
+        assert uid in UID_RANGE
     assert "CapEff:" in out["stdout"] and "0000000000000000" in out["stdout"]
     assert str(user_dir) in out["stdout"] and lines[-1] == "2"
     assert out["sandbox"] == "bubblewrap"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import os
@@ -22,6 +23,7 @@ from aios.evals.osworld.guest import Guest, GuestConfig
 from aios.evals.osworld.setup_steps import StepContext, run_steps
 from aios.evals.osworld.task import Step
 from aios.evals.osworld.unsupported import NeedsNetwork, SetupFailed, Unsupported
+from aios.tools.cgroups import detect
 from aios.tools.xdisplay import XSession
 from tests.fakes import until
 
@@ -239,3 +241,24 @@ async def test_two_task_computers_share_nothing_and_leave_nothing(x: XSession, g
     finally:
         other.stop()
     assert not root.exists()
+
+
+def test_a_task_computer_is_bounded_in_memory_and_processes_as_a_whole() -> None:
+    """Task computers had no memory cap: a task could take the machine's memory from every other one."""
+    if detect()[0] is None:
+        pytest.skip(f"this machine gives aios no cgroups ({detect()[1]}): `aios doctor` says so")
+    limits = dataclasses.replace(GuestConfig().limits, processes=64)
+    small = Guest(GuestConfig(memory_mb=192, limits=limits))
+    small.start()
+    try:
+        take = "import sys; b = bytearray(int(sys.argv[1]) << 20); print(len(b) >> 20)"  # zeroed: every page
+        assert small.run(["/usr/bin/python3", "-c", take, "64"]).stdout == "64\n"
+        hog = small.run(["/usr/bin/python3", "-c", take, "400"])
+        assert hog.returncode in (-9, 137), hog  # the kernel's OOM killer, inside the task's cgroup
+        spawn = "(sleep 30 >/dev/null 2>&1 &) 2>/dev/null && n=$((n+1))"
+        bomb = small.run(f"n=0; for i in $(seq 200); do {spawn}; done; echo $n")
+        started = int(bomb.stdout.split()[-1]) if bomb.stdout.split() else 0
+        assert started < 64, bomb
+        assert small.run("echo alive").stdout == "alive\n", "the computer lives on"
+    finally:
+        small.stop()

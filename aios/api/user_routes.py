@@ -1,0 +1,52 @@
+"""Users' grants: what a user's tokens may start (admins set them; every user may read their own)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+
+from aios.api.auth import Admin, User
+from aios.api.grants import Grant, UserGrant, UserGrants
+from aios.api.state import ApiState, api_state
+
+router = APIRouter(prefix="/v1/users", tags=["users"])
+State = Annotated[ApiState, Depends(api_state)]
+UserName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.@-]{1,100}$", description="A user of the daemon")]
+
+
+def grants_of(state: ApiState) -> UserGrants:
+    assert state.grants is not None, "the daemon keeps users' grants"
+    return state.grants
+
+
+@router.get("/me", summary="What the caller's processes may hold at most")
+async def me(who: User, state: State) -> UserGrant:
+    if who.admin:
+        return UserGrant(user=who.user, admin=True, capabilities=["*"], explicit=False)
+    return await asyncio.to_thread(grants_of(state).show, who.user)
+
+
+@router.get("", summary="Every user with a token or a grant, and what they may hold (admin only)")
+async def list_users(_who: Admin, state: State) -> list[UserGrant]:
+    assert state.users is not None
+    grants = grants_of(state)
+    tokens = await asyncio.to_thread(state.users.list)
+    names = sorted({t.user for t in tokens if t.revoked_at is None} | set(grants.explicit_users()))
+    return [await asyncio.to_thread(grants.show, name) for name in names]
+
+
+@router.get("/{user}", summary="What one user's processes may hold (admin only)")
+async def show_user(user: UserName, _who: Admin, state: State) -> UserGrant:
+    return await asyncio.to_thread(grants_of(state).show, user)
+
+
+@router.put("/{user}/capabilities", summary="Set what a user's processes may hold (admin only)")
+async def set_grant(user: UserName, body: Grant, who: Admin, state: State) -> UserGrant:
+    return await asyncio.to_thread(grants_of(state).set, user, body.capabilities, by=who.user)
+
+
+@router.delete("/{user}/capabilities", summary="Give a user the default again (admin only)")
+async def reset_grant(user: UserName, _who: Admin, state: State) -> UserGrant:
+    return await asyncio.to_thread(grants_of(state).reset, user)

@@ -1,0 +1,142 @@
+"""The syscall wire across a server that closes idle connections, and the kernel's side of a request sent
+twice: once per idempotency key."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import h11
+import pytest
+
+from aios.isolation.channels import AgentChannels
+from aios.sdk._wire import IDEMPOTENCY_HEADER, Wire
+
+IDLE_CLOSE_S = 0.2
+
+
+@dataclass
+class Server:
+    """HTTP/1.1 on 127.0.0.1 in a thread of its own, closing connections idle for IDLE_CLOSE_S; with
+    `drop_first` it reads the first request whole, then hangs up without an answer."""
+
+    drop_first: bool = False
+    keys: list[str] = field(default_factory=list)
+    """The idempotency key of every request that arrived, in order."""
+    port: int = 0
+    connections: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.connections.add(task)
+        http = h11.Connection(our_role=h11.SERVER)
+        try:
+            await self._answer(http, reader, writer)
+        except (TimeoutError, ConnectionError, h11.RemoteProtocolError):
+            pass
+        finally:
+            writer.close()
+            self.connections.discard(task)
+
+    async def _answer(
+        self, http: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        while True:
+            event = http.next_event()
+            if event is h11.NEED_DATA:
+                idle = http.our_state is h11.IDLE
+                data = await asyncio.wait_for(reader.read(65536), IDLE_CLOSE_S if idle else None)
+                if not data:
+                    break
+                http.receive_data(data)
+            elif isinstance(event, h11.Request):
+                self.keys.append(dict(event.headers)[IDEMPOTENCY_HEADER.lower().encode()].decode())
+            elif isinstance(event, h11.EndOfMessage):
+                if self.drop_first and len(self.keys) == 1:
+                    break
+                body = f'{{"n": {len(self.keys)}}}'.encode()
+                headers = [("Content-Length", str(len(body))), ("Content-Type", "application/json")]
+                writer.write(http.send(h11.Response(status_code=200, headers=headers)))
+                writer.write(http.send(h11.Data(data=body)) + http.send(h11.EndOfMessage()))
+                await writer.drain()
+                http.start_next_cycle()
+            elif isinstance(event, h11.ConnectionClosed):
+                break
+
+
+@contextlib.contextmanager
+def running(server: Server) -> Iterator[Server]:
+    """The server on an event loop of its own: the client's loop may block, the server's never does."""
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    stop = asyncio.Event()
+
+    async def main() -> None:
+        listener = await asyncio.start_server(server.serve, "127.0.0.1", 0)
+        server.port = listener.sockets[0].getsockname()[1]
+        started.set()
+        await stop.wait()
+        listener.close()
+        for connection in list(server.connections):
+            connection.cancel()
+        await asyncio.gather(*server.connections, return_exceptions=True)
+        await listener.wait_closed()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    assert started.wait(10), "the test server did not start"
+    try:
+        yield server
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+        loop.close()
+
+
+@pytest.mark.parametrize("how", ["block", "await"])
+async def test_a_request_after_the_server_closed_the_idle_connection_is_answered_once(how: str) -> None:
+    with running(Server()) as server:
+        wire = Wire(token="t", host="127.0.0.1", port=server.port)
+        first = await wire.post("/v1/syscalls", b"{}")
+        if how == "block":
+            time.sleep(IDLE_CLOSE_S * 3)  # noqa: ASYNC251 - the agent's own work holds its event loop
+        else:
+            await asyncio.sleep(IDLE_CLOSE_S * 3)
+        second = await wire.post("/v1/syscalls", b"{}")
+        await wire.aclose()
+    assert (first.json(), second.json()) == ({"n": 1}, {"n": 2})
+    assert len(server.keys) == 2 and server.keys[0] != server.keys[1], "each request was sent once"
+
+
+async def test_a_request_whose_connection_dies_unanswered_is_sent_again_under_the_same_key() -> None:
+    with running(Server(drop_first=True)) as server:
+        wire = Wire(token="t", host="127.0.0.1", port=server.port)
+        answer = await wire.post("/v1/syscalls", b"{}")
+        await wire.aclose()
+    assert answer.json() == {"n": 2}
+    assert len(server.keys) == 2 and server.keys[0] == server.keys[1], "the retry carried the first key"
+
+
+async def test_the_kernel_runs_a_syscall_once_per_key() -> None:
+    channels = AgentChannels(max_inflight=4)
+    channels.open(7)
+    runs: list[int] = []
+    gate = asyncio.Event()
+
+    async def work() -> int:
+        runs.append(1)
+        await gate.wait()
+        return len(runs)
+
+    first = asyncio.ensure_future(channels.call(7, work, key="k1"))
+    again = asyncio.ensure_future(channels.call(7, work, key="k1"))  # sent again while the first runs
+    await asyncio.sleep(0)
+    gate.set()
+    assert await asyncio.gather(first, again) == [1, 1]
+    assert await channels.call(7, work, key="k1") == 1, "a key seen before is answered from memory"
+    assert await channels.call(7, work, key="k2") == 2 and len(runs) == 2
