@@ -190,8 +190,11 @@ async def spawn_agent(
     )
 
 
-async def resume_agent(kernel: KernelAPI, pid: int, *, host: AgentHost | None = None) -> ProcessRecord:
-    """Run an interrupted agent process again, the way it first ran (isolated needs `host`)."""
+async def resume_agent(
+    kernel: KernelAPI, pid: int, *, host: AgentHost | None = None, ceiling: list[str] | None = None
+) -> ProcessRecord:
+    """Run an interrupted agent process again, the way it first ran (isolated needs `host`), holding no
+    more than `ceiling` (what its user is granted now)."""
     record = kernel.process(pid)
     if record.entry is None:
         raise UserError(f"process {pid} did not record what it runs; it cannot be resumed")
@@ -199,4 +202,5 @@ async def resume_agent(kernel: KernelAPI, pid: int, *, host: AgentHost | None = 
         raise UserError(f"process {pid} ran isolated; resuming it needs an agent host")
     agent = record.entry if record.isolated else load_agent(record.entry)
     _, program, _ = _program(kernel, agent, record.task, host if record.isolated else None)
-    return await kernel.resume(pid, program)
+    capabilities = None if ceiling is None else within(ceiling, record.capabilities)
+    return await kernel.resume(pid, program, capabilities=capabilities)

@@ -48,6 +48,8 @@ class Daemon:
     events: EventLog
     metrics: KernelMetrics
     users: UserTokens
+    grants: UserGrants
+    """What an admin granted each user (resumed processes are cut to it too)."""
     port: int | None
     """The TCP port it listens on (the one the system chose when the config said 0); None: no TCP."""
     mcp: McpEndpoint | None = None
@@ -142,7 +144,7 @@ async def start_daemon(settings: Settings, *, cwd: Path | None = None, preload: 
             await host.close()
         await kernel.shutdown()
         raise
-    daemon = Daemon(settings, kernel, host, server, events, metrics, users, port, mcp, conversations)
+    daemon = Daemon(settings, kernel, host, server, events, metrics, users, grants, port, mcp, conversations)
     await asyncio.to_thread(_issue_cli_token, settings, users)
     if daemon_config.resume_interrupted:
         await resume_interrupted(daemon)
@@ -166,10 +168,12 @@ async def resume_interrupted(daemon: Daemon) -> list[int]:
     rows = await asyncio.to_thread(
         daemon.kernel.store.list_processes, limit=100_000, state=ProcessState.INTERRUPTED.value
     )
+    admins = await asyncio.to_thread(daemon.users.admins)
     resumed = []
     for row in reversed(rows):
         try:
-            await resume_agent(daemon.kernel, row.pid, host=daemon.host)
+            ceiling = await asyncio.to_thread(daemon.grants.of_owner, row.owner, admins)
+            await resume_agent(daemon.kernel, row.pid, host=daemon.host, ceiling=ceiling)
             resumed.append(row.pid)
         except AiosError as e:
             logger.warning("could not resume pid %d: %s", row.pid, e)

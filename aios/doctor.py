@@ -22,7 +22,13 @@ from aios.memory.store import MemoryStore
 from aios.tools.cgroups import detect
 from aios.tools.registry import build_drivers
 from aios.tools.sandbox import find_bwrap
-from aios.tools.sandbox_user import UID_RANGE, for_service, nested_userns_blockable, uid_clashes
+from aios.tools.sandbox_user import (
+    UID_RANGE,
+    for_service,
+    nested_userns_blockable,
+    uid_clashes,
+    unprivileged_userns,
+)
 from aios.tools.shell import ShellDriver
 
 
@@ -126,8 +132,9 @@ def _sandbox_user_check(settings: Settings) -> Check:
         )
     clashes = sorted(uid_clashes())
     bwrap = find_bwrap(settings.shell.bwrap)
-    blocked = bwrap is not None and nested_userns_blockable(bwrap)
-    nested = "blocked" if blocked else "impossible for unprivileged users here"
+    nested = "blocked" if bwrap is not None and nested_userns_blockable(bwrap) else "NOT blocked"
+    if nested != "blocked" and not unprivileged_userns():
+        nested = "impossible for unprivileged users on this machine"
     first, last = UID_RANGE[0], UID_RANGE[-1]
     return Check(
         name="sandbox user",

@@ -281,6 +281,10 @@ class WaitDriver(Driver):
     class Args(BaseModel):
         seconds: float = Field(ge=0, le=600)
 
+    def unconfined(self) -> frozenset[str]:
+        """It only waits."""
+        return frozenset()
+
     def operations(self) -> dict[str, Operation]:
         return {
             "wait": Operation(

@@ -50,15 +50,19 @@ def within(ceiling: Iterable[str], capabilities: Iterable[str]) -> list[str]:
     is kept whole, and a ceiling pattern inside a capability stands for it (`ansible.*` under a ceiling of
     `ansible.check` is `ansible.check`). Never wider than either side; where unsure, narrower.
 
-    Sound because ceiling patterns use only `*` (CAPABILITY_PATTERN): a pattern read as a plain name
-    matches a `*`-only pattern exactly when everything it stands for does.
+    Sound because only patterns of names, dots and `*` are compared (the ceiling's are so by
+    CAPABILITY_PATTERN; a capability with `?` or `[...]` is never kept whole, nor used to keep another): a
+    `*`-only pattern read as a plain name matches another `*`-only pattern exactly when everything it
+    stands for does.
     """
-    limits = list(ceiling)
+    limits = [limit for limit in ceiling if _only_stars(limit)]
     kept: dict[str, None] = {}
     for capability in capabilities:
+        if not _only_stars(capability):
+            continue
         if grants(limits, capability):
             kept[capability] = None
-        elif _only_stars(capability):
+        else:
             for limit in limits:
                 if fnmatchcase(limit, capability):
                     kept[limit] = None

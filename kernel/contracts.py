@@ -41,8 +41,11 @@ class KernelAPI(Protocol):
         """Create a process that runs `program`; returns its pid at once (with `entry`, it is resumable)."""
         ...
 
-    async def resume(self, pid: int, program: Program) -> ProcessRecord:
-        """Run an interrupted process's program again, answered from its journal until it goes past it."""
+    async def resume(
+        self, pid: int, program: Program, *, capabilities: list[str] | None = None
+    ) -> ProcessRecord:
+        """Run an interrupted process's program again, answered from its journal until it goes past it;
+        with `capabilities`, it holds those instead (its user's grant may have shrunk meanwhile)."""
         ...
 
     async def syscall(self, pid: int, request: BaseModel | dict[str, Any]) -> SyscallResult:

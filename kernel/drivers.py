@@ -84,9 +84,11 @@ class Driver(ABC):
         return DriverHealth(ok=True, detail="no checks")
 
     def unconfined(self) -> frozenset[str]:
-        """Operations that act with the daemon's own OS rights or credentials instead of in a sandbox (`*`:
-        all of them). A user an admin granted nothing more is not given them (`access.user_defaults`)."""
-        return frozenset()
+        """Operations that act with the daemon's own OS rights or credentials, or on what every user shares,
+        instead of in a sandbox of their own (`*`: all of them). A user an admin granted nothing more is not
+        given them (`access.user_defaults`). A driver says which of its operations are confined; until it
+        does, none is."""
+        return frozenset({"*"})
 
     def unavailable(self) -> str | None:
         """Why the device offers no operations now (a server that did not start), for the caller's error."""

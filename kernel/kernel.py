@@ -171,19 +171,22 @@ class Kernel:
         self.events.emit(KernelEvent(kind="spawned", pid=proc.pid, target=agent, detail={"task": task}))
         return proc.pid
 
-    async def resume(self, pid: int, program: Program) -> ProcessRecord:
+    async def resume(
+        self, pid: int, program: Program, *, capabilities: list[str] | None = None
+    ) -> ProcessRecord:
         """Run an interrupted process again: `program` (its code, started afresh) has its syscalls
-        answered from the journal until it asks for something new, then it goes on live."""
+        answered from the journal until it asks for something new, then it goes on live. With
+        `capabilities` it holds those (never more than it held: the caller narrows)."""
         if self._closed:
             raise KernelShutDown("the kernel is shut down")
         record = self.table.record(pid)
         if record.state != ProcessState.INTERRUPTED:
             raise InvalidSyscall(f"process {pid} is {record.state.value}; only interrupted processes resume")
-        proc = self.table.adopt(
-            record.model_copy(
-                update={"state": ProcessState.READY, "error": None, "ended_at": None, "host_pid": os.getpid()}
-            )
-        )
+        fresh: dict[str, Any] = {"state": ProcessState.READY, "error": None, "ended_at": None}
+        fresh["host_pid"] = os.getpid()
+        if capabilities is not None:
+            fresh["capabilities"] = capabilities
+        proc = self.table.adopt(record.model_copy(update=fresh))
         await self.journal.load(proc)
         proc.task = asyncio.create_task(self._run(proc, program), name=f"aios-pid-{pid}")
         self.kv.watch()

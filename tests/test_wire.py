@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 
 import h11
@@ -140,3 +140,30 @@ async def test_the_kernel_runs_a_syscall_once_per_key() -> None:
     assert await asyncio.gather(first, again) == [1, 1]
     assert await channels.call(7, work, key="k1") == 1, "a key seen before is answered from memory"
     assert await channels.call(7, work, key="k2") == 2 and len(runs) == 2
+
+
+async def test_a_running_syscall_stays_joinable_whatever_else_runs_and_after_its_first_caller_left() -> None:
+    """Keys of running syscalls are never forgotten (more may run than the finished ones kept), and the
+    first request going away does not cancel a syscall that a request sent again now waits for."""
+    channels = AgentChannels(max_inflight=64)
+    channels.open(7)
+    gate = asyncio.Event()
+    runs: list[str] = []
+
+    def work(name: str) -> Callable[[], Coroutine[object, object, str]]:
+        async def run() -> str:
+            runs.append(name)
+            await gate.wait()
+            return name
+
+        return run
+
+    first = asyncio.ensure_future(channels.call(7, work("k0"), key="k0"))
+    others = [asyncio.ensure_future(channels.call(7, work(f"k{i}"), key=f"k{i}")) for i in range(1, 40)]
+    await asyncio.sleep(0)
+    again = asyncio.ensure_future(channels.call(7, work("k0 again"), key="k0"))
+    await asyncio.sleep(0)
+    first.cancel()  # the connection of the first request died: its handler went away
+    gate.set()
+    assert await again == "k0" and runs.count("k0") == 1 and "k0 again" not in runs
+    assert sorted(await asyncio.gather(*others)) == sorted(f"k{i}" for i in range(1, 40))

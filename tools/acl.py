@@ -1,8 +1,10 @@
 """Grants one uid read-write access to a folder with POSIX ACLs, leaving owners and modes as they are.
 
 A stdio MCP server runs as a sandbox uid of its own, yet config grants it a folder of the user's to read
-and write: an ACL entry for that uid (and a default entry, so what the user adds later is granted too) says
-so without taking the folder from its owner. Written as the kernel's `system.posix_acl_*` attributes.
+and write: an ACL entry for that uid says so without taking the folder from its owner. It is written at
+each start of the server, so files added meanwhile are granted too; no default ACL is set (it would
+override the umask of the folder's owner). Written as the kernel's `system.posix_acl_access` attribute;
+as `setfacl` does, the mask is widened to let the entry through.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 ACCESS = "system.posix_acl_access"
-DEFAULT = "system.posix_acl_default"
 _VERSION = 2
 _USER_OBJ, _USER, _GROUP_OBJ, _GROUP, _MASK, _OTHER = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 _NO_ID = 0xFFFFFFFF
@@ -77,15 +78,12 @@ def _write(path: Path, name: str, entries: list[Entry]) -> None:
 
 
 def grant(path: Path, uid: int) -> None:
-    """Give `uid` read and write (and search, on folders) on `path`; a folder's later entries inherit it."""
+    """Give `uid` read and write (and search, on folders) on `path`."""
     info = path.lstat()
     if stat.S_ISLNK(info.st_mode):
         return  # a link's target is granted where it lies inside the folder, never outside it
-    folder = stat.S_ISDIR(info.st_mode)
-    perms = 7 if folder or info.st_mode & stat.S_IXUSR else 6
+    perms = 7 if stat.S_ISDIR(info.st_mode) or info.st_mode & stat.S_IXUSR else 6
     _write(path, ACCESS, _with_user(_read(path, ACCESS, info.st_mode), uid, perms))
-    if folder:
-        _write(path, DEFAULT, _with_user(_read(path, DEFAULT, info.st_mode), uid, 7))
 
 
 def grant_tree(root: Path, uid: int, *, skip: Sequence[Path] = ()) -> None:
@@ -96,12 +94,3 @@ def grant_tree(root: Path, uid: int, *, skip: Sequence[Path] = ()) -> None:
         dirs[:] = [d for d in dirs if not any((here / d).is_relative_to(s) for s in skip)]
         for name in [*dirs, *files]:
             grant(here / name, uid)
-
-
-def granted(path: Path, uid: int) -> bool:
-    """Whether `path` carries an ACL entry for `uid` (what `grant` wrote)."""
-    try:
-        entries = _decode(os.getxattr(path, ACCESS, follow_symlinks=False))
-    except OSError:
-        return False
-    return any(e[0] == _USER and e[2] == uid for e in entries)

@@ -31,7 +31,7 @@ from aios.tools.browser_args import (
 )
 from aios.tools.browser_config import LAUNCH_ARGS, BrowserConfig
 from aios.tools.browser_network import HostPolicy
-from aios.tools.sandbox_user import for_process, hand_over
+from aios.tools.sandbox_user import for_process
 
 if TYPE_CHECKING:  # Playwright is imported on first use: every `aios` command would pay for it
     from playwright.async_api import Browser, Playwright
@@ -109,13 +109,13 @@ def _specs(staging: Callable[[], DownloadStaging]) -> dict[str, _Spec]:
             args_model=ScreenshotArgs,
             risk=RiskLevel.READ,
             description="Save a PNG screenshot of the page in the work folder and get its path.",
-            handler=lambda s, a, c: s.screenshot(a, c.workdir),
+            handler=lambda s, a, c: s.screenshot(a, c.workdir, for_process(c.pid)),
         ),
         "download": _Spec(
             args_model=DownloadArgs,
             risk=RiskLevel.WRITE,
             description="Download a file (click a link, or fetch a url) into the work folder; get its path.",
-            handler=lambda s, a, c: s.download(a, c.workdir, staging()),
+            handler=lambda s, a, c: s.download(a, c.workdir, staging(), for_process(c.pid)),
         ),
     }
 
@@ -197,15 +197,9 @@ class BrowserDriver(Driver):
                 async with asyncio.timeout(limit_s):
                     with _playwright_errors(tool):
                         await session.ready()
-                        output = await spec.handler(session, args, ctx)
+                        return await spec.handler(session, args, ctx)
             except TimeoutError as e:
                 raise ToolTimeout(f"{tool} ran past {limit_s:.0f}s") from e
-        if isinstance(output.get("path"), str):  # a screenshot or a download: the agent's to read
-            saved = Path(output["path"])
-            user = for_process(ctx.pid)
-            hand_over(saved.parent, user)
-            hand_over(saved, user)
-        return output
 
     async def release(self, pid: int) -> None:
         async with self._lock:

@@ -30,16 +30,9 @@ def name_from_url(url: str) -> str:
     return safe_filename(unquote(urlsplit(url).path.rsplit("/", 1)[-1]))
 
 
-def unique_path(folder: Path, name: str) -> Path:
-    """`folder/name`, or `name-1`, `name-2`... so an earlier download is never overwritten."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    stem, suffix = path.stem, path.suffix
-    counter = 1
-    while path.exists():
-        path = folder / f"{stem}-{counter}{suffix}"
-        counter += 1
-    return path
+Save = Callable[[str, bytes], Path]
+"""Writes a file under a name in the process's downloads folder (`name-1`... if taken; never through a
+link the agent planted there) and says where (`workdir_files.save_for`)."""
 
 
 class DownloadStaging:
@@ -55,9 +48,9 @@ class DownloadStaging:
         return {p.name for p in self.folder.iterdir()}
 
     async def receive(
-        self, download: Download, *, before: set[str], destination: Path, tool: str
+        self, download: Download, *, before: set[str], save: Save, tool: str
     ) -> tuple[Path, int]:
-        """Wait for the transfer under the size cap and timeout, then move it to `destination`'s folder."""
+        """Wait for the transfer under the size cap and timeout, then `save` it for the process."""
         finished = asyncio.ensure_future(download.path())
         deadline = time.monotonic() + self.timeout_s
         try:
@@ -78,8 +71,8 @@ class DownloadStaging:
                     f"{tool}: the download ({size} bytes) is larger than browser.max_download_bytes "
                     f"({self.max_bytes}) and was deleted"
                 )
-            path = unique_path(destination, safe_filename(download.suggested_filename))
-            await download.save_as(path)
+            data = await asyncio.to_thread(staged.read_bytes)
+            path = await asyncio.to_thread(save, safe_filename(download.suggested_filename), data)
             return path, size
         finally:
             if not finished.done():
@@ -104,7 +97,7 @@ async def write_capped(
     *,
     declared_bytes: int | None,
     max_bytes: int,
-    destination: Path,
+    save: Save,
     name: str,
     tool: str,
 ) -> tuple[Path, int]:
@@ -119,6 +112,5 @@ async def write_capped(
         raise LimitExceeded(
             f"{tool}: {len(body)} bytes is more than browser.max_download_bytes ({max_bytes})"
         )
-    path = unique_path(destination, name)
-    await asyncio.to_thread(path.write_bytes, body)
+    path = await asyncio.to_thread(save, name, body)
     return path, len(body)

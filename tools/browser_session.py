@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import struct
@@ -28,9 +29,11 @@ from aios.tools.browser_args import (
     TypeArgs,
 )
 from aios.tools.browser_config import BrowserConfig
-from aios.tools.browser_download import DownloadStaging, name_from_url, write_capped
+from aios.tools.browser_download import DownloadStaging, Save, name_from_url, write_capped
 from aios.tools.browser_network import BLANK, HostPolicy
 from aios.tools.browser_targets import locate
+from aios.tools.sandbox_user import SandboxUser
+from aios.tools.workdir_files import save_for
 
 logger = logging.getLogger(__name__)
 
@@ -274,26 +277,27 @@ class BrowserSession:
         snapshot, truncated = cap(full, self.config.max_text_chars)
         return {**await self.where(), "snapshot": snapshot, "truncated": truncated}
 
-    async def screenshot(self, args: ScreenshotArgs, workdir: Path) -> dict[str, Any]:
-        folder = workdir / "screenshots"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"page-{time.time_ns()}.png"
+    async def screenshot(self, args: ScreenshotArgs, workdir: Path, user: SandboxUser) -> dict[str, Any]:
         data = await self.page.screenshot(
-            path=path, full_page=args.full_page, timeout=self.config.navigation_timeout_s * 1000
+            full_page=args.full_page, timeout=self.config.navigation_timeout_s * 1000
         )
+        name = f"page-{time.time_ns()}.png"
+        path = await asyncio.to_thread(save_for, workdir, "screenshots", name, data, user)
         width, height = struct.unpack(">II", data[16:24])  # the PNG header's IHDR chunk
         return {**await self.where(), "path": str(path), "bytes": len(data), "width": width, "height": height}
 
-    async def download(self, args: DownloadArgs, workdir: Path, staging: DownloadStaging) -> dict[str, Any]:
-        destination = workdir / "downloads"
+    async def download(
+        self, args: DownloadArgs, workdir: Path, staging: DownloadStaging, user: SandboxUser
+    ) -> dict[str, Any]:
+        save = functools.partial(save_for, workdir, "downloads", user=user)
         async with staging.lock:
             before = staging.existing()
             if args.url is not None:
                 self.require_allowed(args.url, "browser.download")
-                path, size, source = await self._download_url(args.url, destination, staging, before)
+                path, size, source = await self._download_url(args.url, save, staging, before)
             else:
                 assert args.target is not None
-                path, size, source = await self._download_click(args.target, destination, staging, before)
+                path, size, source = await self._download_click(args.target, save, staging, before)
         return {**await self.where(), "path": str(path), "bytes": size, "source": source}
 
     # ---- helpers ------------------------------------------------------------------------------------
@@ -325,7 +329,7 @@ class BrowserSession:
             ) from e
 
     async def _download_click(
-        self, target: str, destination: Path, staging: DownloadStaging, before: set[str]
+        self, target: str, save: Save, staging: DownloadStaging, before: set[str]
     ) -> tuple[Path, int, str]:
         element = await self._find(target, "browser.download", visible=True)
         waiter = self._expect_download()
@@ -334,13 +338,11 @@ class BrowserSession:
             download = await self._await_download(waiter, f"clicking {target!r}")
         finally:
             self.download_waiter = None
-        path, size = await staging.receive(
-            download, before=before, destination=destination, tool="browser.download"
-        )
+        path, size = await staging.receive(download, before=before, save=save, tool="browser.download")
         return path, size, download.url
 
     async def _download_url(
-        self, url: str, destination: Path, staging: DownloadStaging, before: set[str]
+        self, url: str, save: Save, staging: DownloadStaging, before: set[str]
     ) -> tuple[Path, int, str]:
         """Fetch in a scratch tab of this context (its cookies, its allow-list); the current page stays."""
         scratch = await self.context.new_page()
@@ -356,7 +358,7 @@ class BrowserSession:
                 download = await self._await_download(waiter, f"opening {url}")
                 self.download_waiter = None
                 path, size = await staging.receive(
-                    download, before=before, destination=destination, tool="browser.download"
+                    download, before=before, save=save, tool="browser.download"
                 )
                 return path, size, download.url
             if response.status >= 400:
@@ -366,7 +368,7 @@ class BrowserSession:
                 response.body,
                 declared_bytes=int(length) if length and length.isdigit() else None,
                 max_bytes=staging.max_bytes,
-                destination=destination,
+                save=save,
                 name=name_from_url(response.url),
                 tool="browser.download",
             )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import functools
 import logging
 import os
@@ -24,7 +25,10 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-JOIN_SCRIPT = 'while [ "$1" != -- ]; do echo 0 > "$1" || exit 125; shift; done; shift; exec "$@"'
+JOIN_SCRIPT = (
+    'while [ "$1" != -- ]; do echo 0 > "$1" || { echo "aios: cannot join the cgroup of $1" >&2; exit 125; }; '
+    'shift; done; shift; exec "$@"'
+)
 """Run as `sh -c JOIN_SCRIPT sh PROCS... -- ARGV`: the shell moves itself into each cgroup, then becomes ARGV
 (its children are born inside; joining after the start would leave out what it forked meanwhile)."""
 REMOVE_TIMEOUT_S = 2.0
@@ -52,11 +56,31 @@ class Cgroup:
         procs = [str(folder / "cgroup.procs") for folder in self.folders]
         return ["/bin/sh", "-c", JOIN_SCRIPT, "sh", *procs, "--"]
 
+    def adopt(self, root: int) -> None:
+        """Move process `root` and every process it started into this cgroup.
+
+        For a sandbox that runs nothing untrusted until told to (an agent waits for its bootstrap): moved
+        while it starts, it pays no extra latency, where joining before the start waits for an RCU grace
+        period of the kernel's (about 15 ms when no other move happened just before). A process started
+        before its parent moved is found by the next look at the tree; one started after is born inside.
+        """
+        moved: set[int] = set()
+        while pending := [pid for pid in [root, *_descendants(root)] if pid not in moved]:
+            for pid in pending:
+                for folder in self.folders:
+                    with contextlib.suppress(ProcessLookupError):
+                        (folder / "cgroup.procs").write_text(str(pid))
+                moved.add(pid)
+
     def remove(self) -> None:
         """Kill what is left inside (a sandbox's processes die with it, but a stray one may linger), then
         remove the folders."""
         deadline = time.monotonic() + REMOVE_TIMEOUT_S
         for folder in self.folders:
+            kill = folder / "cgroup.kill"  # v2 (Linux 5.14): every member at once, no pid read then reused
+            if kill.exists():
+                with contextlib.suppress(OSError):
+                    kill.write_text("1")
             while pids := _members(folder):
                 for pid in pids:
                     with contextlib.suppress(ProcessLookupError):
@@ -68,6 +92,20 @@ class Cgroup:
                 folder.rmdir()
             except OSError as e:
                 logger.warning("could not remove the cgroup %s: %s", folder, e)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (its children's children included), as the kernel lists them now."""
+    found: list[int] = []
+    parents = [pid]
+    while parents:
+        parent = parents.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                children = [int(child) for child in (task / "children").read_text().split()]
+                found += children
+                parents += children
+    return found
 
 
 def _members(folder: Path) -> list[int]:
@@ -105,8 +143,9 @@ class CgroupTree:
             if bounds.memory_bytes is not None:
                 limit = "memory.max" if self.version == 2 else "memory.limit_in_bytes"
                 (memory / limit).write_text(str(bounds.memory_bytes))
-                if self.version == 2:
-                    (memory / "memory.swap.max").write_text("0")
+                swap = memory / "memory.swap.max"
+                if self.version == 2 and swap.exists():  # absent where swap is not accounted
+                    swap.write_text("0")
         except OSError:
             for folder in reversed(made):
                 with contextlib.suppress(OSError):
@@ -159,15 +198,38 @@ def _v2_root() -> Path | None:
     return None
 
 
+def _delegated(folder: Path) -> bool:
+    """Whether `folder` was handed to this daemon to manage (systemd's `Delegate=yes` marks it so), not a
+    slice or unit of the service manager's that merely happens to be writable."""
+    with contextlib.suppress(OSError):
+        if os.getxattr(folder, "trusted.delegate") == b"1":
+            return True
+    return os.geteuid() != 0 and folder.stat().st_uid == os.geteuid()
+
+
 def _enable(folder: Path) -> Path | None:
-    """aios's parent below `folder` with pids and memory enabled down to it, or None."""
+    """aios's parent below `folder` with pids and memory enabled down to it, or None.
+
+    Only a leaf may hold processes (the root excepted): when the daemon's own cgroup holds it and was
+    delegated, its processes move into a leaf `daemon` first, as systemd's delegation rules ask.
+    """
     if not {"pids", "memory"} <= set((folder / "cgroup.controllers").read_text().split()):
         return None
     parent = _parent(folder)
     if parent is None:
         return None
-    try:  # refused (EBUSY) where `folder` itself holds processes: only leaves may, the root excepted
-        (folder / "cgroup.subtree_control").write_text("+pids +memory")
+    try:
+        try:
+            (folder / "cgroup.subtree_control").write_text("+pids +memory")
+        except OSError as e:
+            if e.errno != errno.EBUSY or not _delegated(folder):
+                raise
+            leaf = folder / "daemon"
+            leaf.mkdir(exist_ok=True)
+            for pid in _members(folder):
+                with contextlib.suppress(ProcessLookupError):
+                    (leaf / "cgroup.procs").write_text(str(pid))
+            (folder / "cgroup.subtree_control").write_text("+pids +memory")
         (parent / "cgroup.subtree_control").write_text("+pids +memory")
     except OSError:
         with contextlib.suppress(OSError):
@@ -182,15 +244,13 @@ def _try_v2() -> tuple[CgroupTree | None, str]:
     if root is None or own is None:
         return None, "no cgroup v2 hierarchy"
     folder = root / own.lstrip("/")
-    # the daemon's own cgroup, else its parent (systemd's DelegateSubgroup= starts a unit one level down)
-    for candidate in (folder, folder.parent) if folder != root else (folder,):
-        parent = _enable(candidate)
-        if parent is not None:
-            return CgroupTree(version=2, pids=parent, memory=parent), ""
+    parent = _enable(folder)
+    if parent is not None:
+        return CgroupTree(version=2, pids=parent, memory=parent), ""
     offered = (folder / "cgroup.controllers").read_text().split()
     if not {"pids", "memory"} <= set(offered):
         return None, f"cgroup v2 offers {offered or 'no controllers'} at {folder}, not pids and memory"
-    return None, f"cgroup v2 at {folder} is not delegated to this user (or holds other processes)"
+    return None, f"cgroup v2 at {folder} is not delegated to aios (systemd: Delegate=yes)"
 
 
 def _try_v1() -> tuple[CgroupTree | None, str]:

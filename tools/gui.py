@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import re
@@ -32,6 +33,7 @@ from aios.tools.sandbox import (
     strip_setid,
 )
 from aios.tools.sandbox_user import for_process, hand_over
+from aios.tools.workdir_files import save_for
 from aios.tools.xdisplay import (
     VirtualDisplay,
     WindowInfo,
@@ -378,13 +380,12 @@ class GuiDriver(Driver):
 
         def save() -> Path:
             ctx.workdir.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix="screenshot-", suffix=".png", dir=ctx.workdir)
-            with os.fdopen(fd, "wb") as out:
-                image.save(out, "PNG", compress_level=1)  # local files: latency matters more than size
-            return Path(name)
+            png = io.BytesIO()
+            image.save(png, "PNG", compress_level=1)  # local files: latency matters more than size
+            name = f"screenshot-{time.time_ns()}.png"
+            return save_for(ctx.workdir, ".", name, png.getvalue(), for_process(ctx.pid))  # the agent's
 
         path = await asyncio.to_thread(save)
-        hand_over(path, for_process(ctx.pid))  # the agent reads its own screenshots
         return {"path": str(path), "width": image.width, "height": image.height}
 
     async def _focus(self, target: int | str) -> WindowInfo:

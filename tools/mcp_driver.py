@@ -60,8 +60,6 @@ class McpDriver(Driver):
         self._link: _Link | None = None
         self._lock = asyncio.Lock()
         self._problem = "not started yet"
-        self._granted = False
-        """Its folder's ACL grants the server's uid access (done at the first start)."""
         """Why there is no live session, for `health` and errors."""
         self._tried_at = -math.inf
         self._retry: asyncio.Task[None] | None = None
@@ -73,8 +71,9 @@ class McpDriver(Driver):
 
     def unconfined(self) -> frozenset[str]:
         """A remote server acts with the credentials config gave it; a networked one reaches what the
-        daemon's network reaches."""
-        if self.config.transport == "http" or self.config.network_hosts:
+        daemon's network reaches; one with a folder writes a folder every user's calls share."""
+        config = self.config
+        if config.transport == "http" or config.network_hosts or config.folder is not None:
             return frozenset({"*"})
         return frozenset()
 
@@ -196,11 +195,12 @@ class McpDriver(Driver):
         return _Link(session=session, stderr=stderr, cgroup=cgroup)
 
     def _prepare_sandbox(self) -> Cgroup | None:
-        """Grant the server's uid its folder (once), and make the cgroup that bounds this start."""
+        """Grant the server's uid its folder, and make the cgroup that bounds this start."""
         config = self.config
-        if not self._granted:
+        try:
             grant_folder(config, private=self.private)
-            self._granted = True
+        except OSError as e:
+            raise SandboxUnavailable(f"cannot grant the server its folder {config.folder}: {e}") from e
         bounds = Bounds(max_processes=config.max_processes, memory_bytes=config.memory_mb * 1024 * 1024)
         return bounded(f"mcp-{config.name}", bounds)
 

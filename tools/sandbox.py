@@ -237,17 +237,24 @@ def confined_argv(
 def strip_setid(root: Path) -> list[Path]:
     """Clear set-user/group-id bits a sandboxed command left under `root`; returns the files changed.
 
-    Inside the sandbox such a file grants nothing, but the sandbox's uid maps to the caller's on the host:
-    run as root, a `chmod u+s` copy of a shell would be a setuid-root binary outside.
+    Inside the sandbox such a file grants nothing. Outside it grants its owner's uid: the sandbox's own
+    where aios runs as root (harmless), the daemon's where the sandbox's uid maps to it. Each file is
+    opened without following links and changed through its descriptor, so a file swapped for a link
+    meanwhile changes nothing elsewhere.
     """
     changed = []
     for path in root.rglob("*"):
-        if path.is_symlink() or not path.is_file():
-            continue
-        mode = path.stat().st_mode
-        if mode & (stat.S_ISUID | stat.S_ISGID):
-            path.chmod(stat.S_IMODE(mode) & ~(stat.S_ISUID | stat.S_ISGID))
-            changed.append(path)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        except OSError:
+            continue  # a link, or gone
+        try:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISREG(mode) and mode & (stat.S_ISUID | stat.S_ISGID):
+                os.fchmod(fd, stat.S_IMODE(mode) & ~(stat.S_ISUID | stat.S_ISGID))
+                changed.append(path)
+        finally:
+            os.close(fd)
     return changed
 
 

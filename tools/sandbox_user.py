@@ -1,9 +1,10 @@
 """Who sandboxed code is on the host: a uid that owns nothing, never the daemon's own.
 
-Run as root, aios gives every process its own uid (and every long-lived sandbox, such as an MCP server, one
-of its own) from a range no account uses, so the kernel's permission checks protect a 0600 file whoever owns
-it, and one agent's files are not another's. bubblewrap mounts as root, then `setpriv` becomes that uid with
-no capabilities and no way to gain any; a second, unprivileged bubblewrap inside takes away user namespaces.
+Run as root, aios gives every process its own uid (and every other sandbox, such as an MCP server or a task
+computer, one of its own) from a range no account uses, so the kernel's permission checks protect a 0600
+file whoever owns it, and one agent's files are not another's. bubblewrap mounts as root, then `setpriv`
+becomes that uid with no capabilities and no way to gain any; a second, unprivileged bubblewrap inside
+takes away user namespaces.
 
 Run as an ordinary user, aios cannot use other uids: bubblewrap maps the sandbox's uid (65534) to the
 daemon's own, as before, and `aios doctor` says so.
@@ -12,13 +13,17 @@ daemon's own, as before, and `aios doctor` says so.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from aios.kernel.errors import SandboxUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +32,11 @@ NOBODY = 65534
 UID_BASE = 0x7000_0000
 """First uid of the sandboxes' range, 1879048192: systemd documents 1879048192-2147483647 as used by
 nothing, below the 2^31 that some tools cannot handle; ordinary and subordinate uids lie far lower."""
-SERVICE_UIDS = 1024
-"""The first uids of the range: long-lived sandboxes (MCP servers, task computers), by name."""
+NAMED_UIDS = 512
+"""The first uids of the range: long-lived sandboxes by name (an MCP server keeps its uid across restarts)."""
+TRANSIENT_UIDS = 512
+"""The next: sandboxes that live for one job (an evaluation's task computer), handed out in turn."""
+SERVICE_UIDS = NAMED_UIDS + TRANSIENT_UIDS
 PROCESS_UIDS = 65536 - SERVICE_UIDS
 """The rest: one per kernel process (pid modulo this)."""
 UID_RANGE = range(UID_BASE, UID_BASE + SERVICE_UIDS + PROCESS_UIDS)
@@ -69,7 +77,17 @@ def for_service(name: str) -> SandboxUser:
     """The uid of a long-lived sandbox called `name` (stable across restarts: its folders stay its own)."""
     if not _switching():
         return SandboxUser(uid=os.geteuid(), switched=False)
-    return SandboxUser(uid=UID_BASE + zlib.crc32(name.encode()) % SERVICE_UIDS, switched=True)
+    return SandboxUser(uid=UID_BASE + zlib.crc32(name.encode()) % NAMED_UIDS, switched=True)
+
+
+_transient = itertools.count()
+
+
+def for_job() -> SandboxUser:
+    """A uid for a sandbox that lives for one job, none of the named ones (512 in turn, then again)."""
+    if not _switching():
+        return SandboxUser(uid=os.geteuid(), switched=False)
+    return SandboxUser(uid=UID_BASE + NAMED_UIDS + next(_transient) % TRANSIENT_UIDS, switched=True)
 
 
 def namespaces(bwrap: str, user: SandboxUser, *, network: bool = False) -> list[str]:
@@ -78,6 +96,11 @@ def namespaces(bwrap: str, user: SandboxUser, *, network: bool = False) -> list[
     shared = ["--share-net"] if network else []
     common = ["--die-with-parent", "--new-session"]
     if user.switched:
+        if not supports(bwrap, "--perms"):
+            raise SandboxUnavailable(
+                f"{bwrap} is older than bubblewrap 0.5 (no --perms): it cannot make the folders a sandbox of "
+                "a uid of its own must cross; install a newer bubblewrap"
+            )
         net = [] if network else ["--unshare-net"]
         return ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try", *net, *common]
     nested = ["--disable-userns"] if supports(bwrap, "--disable-userns") else []
@@ -116,29 +139,35 @@ def become(bwrap: str, user: SandboxUser, *, nested: bool = True) -> list[str]:
     ]
 
 
-def uid_clashes(passwd: Path = Path("/etc/passwd"), subuid: Path = Path("/etc/subuid")) -> set[str]:
-    """Accounts, and users' subordinate uid ranges, that reach into the sandboxes' range (they should not:
-    a sandbox would own their files)."""
+def uid_clashes(etc: Path = Path("/etc")) -> set[str]:
+    """Accounts, groups and subordinate id ranges that reach into the sandboxes' range (a sandbox's gid is
+    its uid): they should not, a sandbox would own their files."""
     found = set()
-    if passwd.is_file():
-        for line in passwd.read_text().splitlines():
+    for table, what in (("passwd", "account"), ("group", "group")):
+        path = etc / table
+        for line in path.read_text().splitlines() if path.is_file() else []:
             fields = line.split(":")
             if len(fields) > 2 and fields[2].isdigit() and int(fields[2]) in UID_RANGE:
-                found.add(f"account {fields[0]}")
-    if subuid.is_file():
-        for line in subuid.read_text().splitlines():
+                found.add(f"{what} {fields[0]}")
+    for table in ("subuid", "subgid"):
+        path = etc / table
+        for line in path.read_text().splitlines() if path.is_file() else []:
             fields = line.split(":")
             if len(fields) == 3 and fields[1].isdigit() and fields[2].isdigit():
                 start, count = int(fields[1]), int(fields[2])
                 if start < UID_RANGE.stop and start + count > UID_RANGE.start:
-                    found.add(f"subordinate uids of {fields[0]}")
+                    found.add(f"{table} range of {fields[0]}")
     return found
 
 
 def hand_over(path: Path, user: SandboxUser) -> None:
-    """Make `path` (a folder the sandbox writes: its work dir) the sandbox user's."""
-    if user.switched and path.stat().st_uid != user.uid:
-        os.chown(path, user.uid, user.gid)
+    """Make `path` (a folder the sandbox writes: its work dir) the sandbox user's; a link is left alone (the
+    sandbox may have planted it, pointing anywhere)."""
+    if not user.switched:
+        return
+    info = path.lstat()
+    if not stat.S_ISLNK(info.st_mode) and info.st_uid != user.uid:
+        os.chown(path, user.uid, user.gid, follow_symlinks=False)
 
 
 def hand_over_tree(root: Path, user: SandboxUser) -> None:
@@ -148,7 +177,7 @@ def hand_over_tree(root: Path, user: SandboxUser) -> None:
     for folder, dirs, files in os.walk(root):
         for name in [*dirs, *files]:
             os.chown(Path(folder) / name, user.uid, user.gid, follow_symlinks=False)
-    os.chown(root, user.uid, user.gid)
+    os.chown(root, user.uid, user.gid, follow_symlinks=False)
 
 
 @functools.cache
@@ -164,6 +193,24 @@ def supports(bwrap: str, option: str) -> bool:
         logger.warning("%s has no %s", bwrap, option)
         return False
     return True
+
+
+def unprivileged_userns() -> bool:
+    """Whether this machine lets an unprivileged user make a user namespace (`--disable-userns` stops it)."""
+    setpriv = [
+        shutil.which("setpriv") or "setpriv",
+        f"--reuid={UID_BASE}",
+        f"--regid={UID_BASE}",
+        "--clear-groups",
+    ]
+    unshare = [shutil.which("unshare") or "unshare", "--user", "true"]
+    try:
+        done = subprocess.run(
+            [*setpriv, *unshare], capture_output=True, env={"PATH": "/usr/bin:/bin"}, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 @functools.cache
@@ -190,5 +237,9 @@ def nested_userns_blockable(bwrap: str) -> bool:
         logger.warning("could not try nested user namespaces: %s", e)
         return False
     if done.returncode != 0:
-        logger.info("sandboxes cannot make user namespaces here: %s", done.stderr.strip()[-200:])
+        logger.warning(
+            "an unprivileged bubblewrap cannot start inside a sandbox (%s): sandboxes are not kept from "
+            "making user namespaces, where the machine lets unprivileged users make them",
+            done.stderr.strip()[-200:],
+        )
     return done.returncode == 0

@@ -73,6 +73,11 @@ class UserGrants:
             return None
         return self.show(who.user).capabilities
 
+    def of_owner(self, user: str, admins: set[str]) -> list[str] | None:
+        """The ceiling of a process's owner when no token is at hand (a resume at the daemon's start): none
+        for a user who holds an admin token, else the user's grant."""
+        return None if user in admins else self.show(user).capabilities
+
     def narrow(self, who: Principal, capabilities: Sequence[str]) -> list[str]:
         """`capabilities` cut to `who`'s ceiling (what an agent's manifest asks for)."""
         ceiling = self.ceiling(who)

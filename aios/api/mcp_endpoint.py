@@ -102,6 +102,8 @@ class McpEndpoint:
                 held.last_used = time.monotonic()
                 return held
             manifest = await read_manifest(agent, self.state.host)
+            narrow = grants_of(self.state).narrow
+            capabilities = await asyncio.to_thread(narrow, who, manifest.capabilities)
             held = _Held(pid=-1)
 
             async def program(pid: int) -> str:
@@ -116,7 +118,7 @@ class McpEndpoint:
                 program,
                 agent=manifest.name,
                 task="tools over MCP",
-                capabilities=grants_of(self.state).narrow(who, manifest.capabilities),
+                capabilities=capabilities,
                 owner=user,
             )
             self._held[key] = held

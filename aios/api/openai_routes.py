@@ -158,7 +158,8 @@ async def chat_completions(
     """A conversation is named by the `X-AIOS-Program` header or else the `user` field: its calls reuse one
     process and its KV cache, and the time between them counts as a tool pause. Without a name the call is
     a process of its own."""
-    grants_of(state).check(who, [LLM_CAPABILITY])  # an admin may have taken the model from this user
+    # an admin may have taken the model from this user
+    await asyncio.to_thread(grants_of(state).check, who, [LLM_CAPABILITY])
     model = _engines(state).resolve(body.model)
     name = program or body.user
     syscall = to_syscall(body, model=model, last_step=name is None)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from aios.api.auth import User
+from aios.api.grants import Capability
 from aios.api.params import Id
 from aios.api.state import ApiState, api_state
 from aios.api.tokens import Principal
@@ -29,7 +30,7 @@ class SpawnRequest(BaseModel):
 
     agent: str = Field(pattern=AGENT_NAME, max_length=100)
     task: str = Field(max_length=100_000)
-    capabilities: list[str] | None = Field(default=None, max_length=64)
+    capabilities: list[Capability] | None = Field(default=None, max_length=64)
     """Narrow the manifest's capabilities (never widened). Without it the process gets the manifest's,
     cut to what an admin granted the caller's user."""
     priority: int = Field(default=0, ge=-100, le=100)
@@ -44,7 +45,7 @@ class AttachRequest(BaseModel):
 
     name: str = Field(pattern=AGENT_NAME, max_length=100)
     task: str = Field(max_length=100_000)
-    capabilities: list[str] = Field(default_factory=lambda: ["llm"], max_length=64)
+    capabilities: list[Capability] = Field(default_factory=lambda: ["llm"], max_length=64)
     """At most what an admin granted the caller's user (refused otherwise)."""
     priority: int = Field(default=0, ge=-100, le=100)
     model: str | None = Field(default=None, max_length=200)
@@ -73,14 +74,16 @@ def visible(state: ApiState, who: Principal, pid: int) -> ProcessRecord:
 @router.post("", status_code=201, summary="Start an installed agent on a task")
 async def spawn(body: SpawnRequest, who: User, state: State) -> ProcessRecord:
     grants = grants_of(state)
+    ceiling = await asyncio.to_thread(grants.ceiling, who)
+    requested = body.capabilities
     pid = await spawn_agent(
         state.kernel,
         body.agent,
         body.task,
         host=state.host,
         owner=who.user,
-        capabilities=None if body.capabilities is None else grants.check(who, body.capabilities),
-        ceiling=grants.ceiling(who),
+        capabilities=None if requested is None else await asyncio.to_thread(grants.check, who, requested),
+        ceiling=ceiling,
         priority=body.priority,
         model=body.model,
         session=body.session,
@@ -104,7 +107,7 @@ async def attach(body: AttachRequest, who: User, state: State) -> Attached:
             raise AgentFailed(report.error, traceback=report.traceback)
         return report.result
 
-    capabilities = grants_of(state).check(who, body.capabilities)
+    capabilities = await asyncio.to_thread(grants_of(state).check, who, body.capabilities)
     pid = await state.kernel.spawn(
         program,
         agent=body.name,
@@ -164,7 +167,8 @@ async def wait(
 @router.post("/{pid}/resume", summary="Run an interrupted process again from its journal")
 async def resume(pid: Id, who: User, state: State) -> ProcessRecord:
     visible(state, who, pid)
-    return await resume_agent(state.kernel, pid, host=state.host)
+    ceiling = await asyncio.to_thread(grants_of(state).ceiling, who)
+    return await resume_agent(state.kernel, pid, host=state.host, ceiling=ceiling)
 
 
 @router.get("/{pid}/logs", summary="What the process asked for (its audit rows) and what it printed")

@@ -124,6 +124,13 @@ class UserTokens:
         self._checked = {d: v for d, v in self._checked.items() if v[1].token_id not in ids}
         return len(ids)
 
+    def admins(self) -> set[str]:
+        """Users who hold a live admin token."""
+        now = time.time()
+        with Session(self.engine) as session:
+            rows = session.scalars(select(TokenRow).where(TokenRow.admin, TokenRow.revoked_at.is_(None)))
+            return {row.user for row in rows if row.expires_at is None or row.expires_at > now}
+
     def list(self) -> list[TokenInfo]:
         with Session(self.engine) as session:
             return [

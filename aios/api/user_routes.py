@@ -33,7 +33,8 @@ async def list_users(_who: Admin, state: State) -> list[UserGrant]:
     assert state.users is not None
     grants = grants_of(state)
     tokens = await asyncio.to_thread(state.users.list)
-    names = sorted({t.user for t in tokens if t.revoked_at is None} | set(grants.explicit_users()))
+    explicit = await asyncio.to_thread(grants.explicit_users)
+    names = sorted({t.user for t in tokens if t.revoked_at is None} | set(explicit))
     return [await asyncio.to_thread(grants.show, name) for name in names]
 
 

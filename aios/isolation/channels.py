@@ -28,8 +28,9 @@ class ExitReport(BaseModel):
 
 
 RECENT_KEYS = 16
-"""Syscalls per process remembered by idempotency key: a request sent again after its connection failed is
-answered from here (or joins the call still running) instead of running twice."""
+"""Finished syscalls per process remembered by idempotency key, besides those still running: a request
+sent again after its connection failed is answered from here (or joins the call still running) instead
+of running twice."""
 MAX_KEY_CHARS = 100
 
 
@@ -40,12 +41,21 @@ class _Channel:
     inflight: set[asyncio.Future[object]] = field(default_factory=set)
     recent: OrderedDict[str, asyncio.Future[object]] = field(default_factory=OrderedDict)
     """Idempotency key -> the syscall sent under it (running or done), newest last."""
+    waiting: dict[asyncio.Future[object], int] = field(default_factory=dict)
+    """Running syscall -> how many requests wait for it (the first, and any sent again)."""
     exit: ExitReport | None = None
     reported: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _forget_finished(recent: OrderedDict[str, asyncio.Future[object]]) -> None:
+    """Keep every running syscall (a request may yet be sent again) and the newest finished ones."""
+    finished = [key for key, task in recent.items() if task.done()]
+    for key in finished[: max(0, len(finished) - RECENT_KEYS)]:
+        del recent[key]
 
 
 class AgentChannels:
@@ -94,13 +104,18 @@ class AgentChannels:
             task.add_done_callback(channel.inflight.discard)
             if key is not None:
                 channel.recent[key] = task
-                while len(channel.recent) > RECENT_KEYS:
-                    channel.recent.popitem(last=False)
+                _forget_finished(channel.recent)
+        channel.waiting[task] = channel.waiting.get(task, 0) + 1
         try:
             await asyncio.wait({task})
         except asyncio.CancelledError:
-            task.cancel()  # the caller went away: so does its syscall
+            if channel.waiting.get(task) == 1:
+                task.cancel()  # the caller went away, and nobody sent it again: so does its syscall
             raise
+        finally:
+            channel.waiting[task] -= 1
+            if not channel.waiting[task]:
+                del channel.waiting[task]
         if task.cancelled():
             raise ProcessKilled("the process ended while this syscall ran", pid=pid)
         return task.result()  # type: ignore[return-value]

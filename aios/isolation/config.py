@@ -21,8 +21,8 @@ class AgentsConfig(BaseModel):
     """CPU time an agent process may use (its own code; LLM and tool work run in the kernel)."""
     open_files: int = Field(default=256, ge=32)
     max_processes: int = Field(default=256, ge=8)
-    """Processes and threads of one agent process's sandboxes at once, its shell commands included
-    (pids.max of its cgroup, and RLIMIT_NPROC of its uid where aios runs as root)."""
+    """Processes and threads of an agent's sandbox at once (pids.max of its cgroup); where aios runs as
+    root, also RLIMIT_NPROC of its uid, which its shell commands share."""
     nice: int = Field(default=10, ge=0, le=19)
     """Scheduling niceness of agent processes: their own code (and a busy loop in it) yields the CPU to the
     kernel's engine and drivers."""

@@ -17,7 +17,7 @@ from aios.isolation.config import AgentsConfig
 from aios.isolation.launch import agent_argv
 from aios.kernel.errors import SandboxUnavailable, UnknownAgent
 from aios.sdk import Manifest
-from aios.tools.cgroups import Bounds
+from aios.tools.cgroups import Bounds, bounded
 from aios.tools.sandbox import Limits, find_bwrap, launch_environment
 from aios.tools.sandbox_user import for_service, hand_over
 
@@ -90,7 +90,10 @@ class ManifestReader:
                 limits=agent_limits(self.config),
                 masked=self.masked,
             )
+            cgroup = await asyncio.to_thread(bounded, "agent-manifest", agent_bounds(self.config))
+            joined = cgroup.join() if cgroup is not None else []
             proc = await asyncio.create_subprocess_exec(
+                *joined,
                 *argv,
                 "--manifest",
                 name,
@@ -110,6 +113,9 @@ class ManifestReader:
                 raise UnknownAgent(
                     f"agent {name!r}: reading its manifest took over {MANIFEST_TIMEOUT_S}s"
                 ) from None
+            finally:
+                if cgroup is not None:
+                    await asyncio.to_thread(cgroup.remove)
         try:
             answer = json.loads(out)
             if "error" in answer:

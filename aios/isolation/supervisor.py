@@ -85,7 +85,6 @@ class IsolatedAgents:
                 nice=self.config.nice,
             )
             proc = await asyncio.create_subprocess_exec(
-                *(cgroup.join() if cgroup else ()),
                 *argv,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
@@ -94,6 +93,8 @@ class IsolatedAgents:
                 start_new_session=True,
             )
             assert proc.stdin is not None and proc.stdout is not None
+            if cgroup is not None:  # while its interpreter starts: the agent's code waits for the bootstrap
+                await asyncio.to_thread(cgroup.adopt, proc.pid)
             boot = Bootstrap(pid=pid, token=token, agent=reference, task=task)
             proc.stdin.write(boot.model_dump_json().encode() + b"\n")
             with contextlib.suppress(ConnectionError):  # it may die before reading: its exit says why

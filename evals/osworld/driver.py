@@ -51,6 +51,10 @@ class TaskComputerDriver(Driver):
     def bind(self, pid: int, exchange: Exchange) -> None:
         self._by_pid[pid] = exchange
 
+    def unconfined(self) -> frozenset[str]:
+        """A process acts only on its own task's computer, a sandbox of its own."""
+        return frozenset()
+
     def unbind(self, pid: int) -> None:
         exchange = self._by_pid.pop(pid, None)
         if exchange is not None:

@@ -24,7 +24,7 @@ from aios.evals.osworld.chrome import DEBUG_PORT
 from aios.isolation.launch import import_roots
 from aios.tools.cgroups import Bounds, Cgroup, bounded
 from aios.tools.sandbox import LAUNCH_PATH, Limits, MountPlan, find_bwrap, launch_environment, strip_setid
-from aios.tools.sandbox_user import become, for_service, hand_over_tree, namespaces
+from aios.tools.sandbox_user import become, for_job, hand_over_tree, namespaces
 from aios.tools.xdisplay import VirtualDisplay, stop_group
 
 logger = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ class Guest:
             raise GuestError("bubblewrap is not installed (Debian: apt-get install bubblewrap)")
         self.bwrap = bwrap
         self.root = Path(tempfile.mkdtemp(prefix="aios-task-"))
-        self.user = for_service(f"osworld-task-{self.root.name}")
+        self.user = for_job()
         """Who the task's programs are on the host (a uid of its own where aios runs as root)."""
         self.home = self.root / "home"
         self.cgroup: Cgroup | None = None

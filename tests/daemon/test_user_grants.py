@@ -24,6 +24,10 @@ async def test_a_plain_user_cannot_give_itself_what_acts_as_the_daemon(daemon: D
             "/v1/processes/attach", json={"name": "burglar", "task": "x", "capabilities": ["*"]}
         )
         assert wildcard.status_code == 403
+        bracket = await api.post(
+            "/v1/processes/attach", json={"name": "burglar", "task": "x", "capabilities": ["mcp.*[.read_]*"]}
+        )
+        assert bracket.status_code == 422, "only names, dots and * are capability patterns"
 
         iac = await api.post("/v1/processes", json={"agent": "iac", "task": "make a folder"})
         assert iac.status_code == 201, iac.text
@@ -104,6 +108,8 @@ def test_within_never_widens() -> None:
     assert within(["*"], ["kubernetes.*", "llm"]) == ["kubernetes.*", "llm"]
     assert within(["shell.exec"], ["shell.?"]) == [], "a pattern with ? could stand for more than its text"
     assert within(["a*"], ["*a"]) == [], "neither inside the other: nothing"
+    assert within(["mcp.*.read_*"], ["mcp.*[.read_]*"]) == [], "a bracket could hide names beyond it"
+    assert within(["*.read*"], ["ansible.apply"]) == []
 
 
 def test_only_mcp_servers_without_network_or_credentials_are_in_the_default() -> None:
@@ -111,6 +117,7 @@ def test_only_mcp_servers_without_network_or_credentials_are_in_the_default() ->
         {
             "servers": [
                 {"name": "notes", "command": "python3"},
+                {"name": "files", "command": "python3", "folder": "/srv/shared"},
                 {"name": "fetcher", "command": "python3", "network_hosts": ["example.com"]},
                 {"name": "remote", "url": "https://mcp.example.com/mcp", "headers": {"Authorization": "x"}},
             ]
