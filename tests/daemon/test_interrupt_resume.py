@@ -44,3 +44,34 @@ async def test_a_graceful_stop_interrupts_and_the_next_daemon_resumes(
     answer = json.loads(resumed.result or "")
     assert answer["runs"] == "hello\n"  # the first command was answered from the journal, not run again
     assert answer == json.loads(reference["result"])
+
+
+async def test_a_resumed_process_holds_no_more_than_its_users_grant_of_the_day(
+    daemon: Daemon, daemon_settings: Settings, tmp_path: Path, local_engine: LocalEngine
+) -> None:
+    """A process kept what its user held at spawn; resumed after the admin took a capability away, it had it
+    back (`aios resume`, or every interrupted process at the daemon's start after an upgrade)."""
+    daemon.grants.set("alice", ["llm", "shell.exec"], by="admin")
+    gate = tmp_path / "gate"
+    task = json.dumps({"say": "hello", "gate": str(gate)})
+    async with client(daemon, user_token(daemon, "alice")) as api:
+        spawned = (await api.post("/v1/processes", json={"agent": "journaler", "task": task})).json()
+        pid = spawned["pid"]
+        assert spawned["capabilities"] == ["llm", "shell.exec"]
+        await until(lambda: len(daemon.kernel.store.journal(pid)) == 2, "a shell and an LLM call journaled")
+    await daemon.kernel.shutdown(close_engines=False, interrupt=True)
+    await daemon.close()
+    daemon.grants.set("alice", ["llm"], by="admin")
+
+    second = await start_daemon(daemon_settings, cwd=tmp_path, preload=False)
+    second.kernel.engines.register("local", local_engine)
+    try:
+        async with client(second, user_token(second, "alice")) as api:
+            resumed = await api.post(f"/v1/processes/{pid}/resume")
+            assert resumed.status_code == 200, resumed.text
+            assert resumed.json()["capabilities"] == ["llm"]
+            ended = await second.kernel.wait(pid)
+    finally:
+        await second.kernel.shutdown(close_engines=False)
+        await second.close()
+    assert ended.state == ProcessState.FAILED and "shell.exec" in (ended.error or ""), ended.error
