@@ -80,6 +80,23 @@ def test_agents_models_and_doctor(tmp_path: Path, env: dict[str, str], config: P
         assert check in doctor.stdout
 
 
+def test_users_grant_revoke_and_reset(tmp_path: Path, env: dict[str, str], config: Path) -> None:
+    def users(*args: str) -> str:
+        done = aios("--config", str(config), "users", *args, env=env, cwd=tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return " ".join(done.stdout.split())
+
+    assert "bob (the default for users): llm, memory.*, ansible.check, shell.*" in users("show", "bob")
+    assert "bob (set by local admin): llm, memory.*, ansible.check, shell.*, browser.*" in users(
+        "grant", "bob", "browser.*"
+    )
+    assert "browser.*" in users("list") and "a user without a grant gets" in users("list")
+    assert "shell.*" not in users("revoke", "bob", "shell.*")
+    assert "(the default for users)" in users("reset", "bob")
+    bad = aios("--config", str(config), "users", "grant", "bob", "a[b]", env=env, cwd=tmp_path)
+    assert bad.returncode == 2 and "not a capability pattern" in bad.stderr
+
+
 def test_errors_are_clear_and_exit_non_zero(tmp_path: Path, env: dict[str, str], config: Path) -> None:
     unknown = aios("--config", str(config), "run", "ghost", "boo", env=env, cwd=tmp_path)
     assert unknown.returncode == 2 and "UnknownAgent: no agent named 'ghost'" in unknown.stderr
