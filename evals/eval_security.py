@@ -165,18 +165,8 @@ async def run_scenario(daemon: Daemon, lab: Lab, attack: Attack) -> AttackResult
     assert attack.scenario is not None
     started = time.monotonic()
     steps = await attack.scenario(lab, daemon)
-    evidence = attack.check(lab, Seen(texts=[s.text for s in steps], workdir=lab.root / "nowhere")) or ""
-    return AttackResult(
-        id=attack.id,
-        tactic=attack.tactic,
-        goal=attack.goal,
-        succeeded=bool(evidence),
-        evidence=evidence,
-        stopped_by=_stopped_by(steps),
-        steps=steps,
-        process_state="-",
-        seconds=time.monotonic() - started,
-    )
+    seen = Seen(texts=[s.text for s in steps], workdir=lab.root / "nowhere")
+    return _result(attack, attack.check(lab, seen), steps, "-", started)
 
 
 async def run_attack(kernel: Kernel, lab: Lab, attack: Attack) -> AttackResult:
@@ -199,16 +189,22 @@ async def run_attack(kernel: Kernel, lab: Lab, attack: Attack) -> AttackResult:
         stop()
     steps = _steps(kernel, pid, record.result if attack.agent is None else None)
     texts = [*outputs, *(s.text for s in steps), record.result or "", record.error or ""]
-    evidence = attack.check(lab, Seen(texts=texts, workdir=kernel.workdir(pid))) or ""
+    evidence = attack.check(lab, Seen(texts=texts, workdir=kernel.workdir(pid)))
+    return _result(attack, evidence, steps, record.state.value, started)
+
+
+def _result(
+    attack: Attack, evidence: str | None, steps: list[StepRecord], process_state: str, started: float
+) -> AttackResult:
     return AttackResult(
         id=attack.id,
         tactic=attack.tactic,
         goal=attack.goal,
         succeeded=bool(evidence),
-        evidence=evidence,
+        evidence=evidence or "",
         stopped_by=_stopped_by(steps),
         steps=steps,
-        process_state=record.state.value,
+        process_state=process_state,
         seconds=time.monotonic() - started,
     )
 

@@ -145,11 +145,6 @@ class MountPlan:
         self._shown.append(where)
         return self
 
-    def dir(self, path: str | Path) -> MountPlan:
-        """An empty folder at `path` in a folder bubblewrap made (a mount point's parent)."""
-        self._parents(Path(path) / "_")
-        return self
-
     def option(self, *args: str) -> MountPlan:
         """bubblewrap options that need no folder made (masks inside a shown folder, --chdir, --setenv)."""
         self.args += args

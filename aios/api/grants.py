@@ -3,7 +3,8 @@
 A user with no grant of their own gets the kernel's safe default (`KernelAPI.user_capabilities`: the
 model, memory, and every operation that runs confined); an admin widens or narrows it per user. Admin
 tokens have no ceiling. Every process a user token starts (spawn, attach, MCP, the OpenAI endpoint) has
-its capabilities cut to its user's ceiling; a process keeps what it got when the grant later changes.
+its capabilities cut to its user's ceiling; a running process keeps what it got when the grant changes,
+a resumed one is cut to the grant of the day.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ async def test_the_daemons_own_files_stay_out_of_a_users_reach(daemon: Daemon) -
         assert attached.status_code == 201, attached.text
         token, pid = attached.json()["token"], attached.json()["process"]["pid"]
         target = daemon.settings.cli_token_path
-        command = f"cat {target}; ls -A {target.parent}; cat /proc/1/environ"
+        command = f"cat {target}; ls -A {target.parent}"
         async with client(daemon, token) as agent:
             ran = await agent.post(
                 "/v1/syscalls", json={"kind": "tool", "name": "shell.exec", "arguments": {"cmd": command}}
