@@ -178,8 +178,21 @@ def _remove_parents() -> None:
             folder.rmdir()
 
 
+def _sweep(folder: Path) -> None:
+    """Remove what daemons that are gone (killed, so their exit handler never ran) left under `folder`."""
+    for stale in folder.glob("aios-*"):
+        pid = stale.name.removeprefix("aios-")
+        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        for leaf in [child for child in stale.iterdir() if child.is_dir()]:
+            Cgroup(folders=(leaf,)).remove()
+        with contextlib.suppress(OSError):
+            stale.rmdir()
+
+
 def _parent(folder: Path) -> Path | None:
     """A folder for aios's cgroups under `folder`, or None when it cannot be made there."""
+    _sweep(folder)
     mine = folder / f"aios-{os.getpid()}"
     try:
         mine.mkdir()
