@@ -89,24 +89,29 @@ def agent_class(reference: str) -> type[Agent]:
     """The agent class an entry point name (`react`) or a `module:Class` reference names, as its code
     declares it; only its own module is imported (a sandboxed agent process must not run other packages'
     code)."""
-    if ":" in reference:
-        module, _, qualname = reference.partition(":")
-        try:
-            target: object = importlib.import_module(module)
-            for part in qualname.split("."):
-                target = getattr(target, part)
-        except (ImportError, AttributeError) as e:
-            raise UnknownAgent(f"cannot load agent {reference!r}: {e}") from e
-    else:
-        target = find(reference).entry.load()
-    if not (isinstance(target, type) and issubclass(target, Agent) and hasattr(target, "manifest")):
-        raise UnknownAgent(f"{reference!r} does not name an aios.sdk.Agent subclass with a manifest")
-    return target
+    if ":" not in reference:
+        return _checked_class(reference, find(reference).entry.load())
+    module, _, qualname = reference.partition(":")
+    try:
+        target: object = importlib.import_module(module)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as e:
+        raise UnknownAgent(f"cannot load agent {reference!r}: {e}") from e
+    return _checked_class(reference, target)
 
 
 def load_agent(reference: str) -> type[Agent]:
     """`agent_class`, refused when an installed agent's manifest claims a name other than its own."""
-    cls = agent_class(reference)
-    if ":" not in reference:
-        check_identity(find(reference), cls.manifest)
+    if ":" in reference:
+        return agent_class(reference)
+    agent = find(reference)  # looked up once: a scan of every installed package's entry points
+    cls = _checked_class(reference, agent.entry.load())
+    check_identity(agent, cls.manifest)
     return cls
+
+
+def _checked_class(reference: str, target: object) -> type[Agent]:
+    if not (isinstance(target, type) and issubclass(target, Agent) and hasattr(target, "manifest")):
+        raise UnknownAgent(f"{reference!r} does not name an aios.sdk.Agent subclass with a manifest")
+    return target
