@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 
@@ -17,6 +16,8 @@ from aios.isolation.channels import AgentChannels
 from aios.sdk._wire import IDEMPOTENCY_HEADER, Wire
 
 IDLE_CLOSE_S = 0.2
+WAIT_S = 30.0
+"""Deadline for the server to hang up on an idle connection (it does after IDLE_CLOSE_S)."""
 
 
 @dataclass
@@ -29,6 +30,8 @@ class Server:
     """The idempotency key of every request that arrived, in order."""
     port: int = 0
     connections: set[asyncio.Task[None]] = field(default_factory=set)
+    closed_idle: threading.Event = field(default_factory=threading.Event)
+    """Set once the server hung up on a connection that sat idle."""
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -37,7 +40,9 @@ class Server:
         http = h11.Connection(our_role=h11.SERVER)
         try:
             await self._answer(http, reader, writer)
-        except (TimeoutError, ConnectionError, h11.RemoteProtocolError):
+        except TimeoutError:
+            self.closed_idle.set()
+        except (ConnectionError, h11.RemoteProtocolError):
             pass
         finally:
             writer.close()
@@ -103,10 +108,10 @@ async def test_a_request_after_the_server_closed_the_idle_connection_is_answered
     with running(Server()) as server:
         wire = Wire(token="t", host="127.0.0.1", port=server.port)
         first = await wire.post("/v1/syscalls", b"{}")
-        if how == "block":
-            time.sleep(IDLE_CLOSE_S * 3)  # noqa: ASYNC251 - the agent's own work holds its event loop
+        if how == "block":  # the agent's own work holds its event loop until the server hung up
+            assert server.closed_idle.wait(WAIT_S)
         else:
-            await asyncio.sleep(IDLE_CLOSE_S * 3)
+            assert await asyncio.to_thread(server.closed_idle.wait, WAIT_S)
         second = await wire.post("/v1/syscalls", b"{}")
         await wire.aclose()
     assert (first.json(), second.json()) == ({"n": 1}, {"n": 2})

@@ -15,9 +15,9 @@ from aios.kernel.errors import InvalidSyscall, PermissionDenied, ToolError, Tool
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
 from aios.kernel.syscalls import LLMSyscall, Message, ToolCall, ToolSpec, ToolSyscall
-from aios.tools.cgroups import detect
 
 from ..fakes import FakeEngine, until
+from ..sandbox_bounds import cgroup_tree
 from .conftest import Boot, needs_bwrap, output, run_calls, stdio_server
 
 pytestmark = needs_bwrap
@@ -209,8 +209,7 @@ async def test_a_restarted_server_gets_its_connect_timeout_to_start_not_the_call
 async def test_a_stdio_server_past_its_memory_bound_is_stopped_and_the_next_call_restarts_it(
     boot_with: Boot,
 ) -> None:
-    if detect()[0] is None:
-        pytest.skip(f"this machine gives aios no cgroups ({detect()[1]}): `aios doctor` says so")
+    cgroup_tree()
     kernel = await boot_with(stdio_server("hog", memory_mb=96, timeout_s=60))
     calls = [
         ("mcp.hog.hog", {"megabytes": 16}),

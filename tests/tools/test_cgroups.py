@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
 from aios.tools import cgroups
+from tests.sandbox_bounds import cgroup_tree
 
 
 def test_what_a_killed_daemon_left_is_swept_by_the_next() -> None:
-    tree, why_not = cgroups.detect()
-    if tree is None:
-        pytest.skip(f"this machine gives aios no cgroups ({why_not}): `aios doctor` says so")
+    tree = cgroup_tree()
     hierarchy = tree.pids.parent
     stale = hierarchy / "aios-999999999"  # no such pid (above pid_max)
     (stale / "agent-7-abcd").mkdir(parents=True)

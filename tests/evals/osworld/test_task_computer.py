@@ -23,9 +23,9 @@ from aios.evals.osworld.guest import Guest, GuestConfig
 from aios.evals.osworld.setup_steps import StepContext, run_steps
 from aios.evals.osworld.task import Step
 from aios.evals.osworld.unsupported import NeedsNetwork, SetupFailed, Unsupported
-from aios.tools.cgroups import detect
 from aios.tools.xdisplay import XSession
 from tests.fakes import until
+from tests.sandbox_bounds import cgroup_tree
 
 
 @pytest.fixture(scope="module")
@@ -245,8 +245,7 @@ async def test_two_task_computers_share_nothing_and_leave_nothing(x: XSession, g
 
 def test_a_task_computer_is_bounded_in_memory_and_processes_as_a_whole() -> None:
     """Task computers had no memory cap: a task could take the machine's memory from every other one."""
-    if detect()[0] is None:
-        pytest.skip(f"this machine gives aios no cgroups ({detect()[1]}): `aios doctor` says so")
+    cgroup_tree()
     limits = dataclasses.replace(GuestConfig().limits, processes=64)
     small = Guest(GuestConfig(memory_mb=192, limits=limits))
     small.start()
