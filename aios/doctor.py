@@ -24,8 +24,8 @@ from aios.tools.registry import build_drivers
 from aios.tools.sandbox import find_bwrap
 from aios.tools.sandbox_user import (
     UID_RANGE,
-    for_service,
     nested_userns_blockable,
+    switching,
     uid_clashes,
     unprivileged_userns,
 )
@@ -119,8 +119,7 @@ def _sandbox_check(settings: Settings) -> Check:
 
 def _sandbox_user_check(settings: Settings) -> Check:
     """Who sandboxed code is: a uid that owns nothing (aios runs as root), or the daemon's own."""
-    user = for_service("doctor")
-    if not user.switched:
+    if not switching():
         return Check(
             name="sandbox user",
             ok=False,
@@ -149,7 +148,7 @@ def _sandbox_user_check(settings: Settings) -> Check:
 def _bounds_check() -> Check:
     """Which process-count and memory bounds hold for sandboxes on this machine."""
     tree, why_not = detect()
-    nproc = "RLIMIT_NPROC per sandbox uid" if for_service("doctor").switched else "no RLIMIT_NPROC (not root)"
+    nproc = "RLIMIT_NPROC per sandbox uid" if switching() else "no RLIMIT_NPROC (not root)"
     if tree is None:
         return Check(
             name="sandbox bounds",

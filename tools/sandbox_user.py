@@ -62,20 +62,21 @@ class SandboxUser:
         return self.uid if self.switched else NOBODY
 
 
-def _switching() -> bool:
+def switching() -> bool:
+    """Whether sandboxes get uids of their own: only root may become another uid."""
     return os.geteuid() == 0
 
 
 def for_process(pid: int) -> SandboxUser:
     """The uid of kernel process `pid`'s sandboxes: its agent code, its commands, its apps."""
-    if not _switching():
+    if not switching():
         return SandboxUser(uid=os.geteuid(), switched=False)
     return SandboxUser(uid=UID_BASE + SERVICE_UIDS + pid % PROCESS_UIDS, switched=True)
 
 
 def for_service(name: str) -> SandboxUser:
     """The uid of a long-lived sandbox called `name` (stable across restarts: its folders stay its own)."""
-    if not _switching():
+    if not switching():
         return SandboxUser(uid=os.geteuid(), switched=False)
     return SandboxUser(uid=UID_BASE + zlib.crc32(name.encode()) % NAMED_UIDS, switched=True)
 
@@ -85,7 +86,7 @@ _transient = itertools.count()
 
 def for_job() -> SandboxUser:
     """A uid for a sandbox that lives for one job, none of the named ones (512 in turn, then again)."""
-    if not _switching():
+    if not switching():
         return SandboxUser(uid=os.geteuid(), switched=False)
     return SandboxUser(uid=UID_BASE + NAMED_UIDS + next(_transient) % TRANSIENT_UIDS, switched=True)
 

@@ -25,7 +25,7 @@ from aios.tools.sandbox import (
     strip_setid,
     unsandboxed_command,
 )
-from aios.tools.sandbox_user import for_process, for_service, hand_over
+from aios.tools.sandbox_user import for_process, for_service, hand_over, switching
 from aios.tools.secret_files import find_secrets, mask_args
 
 logger = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ class ShellDriver(Driver):
     async def health(self) -> DriverHealth:
         mode = await self.mode()
         if mode == "bubblewrap":
-            who = "a uid of its own" if for_service("shell-probe").switched else "uid nobody (your own uid)"
+            who = "a uid of its own" if switching() else "uid nobody (your own uid)"
             return DriverHealth(ok=True, detail=f"bubblewrap sandbox (no network, read-only root, {who})")
         if mode == "unsandboxed":
             return DriverHealth(
