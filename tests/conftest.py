@@ -17,8 +17,9 @@ from aios.kernel.kernel import Kernel
 
 @pytest.fixture(autouse=True)
 def _shown_to_sandboxes(tmp_path: Path) -> None:
-    """pytest makes tmp_path 0700; run as root, sandboxed code runs as uids of its own and could not open a
-    test's files there. A user's project folder is 0755, as this one then is."""
+    """pytest makes tmp_path 0700. Run as root, sandboxed code runs as uids of its own and sees such a folder
+    only as the entries it had when the sandbox started (a gate file a test makes later would stay unseen).
+    A user's project folder is 0755, as this one then is."""
     tmp_path.chmod(0o755)
 
 

@@ -138,9 +138,26 @@ class MountPlan:
     def bind(
         self, source: str | Path, target: str | Path | None = None, *, writable: bool = False
     ) -> MountPlan:
-        """Show the host's `source` at `target` (its own path by default), read-only unless `writable`."""
+        """Show the host's `source` at `target` (its own path by default), read-only unless `writable`.
+
+        A folder shown read-only that others may not enter (a checkout in a 0700 `mktemp -d` folder, a
+        user's 0700 project) would stay closed to the sandbox's own uid: its entries are shown one by one
+        in an open folder instead, each keeping its own mode, and its links stay links, resolved inside.
+        """
         where = Path(target if target is not None else source)
         self._parents(where)
+        if self.user.switched and not writable and _closed_to_others(Path(source)):
+            entries = _entries(Path(source))
+            if entries is not None:
+                self.args += ["--perms", "0755", "--dir", str(where)]
+                self._made.add(where)
+                for entry in entries:
+                    if entry.is_symlink():
+                        self.args += ["--symlink", os.readlink(entry.path), str(where / entry.name)]
+                    else:
+                        self.args += ["--ro-bind", entry.path, str(where / entry.name)]
+                        self._shown.append(where / entry.name)
+                return self
         self.args += ["--bind" if writable else "--ro-bind", str(source), str(where)]
         self._shown.append(where)
         return self
@@ -160,6 +177,36 @@ class MountPlan:
                 continue
             self.args += ["--perms", "0755", "--dir", str(parent)]
             self._made.add(parent)
+
+
+MAX_ENTRIES_ONE_BY_ONE = 512
+"""A closed folder with more entries is shown whole (and stays closed to the sandbox): the command line
+would grow past reason."""
+
+
+def _closed_to_others(path: Path) -> bool:
+    """A folder whose mode keeps users other than its owner and group out."""
+    try:
+        info = path.stat()
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and (info.st_mode & 0o005) != 0o005
+
+
+def _entries(folder: Path) -> list[os.DirEntry[str]] | None:
+    """The folder's entries by name, or None when there are too many to show one by one."""
+    with os.scandir(folder) as listing:
+        entries = sorted(listing, key=lambda entry: entry.name)
+    if len(entries) > MAX_ENTRIES_ONE_BY_ONE:
+        logger.warning(
+            "%s is closed to other users (mode %o) and holds %d entries: sandboxes cannot read it; chmod "
+            "o+rx it to show it to them",
+            folder,
+            stat.S_IMODE(folder.stat().st_mode),
+            len(entries),
+        )
+        return None
+    return entries
 
 
 def bwrap_command(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -295,3 +296,38 @@ async def test_root_only_files_are_unreadable_to_an_agent_and_its_commands(
         # the agent's own sandbox shows /etc, not the user's folder (only its shell commands see that)
         assert mine == "refused:PermissionError" if path.startswith("/etc") else mine.startswith("refused")
         assert "root's secret" not in shell and "Permission denied" in shell, (path, shell)
+
+
+CLOSED_AGENT = """
+from aios.sdk import Agent, Context, Manifest
+
+
+class ClosedAgent(Agent):
+    manifest = Manifest(name="closed", capabilities=("llm", "shell.exec"))
+
+    async def run(self, task: str, ctx: Context) -> str:
+        return (await ctx.tool("shell.exec", cmd="echo ran"))["stdout"].strip()
+"""
+
+
+async def test_an_agent_installed_in_a_folder_closed_to_others_still_runs(
+    model_kernel: Kernel, host: AgentHost, tmp_path: Path
+) -> None:
+    """A checkout in a `mktemp -d` folder (0700): the sandbox's own uid could not enter it, and every isolated
+    agent failed importing aios. Its entries are shown one by one, each with its own mode."""
+    closed = tmp_path / "closed"
+    info = closed / "closed_agent-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: closed-agent\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[aios.agents]\nclosed = closed_agent:ClosedAgent\n")
+    (closed / "closed_agent.py").write_text(CLOSED_AGENT)
+    (closed / "private.txt").write_text("only root")
+    (closed / "private.txt").chmod(0o600)
+    closed.chmod(0o700)
+    sys.path.append(str(closed))
+    try:
+        record = await model_kernel.wait(await spawn_agent(model_kernel, "closed", "go", host=host))
+    finally:
+        sys.path.remove(str(closed))
+        sys.modules.pop("closed_agent", None)
+    assert record.state == ProcessState.DONE and record.result == "ran", record.error
