@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,9 +185,9 @@ def _sweep(folder: Path) -> None:
         pid = stale.name.removeprefix("aios-")
         if not pid.isdigit() or Path(f"/proc/{pid}").exists():
             continue
-        for leaf in [child for child in stale.iterdir() if child.is_dir()]:
-            Cgroup(folders=(leaf,)).remove()
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):  # another daemon starting beside this one may sweep it first
+            for leaf in [child for child in stale.iterdir() if child.is_dir()]:
+                Cgroup(folders=(leaf,)).remove()
             stale.rmdir()
 
 
@@ -280,9 +281,18 @@ def _try_v1() -> tuple[CgroupTree | None, str]:
     return CgroupTree(version=1, pids=parents[0], memory=parents[1]), ""
 
 
-@functools.cache
+_DETECTING = threading.Lock()
+
+
 def detect() -> tuple[CgroupTree | None, str]:
-    """Where this daemon may bound its sandboxes, or None and why not (found once per process)."""
+    """Where this daemon may bound its sandboxes, or None and why not (found once per process, however
+    many sandboxes start at once)."""
+    with _DETECTING:
+        return _detect()
+
+
+@functools.cache
+def _detect() -> tuple[CgroupTree | None, str]:
     tree, why_not_v2 = _try_v2()
     if tree is not None:
         return tree, ""
