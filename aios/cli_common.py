@@ -14,7 +14,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+import click
 from rich.console import Console
+from typer.core import TyperGroup
 
 if TYPE_CHECKING:
     from aios.config import Settings
@@ -146,3 +148,13 @@ def publish(report: Report, folder: Path, *, footnote: str = "") -> None:
     console.print(table)
     console.print(f"[dim]{footnote}written to {folder}[/]")
     print(report.last_line())
+
+
+class DefaultCommandGroup(TyperGroup):
+    """A group whose first command runs when the arguments name no other one: `aios eval osworld PATH`
+    keeps working beside `aios eval osworld check PATH`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = [next(iter(self.commands)), *args]
+        return super().parse_args(ctx, args)

@@ -9,14 +9,28 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from aios.cli_common import _settings, _State, on_kernel, progress, publish, with_memory_in
-from aios.cli_osworld import eval_osworld, eval_report
+from aios.cli_common import (
+    DefaultCommandGroup,
+    _settings,
+    _State,
+    on_kernel,
+    progress,
+    publish,
+    with_memory_in,
+)
+from aios.cli_osworld import eval_osworld, eval_osworld_check, eval_report
 
 if TYPE_CHECKING:
     from aios.evals.eval_security import SecurityReport
 
 eval_app = typer.Typer(help="Evaluations that score agents and subsystems.", no_args_is_help=True)
-eval_app.command("osworld")(eval_osworld)
+osworld_app = typer.Typer(
+    cls=DefaultCommandGroup,
+    help="OSWorld-format computer tasks: run them (the default), or check which this machine supports.",
+)
+osworld_app.command("run", hidden=True)(eval_osworld)
+osworld_app.command("check")(eval_osworld_check)
+eval_app.add_typer(osworld_app, name="osworld")
 eval_app.command("report")(eval_report)
 
 

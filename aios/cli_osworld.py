@@ -59,12 +59,15 @@ def eval_osworld(
     if observation not in OBSERVATION_TYPES:
         raise typer.BadParameter(f"one of {', '.join(OBSERVATION_TYPES)}", param_hint="--observation")
     source = source or SHIPPED
+    bad: list[TaskFormatError] = []
     try:
-        tasks = load_tasks(source, domains=domain, meta=meta)
+        tasks = load_tasks(source, domains=domain, meta=meta, bad=bad)
     except TaskFormatError as exc:
         raise typer.BadParameter(str(exc), param_hint="SOURCE") from exc
     if not tasks:
         raise typer.BadParameter(f"no tasks under {source}" + (f" in {domain}" if domain else ""))
+    for problem in bad:
+        err_console.print(f"[yellow]skipped[/] {problem}")
     shipped = source.resolve().is_relative_to(SHIPPED.resolve())
     config = RunConfig(
         results=results,
@@ -138,6 +141,56 @@ async def _on_kernel(
         if host is not None:
             await host.close()
         await kernel.shutdown()
+
+
+def eval_osworld_check(
+    source: Annotated[Path, typer.Argument(help="Task file, folder, or OSWorld's evaluation_examples.")],
+    meta: Annotated[
+        Path | None, typer.Option(help="A meta file (domain -> ids), e.g. test_all.json.")
+    ] = None,
+    cache: Annotated[
+        Path | None, typer.Option(help="Where downloads would be read from (default: the suite's).")
+    ] = None,
+    domain: Annotated[list[str] | None, typer.Option(help="Only these domains (repeatable).")] = None,
+    online: Annotated[
+        bool, typer.Option(help="Count tasks that open live web pages as supported (a machine online).")
+    ] = False,
+    tasks_out: Annotated[
+        Path | None, typer.Option("--json", help="Write every unsupported task and its reasons here.")
+    ] = None,
+) -> None:
+    """How many tasks this runner can run on this machine, per domain, and why the others cannot; starts
+    no computer."""
+    from rich.table import Table
+
+    from aios.evals.osworld.coverage import coverage
+    from aios.evals.osworld.evaluation import SHIPPED_CACHE
+    from aios.evals.osworld.guest import GuestConfig
+    from aios.evals.osworld.task import TaskFormatError, load_tasks
+
+    if meta is not None and not meta.is_absolute() and not meta.exists() and (source / meta).is_file():
+        meta = source / meta  # `--meta test_all.json` beside the tasks, as OSWorld's README names it
+    bad: list[TaskFormatError] = []
+    try:
+        tasks = load_tasks(source, domains=domain, meta=meta, bad=bad)
+    except TaskFormatError as exc:
+        raise typer.BadParameter(str(exc), param_hint="SOURCE") from exc
+    report = coverage(tasks, GuestConfig(), cache_dir=cache or SHIPPED_CACHE, bad=bad, online=online)
+    table = Table(title=f"{report.tasks} tasks under {source}")
+    for column in ("domain", "tasks", "supported", "not supported (by first reason)"):
+        table.add_column(column)
+    for name, d in report.domains.items():
+        first = ", ".join(f"{k} {v}" for k, v in d.first_reasons.most_common()) or "-"
+        table.add_row(name, str(d.tasks), str(d.supported), first)
+    console.print(table)
+    console.print("[bold]why, in tasks[/] (a task may have several reasons):")
+    for reason, count in report.reasons().most_common():
+        console.print(f"  {count:4d}  {reason}", highlight=False)
+    for problem in report.bad_files:
+        console.print(f"[yellow]bad file, skipped:[/] {problem}")
+    if tasks_out is not None:
+        tasks_out.write_text(report.model_dump_json(indent=2))
+    print(report.last_line())
 
 
 def _rate(value: float | None) -> str:

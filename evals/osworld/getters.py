@@ -206,6 +206,16 @@ def accessibility_tree(ctx: GetterContext, config: dict[str, Any]) -> str:
     return ctx.accessibility()
 
 
+NETWORK_GETTERS = {
+    "googledrive_file": "Google Drive",
+    "info_from_website": "a live web page",
+    "gotoRecreationPage_and_get_html_content": "a live web page",
+    "pdf_from_url": "a live web page",
+    "page_info": "a live web page",
+    "number_of_search_results": "a live search engine",
+}
+"""Getters that read an online service: their tasks are reported as needing the network, never scored."""
+
 GETTERS: dict[str, Getter] = {
     "vm_file": vm_file,
     "cloud_file": cloud_file,

@@ -137,6 +137,22 @@ exec /usr/bin/xterm -l -lf "$log" "$@"
 """
 
 
+def task_scripts(config: GuestConfig) -> dict[str, str]:
+    """The programs a task computer adds under the names OSWorld's tasks call them by."""
+    scripts = {"sudo": _sudo_script(config.password)}
+    for name in BROWSER_NAMES:
+        scripts[name] = _chromium_script(config.chromium)
+    scripts["xterm"] = scripts["gnome-terminal"] = _terminal_script()
+    # OSWorld's setup steps run `python -c "import pyautogui; ..."`: ours has pyautogui
+    scripts["python"] = scripts["python3"] = f'#!/bin/sh\nexec {sys.executable} "$@"\n'
+    return scripts
+
+
+def task_commands() -> set[str]:
+    """Names a task's steps may launch that the task computer itself provides."""
+    return set(task_scripts(GuestConfig()))
+
+
 def check_machine() -> None:
     """Raise GuestError naming what this machine lacks to build task computers (before any task runs)."""
     missing = [
@@ -212,13 +228,7 @@ class Guest:
             (self.home / folder).mkdir(parents=True)
         tools = self.root / "tools"
         tools.mkdir()
-        scripts = {"sudo": _sudo_script(self.config.password)}
-        for name in BROWSER_NAMES:
-            scripts[name] = _chromium_script(self.config.chromium)
-        scripts["xterm"] = scripts["gnome-terminal"] = _terminal_script()
-        # OSWorld's setup steps run `python -c "import pyautogui; ..."`: ours has pyautogui
-        scripts["python"] = f'#!/bin/sh\nexec {sys.executable} "$@"\n'
-        for name, text in scripts.items():
+        for name, text in task_scripts(self.config).items():
             (tools / name).write_text(text)
             (tools / name).chmod(0o755)
         etc = self.root / "etc"

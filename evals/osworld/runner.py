@@ -17,12 +17,12 @@ from aios.evals.osworld.accessibility import linearize, start_bus, tree_xml
 from aios.evals.osworld.actions import SPECIAL, execute, normalize
 from aios.evals.osworld.agents import EvalAgent, Observation
 from aios.evals.osworld.chrome import TaskBrowser
-from aios.evals.osworld.getters import GETTERS, GetterContext
+from aios.evals.osworld.coverage import task_reasons
+from aios.evals.osworld.getters import GetterContext
 from aios.evals.osworld.guest import Guest, GuestConfig, GuestError
-from aios.evals.osworld.metrics import metric
 from aios.evals.osworld.results import OUTCOME, Status, TaskOutcome, Trajectory, task_dir
 from aios.evals.osworld.scoring import score
-from aios.evals.osworld.setup_steps import StepContext, check_steps, run_steps
+from aios.evals.osworld.setup_steps import StepContext, run_steps
 from aios.evals.osworld.task import Task
 from aios.evals.osworld.unsupported import NeedsNetwork, SetupFailed, Unsupported
 from aios.tools.xdisplay import XSession
@@ -31,16 +31,6 @@ logger = logging.getLogger(__name__)
 
 OBSERVATION_TYPES = ("screenshot", "a11y_tree", "screenshot_a11y_tree")
 ACTION_SPACES = ("pyautogui", "computer_13")
-APPS = {
-    "libreoffice_calc": "soffice",
-    "libreoffice_writer": "soffice",
-    "libreoffice_impress": "soffice",
-    "gimp": "gimp",
-    "vlc": "vlc",
-    "thunderbird": "thunderbird",
-    "vs_code": "code",
-}
-"""Apps a task names in `related_apps` that must be installed for it to run (others need nothing)."""
 
 
 @dataclass(kw_only=True)
@@ -58,19 +48,16 @@ class RunConfig:
     guest: GuestConfig = field(default_factory=GuestConfig)
 
 
-def check_supported(task: Task, guest: GuestConfig) -> None:
-    """Raise Unsupported for the first thing the task needs that this runner or machine lacks."""
-    check_steps(task.config)
-    check_steps(task.evaluator.postconfig)
-    for name, result, expected, _ in task.evaluator.metrics():
-        metric(name)
-        for spec in (result, expected):
-            if spec is not None and spec.get("type") not in GETTERS:
-                raise Unsupported(f"getter:{spec.get('type')}")
-    for app in task.related_apps:
-        binary = guest.chromium if app == "chrome" else APPS.get(app)
-        if binary is not None and shutil.which(binary) is None:
-            raise Unsupported(f"app:{app}", f"{binary} is not installed")
+def check_supported(task: Task, guest: GuestConfig, cache_dir: Path | None = None) -> None:
+    """Raise for the first thing the task needs that this runner or machine lacks: NeedsNetwork for an
+    online service or a live page, Unsupported for the rest (`aios eval osworld check` lists them all)."""
+    reasons, _ = task_reasons(task, guest, cache_dir)
+    if not reasons:
+        return
+    first = reasons[0]
+    if first.kind == "network":
+        raise NeedsNetwork(first.detail or first.what, reason=f"needs the network ({first.what})")
+    raise Unsupported(first.key, first.detail)
 
 
 def _png(x: XSession) -> bytes:
@@ -99,7 +86,7 @@ class TaskRun:
             shutil.rmtree(self.folder)
         self.folder.mkdir(parents=True)
         try:
-            check_supported(self.task, self.config.guest)
+            check_supported(self.task, self.config.guest, self.config.cache_dir)
             self._in_fresh_computer(started)
         except Unsupported as exc:
             self._end(Status.UNSUPPORTED, f"{exc.what}: {exc}")

@@ -182,15 +182,6 @@ STEPS = {
 }
 
 
-def check_steps(steps: list[Step]) -> None:
-    """Raise Unsupported for the first step this runner cannot do."""
-    for step in steps:
-        if step.type in NOT_OFFLINE:
-            raise Unsupported(f"setup:{step.type}", "needs an online account or service")
-        if step.type not in STEPS:
-            raise Unsupported(f"setup:{step.type}")
-
-
 def run_steps(steps: list[Step], ctx: StepContext) -> None:
     """Run in order. NeedsNetwork and Unsupported pass through; anything else is a SetupFailed."""
     for i, step in enumerate(steps):

@@ -83,6 +83,8 @@ class Task(BaseModel):
 
 def load_task(path: Path, *, domain: str | None = None) -> Task:
     """Read one task file; `domain` defaults to the name of its folder."""
+    if not path.is_file():
+        raise TaskFormatError(f"task {path.parent.name}/{path.stem} is listed but {path} does not exist")
     try:
         data = json.loads(path.read_text())
         task = Task.model_validate(data)
@@ -95,19 +97,39 @@ def load_task(path: Path, *, domain: str | None = None) -> Task:
     return task
 
 
-def load_tasks(source: Path, *, domains: list[str] | None = None, meta: Path | None = None) -> list[Task]:
+def load_tasks(
+    source: Path,
+    *,
+    domains: list[str] | None = None,
+    meta: Path | None = None,
+    bad: list[TaskFormatError] | None = None,
+) -> list[Task]:
     """Every task under `source`, in a stable order.
 
     `source` is a task file, a folder of them (searched recursively), or OSWorld's `evaluation_examples`
     folder, whose `test_all.json`-style meta file (domain -> ids) picks the tasks under `examples/`.
-    `meta` names another meta file (`test_small.json`); `domains` keeps only those domains.
+    `meta` names another meta file (`test_small.json`); `domains` keeps only those domains. With `bad`,
+    a file that is not a task (or a listed task that is missing) is added there and skipped; without
+    it, the first one raises.
     """
+
+    def each(paths: list[tuple[Path, str | None]]) -> list[Task]:
+        tasks = []
+        for path, domain in paths:
+            try:
+                tasks.append(load_task(path, domain=domain))
+            except TaskFormatError as exc:
+                if bad is None:
+                    raise
+                bad.append(exc)
+        return tasks
+
     if source.is_file():
         tasks = [load_task(source)]
     elif meta is not None or (source / "test_all.json").is_file():
-        tasks = _from_meta(source, meta or source / "test_all.json")
+        tasks = each(_from_meta(source, meta or source / "test_all.json"))
     elif source.is_dir():
-        tasks = [load_task(p) for p in sorted(source.rglob("*.json")) if not p.name.startswith("test_")]
+        tasks = each([(p, None) for p in sorted(source.rglob("*.json")) if not p.name.startswith("test_")])
     else:
         raise TaskFormatError(f"{source}: no such task file or folder")
     if domains:
@@ -115,12 +137,16 @@ def load_tasks(source: Path, *, domains: list[str] | None = None, meta: Path | N
     seen: dict[tuple[str, str], Task] = {}
     for task in tasks:
         if (task.domain, task.id) in seen:
-            raise TaskFormatError(f"task {task.domain}/{task.id} appears twice under {source}")
+            twice = TaskFormatError(f"task {task.domain}/{task.id} appears twice under {source}")
+            if bad is None:
+                raise twice
+            bad.append(twice)
+            continue
         seen[(task.domain, task.id)] = task
-    return tasks
+    return list(seen.values())
 
 
-def _from_meta(root: Path, meta: Path) -> list[Task]:
+def _from_meta(root: Path, meta: Path) -> list[tuple[Path, str | None]]:
     try:
         index = json.loads(meta.read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -128,11 +154,4 @@ def _from_meta(root: Path, meta: Path) -> list[Task]:
     if not isinstance(index, dict) or not all(isinstance(v, list) for v in index.values()):
         raise TaskFormatError(f"{meta}: a meta file maps each domain to a list of task ids")
     examples = root / "examples" if (root / "examples").is_dir() else root
-    tasks = []
-    for domain, ids in index.items():
-        for task_id in ids:
-            path = examples / domain / f"{task_id}.json"
-            if not path.is_file():
-                raise TaskFormatError(f"{meta}: task {domain}/{task_id} is listed but {path} does not exist")
-            tasks.append(load_task(path, domain=domain))
-    return tasks
+    return [(examples / d / f"{task_id}.json", d) for d, ids in index.items() for task_id in ids]

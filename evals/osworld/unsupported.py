@@ -12,10 +12,10 @@ class Unsupported(Exception):
 
 
 class NeedsNetwork(Exception):
-    """A download whose URL is not in the local cache: the task cannot run offline."""
+    """A download whose URL is not in the local cache, or a live service: the task cannot run offline."""
 
-    def __init__(self, url: str) -> None:
-        super().__init__(f"not in the cache: {url}")
+    def __init__(self, url: str, reason: str = "not in the cache") -> None:
+        super().__init__(f"{reason}: {url}")
         self.url = url
 
 

@@ -14,7 +14,7 @@ from aios.evals.osworld.guest import GuestConfig
 from aios.evals.osworld.runner import check_supported
 from aios.evals.osworld.scoring import score
 from aios.evals.osworld.task import Evaluator, TaskFormatError, load_task, load_tasks
-from aios.evals.osworld.unsupported import Unsupported
+from aios.evals.osworld.unsupported import NeedsNetwork, Unsupported
 
 # The shape of a genuine task file (OSWorld's os domain), with the newer keys and one no one knows yet.
 GENUINE = {
@@ -107,18 +107,17 @@ def test_unsupported_steps_getters_and_metrics_are_named_before_anything_runs(tm
 
     check_supported(task_with(), GuestConfig())
     cases = {
-        "setup:googledrive": task_with(config=[{"type": "googledrive", "parameters": {}}]),
         "setup:tidy_desktop": task_with(config=[{"type": "tidy_desktop", "parameters": {}}]),
-        "metric:compare_pdfs": task_with(evaluator={**GENUINE["evaluator"], "func": "compare_pdfs"}),
-        "getter:vlc_playing_info": task_with(
-            evaluator={**GENUINE["evaluator"], "result": {"type": "vlc_playing_info"}}
-        ),
-        "app:vlc": task_with(related_apps=["vlc"]),
+        "metric:check_the_moon": task_with(evaluator={**GENUINE["evaluator"], "func": "check_the_moon"}),
+        "getter:moon_phase": task_with(evaluator={**GENUINE["evaluator"], "result": {"type": "moon_phase"}}),
+        "app:picard": task_with(related_apps=["picard"]),
     }
     for what, task in cases.items():
         with pytest.raises(Unsupported) as caught:
             check_supported(task, GuestConfig())
         assert caught.value.what == what
+    with pytest.raises(NeedsNetwork, match="setup:googledrive"):
+        check_supported(task_with(config=[{"type": "googledrive", "parameters": {}}]), GuestConfig())
 
 
 class _Nothing:
