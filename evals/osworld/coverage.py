@@ -14,9 +14,9 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, Field
 
 from aios.evals.osworld.cache import cached
-from aios.evals.osworld.getters import GETTERS, NETWORK_GETTERS
+from aios.evals.osworld.catalog import GETTERS, METRICS, option_gaps
+from aios.evals.osworld.getters import NETWORK_GETTERS
 from aios.evals.osworld.guest import GuestConfig, task_commands
-from aios.evals.osworld.metrics import METRICS
 from aios.evals.osworld.setup_steps import NOT_OFFLINE, STEPS
 from aios.evals.osworld.task import Step, Task, TaskFormatError
 from aios.evals.osworld.unsupported import NeedsNetwork
@@ -157,9 +157,11 @@ def task_reasons(
     missing: list[str] = []
     steps = [*task.config, *task.evaluator.postconfig]
     reasons = _step_reasons(steps, cache_dir, missing, online=online)
-    for name, result, expected, _ in task.evaluator.metrics():
+    for name, result, expected, options in task.evaluator.metrics():
         if name not in METRICS:
             reasons.append(Reason(kind="metric", what=name))
+        else:
+            reasons.extend(Reason(kind="metric", what=gap) for gap in option_gaps(name, options))
         for spec in (result, expected):
             reasons.extend(_getter_reasons(spec, cache_dir, missing))
     for app in dict.fromkeys(app_name(a) for a in task.related_apps):

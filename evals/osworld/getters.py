@@ -233,13 +233,3 @@ GETTERS: dict[str, Getter] = {
     "active_tab_html": active_tab_html,
     "accessibility_tree": accessibility_tree,
 }
-
-
-def get(ctx: GetterContext, spec: dict[str, Any] | None) -> Any:
-    """The value a getter spec names; an unknown type raises Unsupported."""
-    if spec is None:
-        return None
-    getter = GETTERS.get(spec.get("type", ""))
-    if getter is None:
-        raise Unsupported(f"getter:{spec.get('type')}")
-    return getter(ctx, spec)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import difflib
 import json
 import re
@@ -101,75 +100,6 @@ def is_expected_active_tab(result: Any, rules: dict[str, Any]) -> float:
     return float(url == rules["url"])
 
 
-def _table(path: str) -> dict[str, list[list[str]]]:
-    """Sheets of a csv or xlsx file as rows of text (numbers compared as written by Excel: 3.0 is 3)."""
-
-    def cell(value: Any) -> str:
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        return "" if value is None else str(value).strip()
-
-    if path.endswith(".csv"):
-        with open(path, newline="", encoding="utf-8", errors="replace") as f:
-            rows = [[cell(v) for v in row] for row in csv.reader(f)]
-        return {"Sheet1": _trim(rows)}
-    from openpyxl import load_workbook
-
-    book = load_workbook(path, data_only=True, read_only=True)
-    return {
-        ws.title: _trim([[cell(v) for v in row] for row in ws.iter_rows(values_only=True)]) for ws in book
-    }
-
-
-def _trim(rows: list[list[str]]) -> list[list[str]]:
-    rows = [list(row) for row in rows]
-    for row in rows:
-        while row and row[-1] == "":
-            row.pop()
-    while rows and not rows[-1]:
-        rows.pop()
-    return rows
-
-
-def compare_table(result: str | None, expected: str | None = None, **options: Any) -> float:
-    """Same values in every sheet. OSWorld's per-check `rules` are supported for `sheet_data` only."""
-    if result is None or not Path(result).is_file():
-        return 0.0
-    for check in options.get("rules", []):
-        if check.get("type") != "sheet_data":
-            raise Unsupported(f"metric:compare_table:{check.get('type')}")
-    if expected is None:
-        return 0.0
-    try:
-        mine, theirs = _table(result), _table(expected)
-    except Exception:  # openpyxl and zipfile raise their own types for a file that is not a workbook
-        return 0.0
-    if result.endswith(".csv") or expected.endswith(".csv"):
-        return float(list(mine.values()) == list(theirs.values()))  # a csv has one sheet and no name
-    return float(mine == theirs)
-
-
-def compare_docx_files(result: str | None, expected: str | None, **options: Any) -> float:
-    """Same paragraphs; `ignore_blanks`, `ignore_case` and `ignore_order` loosen the comparison."""
-    if result is None or expected is None or not Path(result).is_file():
-        return 0.0
-    from docx import Document
-
-    try:
-        mine = [p.text for p in Document(result).paragraphs]
-        theirs = [p.text for p in Document(expected).paragraphs]
-    except Exception:  # python-docx and zipfile raise their own types for a file that is not a document
-        return 0.0
-    if options.get("ignore_blanks", True):
-        mine = [re.sub(r"\s+", " ", t).strip() for t in mine if t.strip()]
-        theirs = [re.sub(r"\s+", " ", t).strip() for t in theirs if t.strip()]
-    if options.get("ignore_case"):
-        mine, theirs = [t.lower() for t in mine], [t.lower() for t in theirs]
-    if options.get("ignore_order"):
-        mine, theirs = sorted(mine), sorted(theirs)
-    return float(mine == theirs)
-
-
 def _names(tree: dict[str, Any]) -> set[str]:
     return {child["name"] for child in tree.get("children", []) if child["type"] == "file"}
 
@@ -196,15 +126,6 @@ METRICS: dict[str, Metric] = {
     "diff_text_file": diff_text_file,
     "is_expected_url_pattern_match": is_expected_url_pattern_match,
     "is_expected_active_tab": is_expected_active_tab,
-    "compare_table": compare_table,
-    "compare_docx_files": compare_docx_files,
     "check_moved_jpgs": check_moved_jpgs,
     "infeasible": infeasible,
 }
-
-
-def metric(name: str) -> Metric:
-    found = METRICS.get(name)
-    if found is None:
-        raise Unsupported(f"metric:{name}")
-    return found

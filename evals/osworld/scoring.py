@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from aios.evals.osworld.getters import GetterContext, get
-from aios.evals.osworld.metrics import metric
+from aios.evals.osworld.catalog import get, metric
+from aios.evals.osworld.getters import GetterContext
 from aios.evals.osworld.task import Evaluator
 
 logger = logging.getLogger(__name__)

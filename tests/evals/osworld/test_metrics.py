@@ -8,7 +8,7 @@ import docx
 import openpyxl
 import pytest
 
-from aios.evals.osworld.metrics import METRICS, metric
+from aios.evals.osworld.catalog import METRICS, metric
 from aios.evals.osworld.unsupported import Unsupported
 
 

@@ -17,8 +17,9 @@ import pytest
 from aios.evals.osworld import setup_steps
 from aios.evals.osworld.accessibility import linearize, start_bus, tree_xml
 from aios.evals.osworld.actions import execute
+from aios.evals.osworld.catalog import GETTERS, get
 from aios.evals.osworld.chrome import TaskBrowser
-from aios.evals.osworld.getters import GETTERS, GetterContext, get
+from aios.evals.osworld.getters import GetterContext
 from aios.evals.osworld.guest import Guest, GuestConfig
 from aios.evals.osworld.setup_steps import StepContext, run_steps
 from aios.evals.osworld.task import Step
