@@ -12,7 +12,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from Xlib import error as xerror
 from Xlib.protocol import event as xevent
 
 from aios.kernel.errors import InvalidSyscall, ToolError
+from aios.tools.wm_config import openbox_rc
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +133,45 @@ def stop_group(proc: subprocess.Popen[bytes], *, grace_s: float = STOP_GRACE_S) 
             os.killpg(proc.pid, signal.SIGKILL)  # stragglers left in the group
         return
     proc.wait()
+
+
+def wait_for_wm(display: str, exit_code: Callable[[], int | None], *, timeout_s: float, name: str) -> None:
+    """Block until the window manager manages a probe window it is shown.
+
+    _NET_SUPPORTING_WM_CHECK alone is not enough: openbox sets it before it handles map requests, and
+    a window mapped in that gap is never shown (seen in about half of all starts).
+    """
+    conn = xdisplay.Display(display)
+    try:
+        root = conn.screen().root
+        client_list = conn.intern_atom("_NET_CLIENT_LIST")
+        deadline = time.monotonic() + timeout_s
+        while True:
+            probe = root.create_window(0, 0, 1, 1, 0, X.CopyFromParent)
+            probe.map()
+            conn.sync()
+            managed = _poll_managed(root, client_list, probe.id, min(deadline, time.monotonic() + 0.1))
+            probe.destroy()
+            conn.sync()
+            if managed:
+                return
+            if (code := exit_code()) is not None:
+                raise ToolError(f"gui: window manager {name!r} exited with code {code}")
+            if time.monotonic() > deadline:
+                raise ToolError(f"gui: window manager {name!r} not ready within {timeout_s:.0f}s")
+    except xerror.DisplayError as e:
+        raise ToolError(f"gui: cannot reach {display} while starting the window manager: {e}") from e
+    finally:
+        conn.close()
+
+
+def _poll_managed(root: Any, client_list: int, window_id: int, until: float) -> bool:
+    while time.monotonic() < until:
+        listed = root.get_full_property(client_list, X.AnyPropertyType)
+        if listed is not None and window_id in listed.value:
+            return True
+        time.sleep(_POLL_S / 4)
+    return False
 
 
 class VirtualDisplay:
@@ -250,63 +290,23 @@ class VirtualDisplay:
         assert self.run_dir is not None
         # a home of its own, so the window manager neither reads nor writes the user's settings
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.run_dir), "LANG": "C.UTF-8"}
+        argv = [binary]
+        if Path(binary).name == "openbox":
+            rc = self.run_dir / "openbox-rc.xml"
+            rc.write_text(openbox_rc())
+            argv += ["--config-file", str(rc)]
         with open(self.run_dir / "wm.log", "wb") as log:
             self.wm = subprocess.Popen(
-                [binary],
+                argv,
                 env=owned_env(display_env(env, self.name)),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
             )
-        self._wait_for_wm()
+        wm = self.wm
+        wait_for_wm(self.name, wm.poll, timeout_s=self.start_timeout_s, name=self.window_manager or binary)
         logger.info("window manager %s started on %s (pid %d)", self.window_manager, self.name, self.wm.pid)
-
-    def _wait_for_wm(self) -> None:
-        """Block until the window manager manages a probe window it is shown.
-
-        _NET_SUPPORTING_WM_CHECK alone is not enough: openbox sets it before it handles map requests, and
-        a window mapped in that gap is never shown (seen in about half of all starts).
-        """
-        assert self.wm is not None
-        conn = xdisplay.Display(self.name)
-        try:
-            root = conn.screen().root
-            client_list = conn.intern_atom("_NET_CLIENT_LIST")
-            deadline = time.monotonic() + self.start_timeout_s
-            while True:
-                probe = root.create_window(0, 0, 1, 1, 0, X.CopyFromParent)
-                probe.map()
-                conn.sync()
-                managed = self._poll_managed(
-                    root, client_list, probe.id, min(deadline, time.monotonic() + 0.1)
-                )
-                probe.destroy()
-                conn.sync()
-                if managed:
-                    return
-                if self.wm.poll() is not None:
-                    raise ToolError(
-                        f"gui: window manager {self.window_manager!r} exited with code {self.wm.returncode}"
-                    )
-                if time.monotonic() > deadline:
-                    raise ToolError(
-                        f"gui: window manager {self.window_manager!r} not ready within "
-                        f"{self.start_timeout_s:.0f}s"
-                    )
-        except xerror.DisplayError as e:
-            raise ToolError(f"gui: cannot reach {self.name} while starting the window manager: {e}") from e
-        finally:
-            conn.close()
-
-    @staticmethod
-    def _poll_managed(root: Any, client_list: int, window_id: int, until: float) -> bool:
-        while time.monotonic() < until:
-            listed = root.get_full_property(client_list, X.AnyPropertyType)
-            if listed is not None and window_id in listed.value:
-                return True
-            time.sleep(_POLL_S / 4)
-        return False
 
     def _log_tail(self) -> str:
         assert self.run_dir is not None

@@ -47,14 +47,32 @@ def _guest_path(path: str) -> str:
     return path if path.startswith("/") else str(PurePosixPath(HOME) / path)
 
 
+def _given(items: list[Any], config: dict[str, Any]) -> Any:
+    """OSWorld's `gives`: which of several files reach the metric (default the first), in file order; one
+    is handed over alone."""
+    gives = set(config.get("gives", [0]))
+    chosen = [item for i, item in enumerate(items) if i in gives]
+    return chosen[0] if len(chosen) == 1 else chosen
+
+
+def _with_time_suffix(name: str, fmt: str) -> str:
+    """Today's date before the extension, split at the first dot as OSWorld does."""
+    if "." not in name:
+        return name
+    parts = name.split(".")
+    return f"{parts[0]}{dt.datetime.now().strftime(fmt)}.{parts[1]}"
+
+
 def vm_file(ctx: GetterContext, config: dict[str, Any]) -> str | list[str | None] | None:
     """Copy files out of the task computer; a missing one is None (its metric scores 0)."""
-    paths, dests = config["path"], config.get("dest", config["path"])
     if config.get("multi"):
-        gives = config.get("gives", list(range(len(paths))))
-        copies = [_copy(ctx, p, d) for p, d in zip(paths, dests, strict=False)]
-        return copies[gives[0]] if len(gives) == 1 else [copies[i] for i in gives]
-    return _copy(ctx, paths, dests)
+        copies = [_copy(ctx, p, d) for p, d in zip(config["path"], config["dest"], strict=False)]
+        return _given(copies, config)
+    path, dest = config["path"], config.get("dest", config["path"])
+    if config.get("time_suffix"):
+        fmt = config.get("time_format", "%Y_%m_%d")
+        path, dest = _with_time_suffix(path, fmt), _with_time_suffix(dest, fmt)
+    return _copy(ctx, path, dest)
 
 
 def _copy(ctx: GetterContext, path: str, dest: str) -> str | None:
@@ -69,13 +87,13 @@ def _copy(ctx: GetterContext, path: str, dest: str) -> str | None:
 
 def cloud_file(ctx: GetterContext, config: dict[str, Any]) -> str | list[str] | None:
     """Expected files that OSWorld fetches from the web: here, from the cache only."""
-    urls = config["path"] if config.get("multi") else [config["path"]]
-    dests = config.get("dest", urls) if config.get("multi") else [config.get("dest", "")]
-    found = [str(cached(ctx.cache_dir, url, name=dest)) for url, dest in zip(urls, dests, strict=False)]
     if not config.get("multi"):
-        return found[0]
-    gives = config.get("gives", list(range(len(found))))
-    return found[gives[0]] if len(gives) == 1 else [found[i] for i in gives]
+        return str(cached(ctx.cache_dir, config["path"], name=config.get("dest", "")))
+    found = [
+        str(cached(ctx.cache_dir, url, name=dest))
+        for url, dest in zip(config["path"], config["dest"], strict=False)
+    ]
+    return _given(found, config)
 
 
 def cache_file(ctx: GetterContext, config: dict[str, Any]) -> str:
@@ -84,29 +102,52 @@ def cache_file(ctx: GetterContext, config: dict[str, Any]) -> str:
     return str(ctx.cache_dir / config["path"])
 
 
-def content_from_vm_file(ctx: GetterContext, config: dict[str, Any]) -> Any:
-    """A value read from a file: the last row of a spreadsheet (OSWorld's one use), or the text."""
+def content_from_vm_file(ctx: GetterContext, config: dict[str, Any]) -> list[str] | None:
+    """The last data row of a workbook's first sheet, as pandas' `read_excel(...).iloc[-1]` writes it."""
+    kind, what = config.get("file_type"), config.get("file_content")
+    if kind != "xlsx" or what != "last_row":
+        raise Unsupported(f"getter:content_from_vm_file:{kind}:{what}")
     local = _copy(ctx, config["path"], PurePosixPath(config["path"]).name)
     if local is None:
         return None
-    kind, what = config.get("file_type", "text"), config.get("file_content", "")
-    if kind == "xlsx" and what == "last_row":
-        from openpyxl import load_workbook
+    from openpyxl import load_workbook
 
-        sheet = load_workbook(local, data_only=True).active
-        rows = list(sheet.iter_rows(values_only=True)) if sheet else []
-        return [str(v) if v is not None else "" for v in rows[-1]] if rows else []
-    if kind == "text":
-        return Path(local).read_text(errors="replace")
-    raise Unsupported(f"content_from_vm_file:{kind}:{what}")
+    sheet = load_workbook(local, data_only=True, read_only=True).worksheets[0]
+    rows = [list(row) for row in sheet.iter_rows(values_only=True)]
+    while rows and all(v is None for v in rows[-1]):
+        rows.pop()
+    if len(rows) < 2:
+        return None
+    width = max(len(row) for row in rows)
+    data = [row + [None] * (width - len(row)) for row in rows[1:]]
+    return [_pandas_text(value, [row[i] for row in data]) for i, value in enumerate(data[-1])]
+
+
+def _pandas_text(value: Any, column: list[Any]) -> str:
+    """pandas gives a column one type: a gap makes its whole numbers floats, and a gap reads `nan`."""
+    if value is None:
+        return "nan"
+    numbers = [v for v in column if v is not None]
+    whole = all(isinstance(v, int) and not isinstance(v, bool) for v in numbers)
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers)
+    if numeric and not (whole and len(numbers) == len(column)):
+        return str(float(value))
+    return str(value)
+
+
+def _expand_home(command: Any) -> Any:
+    """OSWorld's guest expands a leading `~/` in each argument of a command given as a list."""
+    if isinstance(command, list):
+        return [HOME + arg[1:] if isinstance(arg, str) and arg.startswith("~/") else arg for arg in command]
+    return command
 
 
 def vm_command_line(ctx: GetterContext, config: dict[str, Any]) -> str:
-    return ctx.guest.run(config["command"], shell=bool(config.get("shell"))).stdout
+    return ctx.guest.run(_expand_home(config["command"]), shell=bool(config.get("shell"))).stdout
 
 
 def vm_command_error(ctx: GetterContext, config: dict[str, Any]) -> str:
-    return ctx.guest.run(config["command"], shell=bool(config.get("shell"))).stderr
+    return ctx.guest.run(_expand_home(config["command"]), shell=bool(config.get("shell"))).stderr
 
 
 def vm_terminal_output(ctx: GetterContext, config: dict[str, Any]) -> str:
@@ -114,24 +155,29 @@ def vm_terminal_output(ctx: GetterContext, config: dict[str, Any]) -> str:
     return ANSI.sub("", ctx.terminal_log())
 
 
-def list_directory(ctx: GetterContext, config: dict[str, Any]) -> dict[str, Any]:
-    """The folder as a tree of {type, name, children}, as OSWorld's guest returns it."""
-    script = (
-        'cd "$1" 2>/dev/null || exit 3; find . -mindepth 1 \\( -type d -printf "d %P\\n" \\) '
-        '-o -printf "f %P\\n"'
-    )
-    result = ctx.guest.run(["/bin/sh", "-c", script, "sh", _guest_path(config["path"])])
+_LIST_SCRIPT = (
+    'cd "$1" 2>/dev/null || exit 3; find -L . -mindepth 1 \\( -type d -printf "d %P\\n" \\) '
+    '-o -printf "f %P\\n" 2>/dev/null; exit 0'
+)
+"""Folders are followed through links, as OSWorld's guest (os.path.isdir) does."""
+
+
+def list_directory(ctx: GetterContext, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The folder as a tree of {type, name, children}, as OSWorld's guest returns it; None if missing."""
+    path = _guest_path(config["path"])
+    result = ctx.guest.run(["/bin/sh", "-c", _LIST_SCRIPT, "sh", path])
     if result.returncode != 0:
-        raise FileNotFoundError(f"{config['path']} is not a folder")
-    root: dict[str, Any] = {"type": "directory", "name": PurePosixPath(config["path"]).name, "children": []}
+        return None
+    root: dict[str, Any] = {"type": "directory", "name": path.rsplit("/", 1)[-1], "children": []}
     folders = {"": root}
     for line in sorted(result.stdout.splitlines(), key=lambda ln: ln[2:]):
         kind, rel = line[0], line[2:]
-        parent_key = str(PurePosixPath(rel).parent)
-        parent = folders[parent_key if parent_key != "." else ""]
+        parent = folders.get(rel.rpartition("/")[0])
+        if parent is None:
+            continue
         node: dict[str, Any] = {
             "type": "directory" if kind == "d" else "file",
-            "name": PurePosixPath(rel).name,
+            "name": rel.rpartition("/")[2],
         }
         if kind == "d":
             node["children"] = []
@@ -144,39 +190,93 @@ def rule(ctx: GetterContext, config: dict[str, Any]) -> Any:
     return config["rules"]
 
 
-_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+_DAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+_MONTH_NAMES = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 
 
-def relative_day(spec: str, today: dt.date) -> dt.date:
-    """'today', 'yesterday', 'tomorrow', 'N days ago', 'in N days', 'this/next/last <weekday>'."""
-    text = spec.strip().lower()
-    fixed = {"today": 0, "yesterday": -1, "tomorrow": 1}
-    if text in fixed:
-        return today + dt.timedelta(days=fixed[text])
-    if m := re.fullmatch(r"(\d+) days? ago", text):
-        return today - dt.timedelta(days=int(m[1]))
-    if m := re.fullmatch(r"in (\d+) days?", text):
-        return today + dt.timedelta(days=int(m[1]))
-    if (m := re.fullmatch(r"(this|next|last) (\w+)", text)) and m[2] in _WEEKDAYS:
-        offset = (_WEEKDAYS.index(m[2]) - today.weekday()) % 7
-        day = today + dt.timedelta(days=offset)
-        return day + dt.timedelta(days=7 if m[1] == "next" else -7 if m[1] == "last" else 0)
-    raise Unsupported(f"rule_relativeTime:{spec}")
+def _nth_of_next_month(now: dt.datetime, day: int) -> dt.datetime:
+    year, month = (now.year + 1, 1) if now.month == 12 else (now.year, now.month + 1)
+    return dt.datetime(year, month, day)
+
+
+def _first_monday_four_months_on(now: dt.datetime) -> dt.datetime:
+    """OSWorld computes month (m + 4) % 12, which fails in August; the calendar month is used here."""
+    month_index = now.month - 1 + 4
+    first = dt.datetime(now.year + month_index // 12, month_index % 12 + 1, 1)
+    return first + dt.timedelta(days=(7 - first.weekday()) % 7)
+
+
+def _next_friday(now: dt.datetime, after_next_monday: bool) -> dt.datetime:
+    """The Friday after a `next Monday` start, else the coming Friday (Friday itself counts forward)."""
+    weekday = now.weekday()
+    if weekday < 4:
+        return now + dt.timedelta(days=4 - weekday + (7 if after_next_monday else 0))
+    return now + dt.timedelta(days=6 - weekday + 5)
+
+
+def relative_day(phrase: str, now: dt.datetime, start: str | None = None) -> dt.datetime:
+    """OSWorld's relative-time vocabulary; `start` is the range's `from` phrase when this is its `to`."""
+    weekday = now.weekday()
+    fixed = {
+        "tomorrow": lambda: now + dt.timedelta(days=1),
+        "this month": lambda: now,
+        "5th next month": lambda: _nth_of_next_month(now, 5),
+        "10th next month": lambda: _nth_of_next_month(now, 10),
+        "11th next month": lambda: _nth_of_next_month(now, 11),
+        "this Saturday": lambda: now + dt.timedelta(days=5 - weekday),
+        "this Sunday": lambda: now + dt.timedelta(days=6 - weekday),
+        "next Monday": lambda: now + dt.timedelta(days=7 - weekday),
+        "next Friday": lambda: _next_friday(now, start == "next Monday"),
+        "first monday four months later": lambda: _first_monday_four_months_on(now),
+    }
+    if phrase not in fixed:
+        raise Unsupported(f"getter:rule_relativeTime:{phrase}")
+    return fixed[phrase]()
+
+
+def time_format(template: str, day: dt.datetime) -> str:
+    """Fills OSWorld's placeholders ({DoW}, {Month}, {DayD}, {Year}, {Month0D}, {month}, {MonthFull},
+    {Day0D}); each only at its first occurrence, as OSWorld does."""
+    values = {
+        "{DoW}": _DAY_NAMES[day.weekday()],
+        "{Month}": _MONTH_NAMES[day.month - 1][:3],
+        "{DayD}": str(day.day),
+        "{Year}": str(day.year),
+        "{Month0D}": f"{day.month:02d}",
+        "{month}": _MONTH_NAMES[day.month - 1].lower(),
+        "{MonthFull}": _MONTH_NAMES[day.month - 1],
+        "{Day0D}": f"{day.day:02d}",
+    }
+    for placeholder, value in values.items():
+        template = template.replace(placeholder, value, 1)
+    return template
 
 
 def rule_relative_time(ctx: GetterContext, config: dict[str, Any]) -> Any:
-    """`rules` whose expected strings name dates relative to today: `{from}` / `{to}` become those dates,
-    formatted with strftime's `format` (default %Y-%m-%d)."""
+    """`rules` whose expected `time` (or `from`/`to`) text names a day relative to now: the phrases of
+    `relativeTime` become dates written in those templates."""
     rules = dict(config["rules"])
-    when = rules.get("relativeTime", {})
-    fmt = rules.get("format", "%Y-%m-%d")
-    today = dt.date.today()
-    dates = {key: relative_day(spec, today).strftime(fmt) for key, spec in when.items()}
-    expected = rules.get("expected")
-    if isinstance(expected, dict):
-        rules["expected"] = {k: v.format(**dates) if isinstance(v, str) else v for k, v in expected.items()}
-    elif isinstance(expected, str):
-        rules["expected"] = expected.format(**dates)
+    when, expected = rules["relativeTime"], dict(rules["expected"])
+    now = dt.datetime.now()
+    if "to" not in when:
+        expected["time"] = time_format(expected["time"], relative_day(when["from"], now))
+    else:
+        expected["from"] = time_format(expected["from"], relative_day(when["from"], now))
+        expected["to"] = time_format(expected["to"], relative_day(when["to"], now, start=when["from"]))
+    rules["expected"] = expected
     return rules
 
 

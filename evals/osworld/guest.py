@@ -25,7 +25,8 @@ from aios.isolation.launch import import_roots
 from aios.tools.cgroups import Bounds, Cgroup, bounded
 from aios.tools.sandbox import LAUNCH_PATH, Limits, MountPlan, find_bwrap, launch_environment, strip_setid
 from aios.tools.sandbox_user import become, for_job, hand_over_tree, namespaces
-from aios.tools.xdisplay import VirtualDisplay, stop_group
+from aios.tools.wm_config import openbox_rc
+from aios.tools.xdisplay import VirtualDisplay, stop_group, wait_for_wm
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ RUN_DIR = "/run/user/1000"
 BUS = f"unix:path={RUN_DIR}/bus"
 BROWSER_NAMES = ("google-chrome", "google-chrome-stable", "chromium", "chromium-browser", "chrome")
 TERMINAL_LOG_GLOB = "/tmp/.terminal-*.log"
+WM_RC = "openbox-rc.xml"
 HOME_FOLDERS = ("Desktop", "Documents", "Downloads", "Pictures", "Music", "Videos")
 START_TIMEOUT_S = 10.0
 REAPER = """
@@ -117,23 +119,27 @@ def _chromium_script(binary: str) -> str:
 exec {binary} --no-sandbox --force-renderer-accessibility --disable-gpu \\
   --no-first-run --no-default-browser-check \\
   --disable-background-networking --disable-component-update --disable-sync \\
-  --password-store=basic --user-data-dir={HOME}/.config/chromium \\
+  --password-store=basic --user-data-dir={HOME}/.config/google-chrome \\
   "$@" --remote-debugging-port={DEBUG_PORT}
 """
 
 
 def _terminal_script() -> str:
     """`xterm` (and `gnome-terminal`, as OSWorld's tasks name theirs) that logs what it shows, for the
-    terminal-output getter; the log lives in the sandbox's /tmp, outside the task's home."""
+    terminal-output getter; the log lives in the sandbox's /tmp, outside the task's home. Its window is
+    titled and classed as GNOME's terminal is, for the tasks' `activate_window` steps; a title the caller
+    gives comes later and wins."""
     return f"""#!/bin/sh
 log={TERMINAL_LOG_GLOB.replace("*", "$$")}
+term="/usr/bin/xterm -l -lf $log -T Terminal -class Gnome-terminal"
 if [ "$(basename "$0")" = gnome-terminal ]; then
   while [ $# -gt 0 ]; do
-    if [ "$1" = -- ]; then shift; exec /usr/bin/xterm -l -lf "$log" -e "$@"; fi
+    if [ "$1" = -- ]; then shift; exec $term -e "$@"; fi
     shift
   done
+  exec $term
 fi
-exec /usr/bin/xterm -l -lf "$log" "$@"
+exec $term "$@"
 """
 
 
@@ -212,16 +218,26 @@ class Guest:
                 width=self.config.width,
                 height=self.config.height,
                 depth=24,
-                window_manager=self.config.window_manager,
+                window_manager=None,
                 start_timeout_s=START_TIMEOUT_S,
             )
             self.display.start()
             _drop_extra_key(self.display.name)
             self._start_sandbox()
             self.launch(["dbus-daemon", "--session", "--nofork", "--nopidfile", f"--address={BUS}"])
+            self._start_window_manager()
         except BaseException:
             self.stop()
             raise
+
+    def _start_window_manager(self) -> None:
+        """Inside the sandbox, as the task's user: what its keys start (Ctrl+Alt+T) runs there too."""
+        wm = self.config.window_manager
+        if wm is None:
+            return
+        argv = [wm, "--config-file", f"{TOOLS_DIR}/{WM_RC}"] if wm == "openbox" else [wm]
+        proc = self.launch(argv)
+        wait_for_wm(self.display_name, proc.poll, timeout_s=START_TIMEOUT_S, name=wm)
 
     def _make_files(self) -> None:
         for folder in HOME_FOLDERS:
@@ -231,6 +247,7 @@ class Guest:
         for name, text in task_scripts(self.config).items():
             (tools / name).write_text(text)
             (tools / name).chmod(0o755)
+        (tools / WM_RC).write_text(openbox_rc(terminal="gnome-terminal", maximize=True))
         etc = self.root / "etc"
         etc.mkdir()
         uid = self.user.inside
@@ -416,7 +433,7 @@ class Guest:
             return CommandResult(-9, out.decode(errors="replace"), err.decode(errors="replace"), True)
         return CommandResult(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
 
-    def launch(self, argv: Sequence[str]) -> None:
+    def launch(self, argv: Sequence[str]) -> subprocess.Popen[bytes]:
         """Start a program and leave it running (an app, a daemon); its output goes to a log."""
         log_path = self.root / f"launch-{len(self._launched)}.log"
         with open(log_path, "wb") as log:
@@ -429,6 +446,7 @@ class Guest:
                 start_new_session=True,
             )
         self._launched.append(proc)
+        return proc
 
     def read_file(self, path: str) -> bytes | None:
         """A file's bytes as the task's user can read them, or None when it is missing or unreadable."""

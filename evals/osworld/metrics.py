@@ -8,8 +8,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from aios.evals.osworld.unsupported import Unsupported
+from urllib.parse import urlparse, urlunparse
 
 Metric = Callable[..., float]
 
@@ -19,11 +18,14 @@ def exact_match(result: Any, rules: dict[str, Any]) -> float:
 
 
 def check_include_exclude(result: Any, rules: dict[str, Any]) -> float:
+    """Containment is Python's `in` on the result itself, so a list result matches whole items."""
     if result is None:
         return 0.0
-    text = str(result)
-    included = all(item in text for item in rules.get("include", []))
-    excluded = not any(item in text for item in rules.get("exclude", []))
+    try:
+        included = all(item in result for item in rules.get("include", []))
+        excluded = not any(item in result for item in rules.get("exclude", []))
+    except TypeError:
+        return 0.0
     return float(included and excluded)
 
 
@@ -37,24 +39,34 @@ def is_in_list(result: Any, rules: dict[str, Any]) -> float:
     return float(result is not None and rules["expected"] in result)
 
 
-def check_direct_json_object(result: Any, rules: dict[str, Any], **options: Any) -> float:
-    """Every expected key has the expected value (or, with `expect_in_result`, occurs in it)."""
-    if isinstance(result, str):
-        try:
-            result = json.loads(result.strip())
-        except json.JSONDecodeError:
-            return 0.0
+def _as_json(result: Any) -> Any:
+    """Getters hand over text that may use single quotes (a Python repr), which OSWorld accepts too."""
+    if not isinstance(result, str):
+        return result
+    try:
+        return json.loads(result.strip().replace("'", '"'))
+    except json.JSONDecodeError:
+        return None
+
+
+def _contains_expected(value: Any, expected: Any) -> bool:
+    """A list of alternatives needs one of them in a list value; text needs to be a substring."""
+    if isinstance(expected, list):
+        return isinstance(value, list) and any(item in value for item in expected)
+    if isinstance(expected, str):
+        return isinstance(value, str | list | tuple | dict) and expected in value
+    return False
+
+
+def check_direct_json_object(result: Any, rules: dict[str, Any], **_: Any) -> float:
+    """Every expected key has the expected value (with the rule `expect_in_result`: contains it)."""
+    result = _as_json(result)
     if not isinstance(result, dict):
         return 0.0
-    contained = rules.get("expect_in_result", options.get("expect_in_result", False))
-    for key, expected in rules["expected"].items():
-        value = result.get(key)
-        if contained:
-            if value is None or str(expected) not in str(value):
-                return 0.0
-        elif value != expected:
-            return 0.0
-    return 1.0
+    expected: dict[str, Any] = rules["expected"]
+    if rules.get("expect_in_result", False):
+        return float(all(_contains_expected(result.get(k), v) for k, v in expected.items()))
+    return float(all(result.get(k) == v for k, v in expected.items()))
 
 
 def _text(path: str | None) -> str | None:
@@ -76,39 +88,51 @@ def compare_text_file(result: str | None, expected: str | None, **options: Any) 
 
 
 def diff_text_file(result: str | None, expected: str | None, **options: Any) -> float:
-    """How alike two text files are (difflib's ratio): partial credit, as OSWorld gives."""
+    """How alike two text files are, line by line (difflib's ratio): partial credit, as OSWorld gives."""
     mine, theirs = _text(result), _text(expected)
     if mine is None or theirs is None:
         return 0.0
-    return difflib.SequenceMatcher(None, mine, theirs).ratio()
+    return difflib.SequenceMatcher(None, mine.splitlines(), theirs.splitlines()).ratio()
 
 
 def is_expected_url_pattern_match(result: Any, rules: dict[str, Any]) -> float:
-    """The URL (or active-tab info) matches every expected regular expression."""
-    if result is None:
+    """The URL (or active-tab info) matches every expected regular expression; no URL scores 0."""
+    if not result:
         return 0.0
     url = result["url"] if isinstance(result, dict) else str(result)
     return float(all(re.search(pattern, url) for pattern in rules["expected"]))
 
 
+def _normal_url(url: str) -> str:
+    """Scheme defaults to http, host is lower-cased without `www.`, a lone `/` path is dropped."""
+    parts = urlparse(url)
+    return urlunparse(
+        parts._replace(
+            scheme=(parts.scheme or "http").lower(),
+            netloc=parts.netloc.lower().replace("www.", ""),
+            path="" if parts.path == "/" else parts.path,
+        )
+    )
+
+
 def is_expected_active_tab(result: Any, rules: dict[str, Any]) -> float:
-    if result is None:
+    """The active tab shows the expected URL, compared as OSWorld normalizes URLs; other rule types
+    score 0 there too."""
+    if not result or rules.get("type") != "url":
         return 0.0
-    if rules.get("type", "url") != "url":
-        raise Unsupported(f"metric:is_expected_active_tab:{rules.get('type')}")
-    url = result["url"] if isinstance(result, dict) else str(result)
-    return float(url == rules["url"])
-
-
-def _names(tree: dict[str, Any]) -> set[str]:
-    return {child["name"] for child in tree.get("children", []) if child["type"] == "file"}
+    url = result.get("url") if isinstance(result, dict) else result
+    if url is None:
+        return 0.0
+    return float(_normal_url(str(url)) == _normal_url(rules["url"]))
 
 
 def check_moved_jpgs(directory: dict[str, Any] | None, rules: dict[str, Any]) -> float:
-    """The folder holds exactly the expected files (OSWorld's moved-files check, any extension)."""
+    """The folder holds exactly the expected entries, sub-folders included (OSWorld names them all)."""
     if directory is None:
         return 0.0
-    return float(_names(directory) == set(rules["expected"]))
+    names = [child["name"] for child in directory.get("children", [])]
+    expected = rules["expected"]
+    return float(len(names) == len(expected) and set(names) == set(expected))
 
 
 def infeasible(*_: Any, **__: Any) -> float:

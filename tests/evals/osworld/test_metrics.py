@@ -8,7 +8,8 @@ import docx
 import openpyxl
 import pytest
 
-from aios.evals.osworld.catalog import METRICS, metric
+from aios.evals.osworld import metrics
+from aios.evals.osworld.catalog import METRICS, metric, option_gaps
 from aios.evals.osworld.unsupported import Unsupported
 
 
@@ -70,7 +71,9 @@ def test_text_file_metrics(tmp_path: Path) -> None:
     assert metric("compare_text_file")(a, loose, ignore_blanks=True, ignore_case=True) == 1.0
     assert metric("compare_text_file")(None, same) == 0.0  # the agent never wrote the file
     assert metric("diff_text_file")(a, same) == 1.0
-    assert 0.0 < metric("diff_text_file")(a, loose) < 1.0
+    assert metric("diff_text_file")(a, loose) == 0.0  # lines are compared whole, as OSWorld does
+    longer = _text(tmp_path, "d.txt", "Hello  World\nsecond line\n")
+    assert metric("diff_text_file")(a, longer) == pytest.approx(2 / 3)
     assert metric("diff_text_file")(str(tmp_path / "missing"), same) == 0.0
 
 
@@ -81,8 +84,7 @@ def test_url_and_tab_metrics() -> None:
     assert metric("is_expected_url_pattern_match")(None, {"expected": ["x"]}) == 0.0
     assert metric("is_expected_active_tab")(tab, {"type": "url", "url": tab["url"]}) == 1.0
     assert metric("is_expected_active_tab")(tab, {"type": "url", "url": "file:///other"}) == 0.0
-    with pytest.raises(Unsupported, match="is_expected_active_tab:title"):
-        metric("is_expected_active_tab")(tab, {"type": "title", "title": "Cats"})
+    assert metrics.is_expected_active_tab(tab, {"type": "title", "title": "Cats"}) == 0.0  # as OSWorld
 
 
 def test_compare_table_csv_and_xlsx(tmp_path: Path) -> None:
@@ -94,8 +96,11 @@ def test_compare_table_csv_and_xlsx(tmp_path: Path) -> None:
     assert metric("compare_table")(good, good) == 1.0
     assert metric("compare_table")(_text(tmp_path, "fake.xlsx", "not a workbook"), good) == 0.0
     assert metric("compare_table")(None, good) == 0.0
-    with pytest.raises(Unsupported, match="compare_table:pivot_table"):
-        metric("compare_table")(good, good, rules=[{"type": "pivot_table"}])
+    with pytest.raises(Unsupported, match="compare_table:moon_phase"):
+        metric("compare_table")(good, good, rules=[{"type": "moon_phase"}])
+    assert option_gaps("compare_table", {"rules": [{"type": "moon_phase"}, {"type": "pivot_table"}]}) == [
+        "compare_table:moon_phase"
+    ]
 
 
 def test_compare_docx_files(tmp_path: Path) -> None:
@@ -120,14 +125,15 @@ def test_moved_files_and_infeasible() -> None:
             {"type": "directory", "name": "sub", "children": []},
         ],
     }
-    assert metric("check_moved_jpgs")(tree, {"expected": ["a.jpg", "b.jpg"]}) == 1.0
-    assert metric("check_moved_jpgs")(tree, {"expected": ["a.jpg"]}) == 0.0
+    assert metric("check_moved_jpgs")(tree, {"expected": ["a.jpg", "b.jpg", "sub"]}) == 1.0
+    assert metric("check_moved_jpgs")(tree, {"expected": ["a.jpg", "b.jpg"]}) == 0.0  # folders count too
     assert metric("check_moved_jpgs")(None, {"expected": []}) == 0.0
     assert metric("infeasible")() == 0.0  # the runner scores infeasible tasks from the last action
 
 
 def test_every_shipped_metric_is_tested_here_and_unknown_ones_are_unsupported() -> None:
     source = Path(__file__).read_text()
-    assert [name for name in METRICS if f'"{name}"' not in source] == []
-    with pytest.raises(Unsupported, match="metric:compare_pdfs"):
-        metric("compare_pdfs")
+    assert [name for name in metrics.METRICS if f'"{name}"' not in source] == []
+    assert set(metrics.METRICS) <= set(METRICS)
+    with pytest.raises(Unsupported, match="metric:no_such_metric"):
+        metric("no_such_metric")

@@ -98,7 +98,7 @@ async def test_tasks_that_cannot_get_a_fair_run_are_counted_apart(tmp_path: Path
         _task(
             tmp_path,
             "unknown-metric",
-            evaluator={"func": "compare_pdfs", "result": {"type": "vm_file", "path": "a"}},
+            evaluator={"func": "check_the_moon", "result": {"type": "vm_file", "path": "a"}},
         ),
         _task(tmp_path, "no-solution", solution=None),
     ]
@@ -118,7 +118,7 @@ async def test_tasks_that_cannot_get_a_fair_run_are_counted_apart(tmp_path: Path
     s = evaluation.summary
     assert s.scored == 1 and s.success_rate == 1.0 and s.success_over_all == 0.2
     assert s.by_status == {"crashed": 1, "needs_network": 1, "scored": 1, "setup_error": 1, "unsupported": 1}
-    assert s.unsupported == {"metric:compare_pdfs": 1}
+    assert s.unsupported == {"metric:check_the_moon": 1}
     assert not (evaluation.folder / "os" / "bad-setup" / "result.txt").exists()  # no score for an unfair run
     json.loads((evaluation.folder / "summary.json").read_text())
 
@@ -207,7 +207,7 @@ async def test_computer_13_actions_run_and_are_recorded_as_given(tmp_path: Path)
         "c13",
         config=[
             {"type": "launch", "parameters": {"command": ["xterm"]}},
-            {"type": "activate_window", "parameters": {"window_name": "xterm"}},
+            {"type": "activate_window", "parameters": {"window_name": "Terminal"}},
         ],
         evaluator={
             "func": "exact_match",
