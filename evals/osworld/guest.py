@@ -21,6 +21,7 @@ from pathlib import Path
 from Xlib import display as xdisplay
 
 from aios.evals.osworld.chrome import DEBUG_PORT
+from aios.evals.osworld.desktop_profile import home_files
 from aios.isolation.launch import import_roots
 from aios.tools.cgroups import Bounds, Cgroup, bounded
 from aios.tools.sandbox import LAUNCH_PATH, Limits, MountPlan, find_bwrap, launch_environment, strip_setid
@@ -38,6 +39,8 @@ BUS = f"unix:path={RUN_DIR}/bus"
 BROWSER_NAMES = ("google-chrome", "google-chrome-stable", "chromium", "chromium-browser", "chrome")
 TERMINAL_LOG_GLOB = "/tmp/.terminal-*.log"
 WM_RC = "openbox-rc.xml"
+VLC_HTTP_PORT = 8080
+VLC_HTTP_PASSWORD = "password"
 HOME_FOLDERS = ("Desktop", "Documents", "Downloads", "Pictures", "Music", "Videos")
 START_TIMEOUT_S = 10.0
 REAPER = """
@@ -143,12 +146,22 @@ exec $term "$@"
 """
 
 
+def _vlc_script() -> str:
+    """`vlc` with its web interface on the task's loopback, as OSWorld's image runs it: the playing-info
+    getter asks it what plays."""
+    return f"""#!/bin/sh
+exec /usr/bin/vlc --extraintf=http --http-host=127.0.0.1 --http-port={VLC_HTTP_PORT} \\
+  --http-password={VLC_HTTP_PASSWORD} "$@"
+"""
+
+
 def task_scripts(config: GuestConfig) -> dict[str, str]:
     """The programs a task computer adds under the names OSWorld's tasks call them by."""
     scripts = {"sudo": _sudo_script(config.password)}
     for name in BROWSER_NAMES:
         scripts[name] = _chromium_script(config.chromium)
     scripts["xterm"] = scripts["gnome-terminal"] = _terminal_script()
+    scripts["vlc"] = _vlc_script()
     # OSWorld's setup steps run `python -c "import pyautogui; ..."`: ours has pyautogui
     scripts["python"] = scripts["python3"] = f'#!/bin/sh\nexec {sys.executable} "$@"\n'
     return scripts
@@ -242,6 +255,9 @@ class Guest:
     def _make_files(self) -> None:
         for folder in HOME_FOLDERS:
             (self.home / folder).mkdir(parents=True)
+        for relative, text in home_files().items():
+            (self.home / relative).parent.mkdir(parents=True, exist_ok=True)
+            (self.home / relative).write_text(text)
         tools = self.root / "tools"
         tools.mkdir()
         for name, text in task_scripts(self.config).items():
@@ -368,6 +384,7 @@ class Guest:
             "XDG_RUNTIME_DIR": RUN_DIR,
             "ACCESSIBILITY_ENABLED": "1",
             "GTK_A11Y": "atspi",
+            "GSETTINGS_BACKEND": "keyfile",
         }
         limits = self.config.limits
         nproc = [f"--nproc={limits.processes}"] if limits.processes and self.user.switched else []
