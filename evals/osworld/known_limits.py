@@ -1,0 +1,14 @@
+"""Genuine OSWorld tasks whose need for real root, the network or a missing device shows only in what
+they ask of the agent, not in their steps: found by reading each task of `test_all.json`, listed by id."""
+
+from __future__ import annotations
+
+KNOWN_LIMITS: dict[str, tuple[str, str, str]] = {
+    # id -> (kind, what, why)
+    "43c2d64c-bab5-4dcb-a30c-b888321c319a": ("root", "mkdir /", "creates a folder in the root directory"),
+    "b6781586-6346-41cd-935a-a6b1487918fc": ("root", "timedatectl", "sets the system time zone"),
+    "94d95f96-9699-4208-98ba-3c3119edf9c2": ("network", "apt", "installs Spotify from the internet"),
+    "c56de254-a3ec-414e-81a6-83d2ce8c41fa": ("network", "pip", "installs a Python package from the internet"),
+    "28cc3b7e-b194-4bc9-8353-d04c0f4d56d2": ("app", "pulseaudio", "reads the sound server's volume"),
+}
+"""Task id -> (kind, what, why), kinds as the coverage report names them."""
