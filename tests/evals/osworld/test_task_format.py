@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from aios.evals.osworld import apps
 from aios.evals.osworld.evaluation import SHIPPED
 from aios.evals.osworld.getters import GetterContext
 from aios.evals.osworld.guest import GuestConfig
@@ -101,7 +102,11 @@ def test_bad_task_files_say_which_file_and_what(tmp_path: Path) -> None:
         load_tasks(tmp_path / "missing")
 
 
-def test_unsupported_steps_getters_and_metrics_are_named_before_anything_runs(tmp_path: Path) -> None:
+def test_unsupported_steps_getters_and_metrics_are_named_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(apps, "APP_BINARIES", {**apps.APP_BINARIES, "moon_app": "no-such-program-here"})
+
     def task_with(**changes: Any) -> Any:
         return load_task(_write(tmp_path, "os", {**GENUINE, **changes}))
 
@@ -110,7 +115,7 @@ def test_unsupported_steps_getters_and_metrics_are_named_before_anything_runs(tm
         "setup:tidy_desktop": task_with(config=[{"type": "tidy_desktop", "parameters": {}}]),
         "metric:check_the_moon": task_with(evaluator={**GENUINE["evaluator"], "func": "check_the_moon"}),
         "getter:moon_phase": task_with(evaluator={**GENUINE["evaluator"], "result": {"type": "moon_phase"}}),
-        "app:picard": task_with(related_apps=["picard"]),
+        "app:moon_app": task_with(related_apps=["Moon App"]),
     }
     for what, task in cases.items():
         with pytest.raises(Unsupported) as caught:
