@@ -149,7 +149,7 @@ def eval_osworld_check(
         Path | None, typer.Option(help="A meta file (domain -> ids), e.g. test_all.json.")
     ] = None,
     cache: Annotated[
-        Path | None, typer.Option(help="Where downloads would be read from (default: the suite's).")
+        Path | None, typer.Option(help="Where downloads are read from (default: the shipped suite's).")
     ] = None,
     domain: Annotated[list[str] | None, typer.Option(help="Only these domains (repeatable).")] = None,
     online: Annotated[
@@ -164,7 +164,7 @@ def eval_osworld_check(
     from rich.table import Table
 
     from aios.evals.osworld.coverage import coverage
-    from aios.evals.osworld.evaluation import SHIPPED_CACHE
+    from aios.evals.osworld.evaluation import SHIPPED, SHIPPED_CACHE
     from aios.evals.osworld.guest import GuestConfig
     from aios.evals.osworld.task import TaskFormatError, load_tasks
 
@@ -175,7 +175,9 @@ def eval_osworld_check(
         tasks = load_tasks(source, domains=domain, meta=meta, bad=bad)
     except TaskFormatError as exc:
         raise typer.BadParameter(str(exc), param_hint="SOURCE") from exc
-    report = coverage(tasks, GuestConfig(), cache_dir=cache or SHIPPED_CACHE, bad=bad, online=online)
+    shipped = source.resolve().is_relative_to(SHIPPED.resolve())
+    cache_dir = cache or (SHIPPED_CACHE if shipped else None)  # as `aios eval osworld` reads downloads
+    report = coverage(tasks, GuestConfig(), cache_dir=cache_dir, bad=bad, online=online)
     table = Table(title=f"{report.tasks} tasks under {source}")
     for column in ("domain", "tasks", "supported", "not supported (by first reason)"):
         table.add_column(column)

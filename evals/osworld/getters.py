@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
@@ -20,6 +21,13 @@ class GuestOps(Protocol):
     def run(self, command: Any, *, shell: bool = ..., timeout_s: float | None = ...) -> CommandResult: ...
 
     def read_file(self, path: str) -> bytes | None: ...
+
+    def write_file(self, path: str, data: bytes) -> None: ...
+
+
+TASK_COMPUTER: ContextVar[GuestOps | None] = ContextVar("task_computer", default=None)
+"""The computer of the task being scored, for the metrics that must run something in it (the agent's code
+is run there, never on the host)."""
 
 
 class BrowserOps(Protocol):

@@ -195,9 +195,10 @@ exec $term "$@"
 
 def _vlc_script() -> str:
     """`vlc` with its web interface on the task's loopback, as OSWorld's image runs it: the playing-info
-    getter asks it what plays."""
+    getter asks it what plays. A task computer has no sound card: VLC plays to no device rather than
+    showing an error dialog over the task."""
     return f"""#!/bin/sh
-exec /usr/bin/vlc --extraintf=http --http-host=127.0.0.1 --http-port={VLC_HTTP_PORT} \\
+exec /usr/bin/vlc --aout=dummy --extraintf=http --http-host=127.0.0.1 --http-port={VLC_HTTP_PORT} \\
   --http-password={VLC_HTTP_PASSWORD} "$@"
 """
 
@@ -436,6 +437,9 @@ class Guest:
             "ACCESSIBILITY_ENABLED": "1",
             "GTK_A11Y": "atspi",
             "GSETTINGS_BACKEND": "keyfile",
+            # Thunderbird uses the profile profiles.ini names as default, as the image's does; without
+            # this it makes a new one for each installation path, and a task's unpacked profile is ignored
+            "MOZ_LEGACY_PROFILES": "1",
         }
         limits = self.config.limits
         nproc = [f"--nproc={limits.processes}"] if limits.processes and self.user.switched else []

@@ -7,10 +7,8 @@ import io
 import json
 import logging
 import operator
-import os
 import re
-import subprocess
-import sys
+import uuid
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from aios.evals.osworld.actions import PREAMBLE
-from aios.evals.osworld.getters import Getter, GetterContext, vm_file
+from aios.evals.osworld.getters import TASK_COMPUTER, Getter, GetterContext, vm_file
 from aios.evals.osworld.metrics import Metric
 from aios.evals.osworld.unsupported import Unsupported
 
@@ -383,27 +381,24 @@ sys.exit(0 if passed else 1)
 
 
 def check_python_file_by_test_suite(result: Any, test_file: str | None, **options: Any) -> float:
-    """The task's test function returns true; run in a child process (with the agent's files importable)
-    so that the task's code can neither hang nor alter the runner."""
+    """The task's test function returns true. It imports the agent's code, so it runs where that code was
+    written, inside the task's computer (OSWorld runs it on its host), and a hang ends at a timeout."""
     files = result if isinstance(result, list) else [result]
     if not test_file or not Path(test_file).is_file() or any(not f or not Path(f).is_file() for f in files):
         return 0.0
-    folders = list(dict.fromkeys([str(Path(f).parent) for f in files] + [str(Path(test_file).parent)]))
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": ":".join(folders),
-        "SDL_VIDEODRIVER": "dummy",
-        "SDL_AUDIODRIVER": "dummy",
-    }
-    command = [sys.executable, "-c", _RUN_TEST, test_file, options.get("test_function_name", "test")]
-    try:
-        proc = subprocess.run(
-            command, cwd=folders[0], env=env, capture_output=True, timeout=TEST_SUITE_TIMEOUT_S, check=False
-        )
-    except subprocess.TimeoutExpired:
+    computer = TASK_COMPUTER.get()
+    if computer is None:
+        raise Unsupported("metric:check_python_file_by_test_suite", "runs agents' code: in a task computer")
+    folder = f"/tmp/.aios-test-suite-{uuid.uuid4().hex}"
+    for path in [*files, test_file]:
+        computer.write_file(f"{folder}/{Path(path).name}", Path(path).read_bytes())
+    script = 'cd "$1" && shift && PYTHONPATH="$PWD" SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy python3 "$@"'
+    suite, function = f"{folder}/{Path(test_file).name}", options.get("test_function_name", "test")
+    command = ["/bin/sh", "-c", script, "sh", folder, "-c", _RUN_TEST, suite, function]
+    ran = computer.run(command, timeout_s=TEST_SUITE_TIMEOUT_S)
+    if ran.timed_out:
         log.info("test suite %s ran past %ss", test_file, TEST_SUITE_TIMEOUT_S)
-        return 0.0
-    return float(proc.returncode == 0)
+    return float(ran.returncode == 0 and not ran.timed_out)
 
 
 # --- audio -------------------------------------------------------------------------------------------

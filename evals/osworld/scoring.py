@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from aios.evals.osworld.catalog import get, metric
-from aios.evals.osworld.getters import GetterContext
-from aios.evals.osworld.task import Evaluator
+from aios.evals.osworld.getters import TASK_COMPUTER, GetterContext
+from aios.evals.osworld.task import Check, Evaluator
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +21,14 @@ def score(evaluator: Evaluator, ctx: GetterContext, *, last_action: str | None) 
     checks = evaluator.metrics()
     for name, *_ in checks:
         metric(name)  # an unknown metric is unsupported before any getter runs
+    computer = TASK_COMPUTER.set(ctx.guest)
+    try:
+        return _scored(evaluator, checks, ctx)
+    finally:
+        TASK_COMPUTER.reset(computer)
+
+
+def _scored(evaluator: Evaluator, checks: list[Check], ctx: GetterContext) -> float:
     scores = []
     for name, result_spec, expected_spec, options in checks:
         try:

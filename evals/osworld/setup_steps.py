@@ -99,16 +99,21 @@ def _execute(ctx: StepContext, p: dict[str, Any]) -> None:
         logger.info("setup command %r exited %d: %s", p["command"], result.returncode, result.stderr[-300:])
 
 
-WINDOW_ALIASES = {"google chrome": ("chromium",), "chrome": ("chromium",)}
-"""Names OSWorld's VM gives windows, and what the same app's window is called here (Debian's Chromium
-titles its windows "... - Chromium")."""
+WINDOW_ALIASES = {
+    "google chrome": ("chromium",),
+    "chrome": ("chromium",),
+    "mail.thunderbird": ("mail.thunderbird-default",),
+}
+"""Names OSWorld's VM gives windows (titles, or classes as `instance.class`), and what the same app's
+window is called here: Debian's Chromium titles its windows "... - Chromium", Debian's Thunderbird has the
+class `Mail.thunderbird-default`."""
 
 
 def _label_matches(label: str, name: str, strict: bool) -> bool:
+    folded, names = label.lower(), (name.lower(), *WINDOW_ALIASES.get(name.lower(), ()))
     if strict:
-        return label == name
-    folded = label.lower()
-    return any(n in folded for n in (name.lower(), *WINDOW_ALIASES.get(name.lower(), ())))
+        return label == name or folded in names[1:]
+    return any(n in folded for n in names)
 
 
 def _matching_windows(ctx: StepContext, p: dict[str, Any]) -> list[int]:

@@ -22,6 +22,10 @@ class Step(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
 
 
+Check = tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]
+"""One metric of an evaluator: its name, the result and expected getter specs, its options."""
+
+
 class Evaluator(BaseModel):
     """How a task is scored: metric names, getter specs for the result and the expected value, options."""
 
@@ -41,7 +45,7 @@ class Evaluator(BaseModel):
             raise ValueError(f"conj must be 'and' or 'or', not {conj!r}")
         return conj
 
-    def metrics(self) -> list[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]]:
+    def metrics(self) -> list[Check]:
         """(metric, result spec, expected spec, options) for each metric, lists lined up as OSWorld does."""
         funcs = [self.func] if isinstance(self.func, str) else list(self.func)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from aios.evals.osworld import metrics_apps as apps
-from aios.evals.osworld.getters import GetterContext
+from aios.evals.osworld.getters import TASK_COMPUTER, GetterContext
 from aios.evals.osworld.guest import CommandResult
 from aios.evals.osworld.unsupported import Unsupported
 
@@ -321,6 +322,18 @@ def test_compare_zip_files(tmp_path: Path) -> None:
     assert check(None, gold) == 0.0
 
 
+class LocalComputer:
+    """Runs the metric's commands on this machine: a stand-in for a task computer in a unit test."""
+
+    def write_file(self, path: str, data: bytes) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(data)
+
+    def run(self, command: Any, *, shell: bool = False, timeout_s: float | None = None) -> CommandResult:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
+        return CommandResult(done.returncode, done.stdout, done.stderr)
+
+
 def test_check_python_file_by_test_suite(tmp_path: Path) -> None:
     check = metric("check_python_file_by_test_suite")
     agent, cache = tmp_path / "files", tmp_path / "cache"
@@ -328,14 +341,20 @@ def test_check_python_file_by_test_suite(tmp_path: Path) -> None:
     cache.mkdir()
     good = _file(agent, "snake.py", "def grow(n):\n    return n + 1\n")
     suite = _file(cache, "test_suite.py", "import snake\n\ndef test():\n    return snake.grow(1) == 2\n")
-    assert check([good], suite) == 1.0
-    _file(agent, "snake.py", "def grow(n):\n    return n\n")
-    assert check([good], suite) == 0.0
-    _file(agent, "snake.py", "def grow(n):\n    raise ValueError\n")
-    assert check([good], suite) == 0.0
-    assert check([good, None], suite) == 0.0
-    named = _file(cache, "named.py", "def check_it():\n    return True\n")
-    assert check([good], named, test_function_name="check_it") == 1.0
+    with pytest.raises(Unsupported, match="in a task computer"):
+        check([good], suite)  # the agent's code never runs on the host
+    token = TASK_COMPUTER.set(LocalComputer())
+    try:
+        assert check([good], suite) == 1.0
+        _file(agent, "snake.py", "def grow(n):\n    return n\n")
+        assert check([good], suite) == 0.0
+        _file(agent, "snake.py", "def grow(n):\n    raise ValueError\n")
+        assert check([good], suite) == 0.0
+        assert check([good, None], suite) == 0.0
+        named = _file(cache, "named.py", "def check_it():\n    return True\n")
+        assert check([good], named, test_function_name="check_it") == 1.0
+    finally:
+        TASK_COMPUTER.reset(token)
 
 
 class FakeGuest:

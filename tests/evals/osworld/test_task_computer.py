@@ -23,8 +23,9 @@ from aios.evals.osworld.catalog import get
 from aios.evals.osworld.chrome import TaskBrowser
 from aios.evals.osworld.getters import GETTERS, GetterContext
 from aios.evals.osworld.guest import Guest, GuestConfig
+from aios.evals.osworld.scoring import score
 from aios.evals.osworld.setup_steps import StepContext, run_steps
-from aios.evals.osworld.task import Step
+from aios.evals.osworld.task import Evaluator, Step
 from aios.evals.osworld.unsupported import NeedsNetwork, SetupFailed, Unsupported
 from aios.tools.xdisplay import XSession
 from tests.fakes import until
@@ -306,3 +307,30 @@ async def test_code_opens_vs_code_titled_and_configured_as_osworlds(guest: Guest
     settings = await until(lambda: guest.run("ls ~/.config/Code/User").stdout, "VS Code's user folder")
     assert "globalStorage" in settings
     x.close_window(windows[0].id)
+
+
+def test_a_test_suite_runs_the_agents_code_inside_the_task_computer(guest: Guest, tmp_path: Path) -> None:
+    """The attack: the agent writes a module that the task's test suite imports; OSWorld imports it on its
+    host. Here it runs in the task's sandbox: a file it writes to /tmp is not the host's, and the host's
+    files are not there to read."""
+    marker = f"/tmp/aios-attack-{os.getpid()}"
+    secret = tmp_path / "secret"
+    secret.write_text("the host's")
+    spy = f"import os\nopen({marker!r}, 'w').write(str(os.path.exists({str(secret)!r})))\n"
+    code = spy + "def grow(n):\n    return n + 1\n"
+    guest.write_file("/home/user/snake.py", code.encode())
+    suite = tmp_path / "test_suite.py"
+    suite.write_text("import snake\n\ndef test():\n    return snake.grow(1) == 2\n")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "test_suite.py").write_bytes(suite.read_bytes())
+    evaluator = Evaluator(
+        func="check_python_file_by_test_suite",
+        result={"type": "vm_file", "path": "/home/user/snake.py", "dest": "snake.py"},
+        expected={"type": "cache_file", "path": "test_suite.py"},
+    )
+    files = tmp_path / "files"
+    files.mkdir()
+    assert score(evaluator, _ctx(guest, files, cache), last_action="DONE") == 1.0
+    assert not Path(marker).exists()
+    assert guest.read_file(marker) == b"False"  # written in the task's own /tmp, the host's file unseen

@@ -191,3 +191,13 @@ def test_the_shipped_suite_is_whole() -> None:
     for task in tasks:
         assert task.solution, f"{task.domain}/{task.id} has no reference solution"
         check_supported(task, GuestConfig())
+
+
+def test_windows_answer_to_the_names_osworlds_vm_gives_them() -> None:
+    from aios.evals.osworld.setup_steps import _label_matches
+
+    assert _label_matches("New Tab - Chromium", "Google Chrome", strict=False)
+    assert _label_matches("Mail.thunderbird-default", "Mail.thunderbird", strict=True)
+    assert _label_matches("a.xlsx - LibreOffice Calc", "a.xlsx - LibreOffice Calc", strict=True)
+    assert not _label_matches("b.xlsx - LibreOffice Calc", "a.xlsx - LibreOffice Calc", strict=True)
+    assert not _label_matches("Terminal", "Google Chrome", strict=False)
