@@ -41,9 +41,19 @@ def attributes(node):
     except Exception:
         pass
     try:
+        for key, value in (node.get_attributes() or {}).items():
+            if key.replace("-", "").replace("_", "").isalnum():
+                out["attr:" + key] = value
+    except Exception:
+        pass
+    try:
         if "Component" in node.get_interfaces():
             extents = Atspi.Component.get_extents(node, Atspi.CoordType.SCREEN)
             out["cp:screencoord"] = f"({extents.x}, {extents.y})"
+            for name, kind in (("windowcoord", "WINDOW"), ("parentcoord", "PARENT")):
+                if hasattr(Atspi.CoordType, kind):
+                    at = Atspi.Component.get_position(node, getattr(Atspi.CoordType, kind))
+                    out["cp:" + name] = f"({at.x}, {at.y})"
             out["cp:size"] = f"({extents.width}, {extents.height})"
     except Exception:
         pass
@@ -76,6 +86,7 @@ def main():
     desktop = Atspi.get_desktop(0)
     out = [
         '<desktop-frame xmlns:st="uri:deskat:state.at-spi.gnome.org" '
+        'xmlns:attr="uri:deskat:attributes.at-spi.gnome.org" '
         'xmlns:cp="uri:deskat:component.at-spi.gnome.org">'
     ]
     budget = [MAX_NODES]

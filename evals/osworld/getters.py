@@ -35,6 +35,8 @@ class BrowserOps(Protocol):
 
     def html(self, tab_id: str) -> str: ...
 
+    def evaluate(self, tab_id: str, expression: str) -> Any: ...
+
 
 @dataclass
 class GetterContext:
