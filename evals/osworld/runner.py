@@ -89,7 +89,7 @@ class TaskRun:
             check_supported(self.task, self.config.guest, self.config.cache_dir)
             self._in_fresh_computer(started)
         except Unsupported as exc:
-            self._end(Status.UNSUPPORTED, f"{exc.what}: {exc}")
+            self._end(Status.UNSUPPORTED, str(exc))
         except NeedsNetwork as exc:
             self._end(Status.NEEDS_NETWORK, str(exc))
         except (SetupFailed, GuestError) as exc:
