@@ -1,9 +1,13 @@
-"""Write the LibreOffice tasks' input and expected files into evals/osworld/cache/, so the suite's office
-tasks need no download and anyone can rebuild (and review) exactly what they start from and are judged by."""
+"""Write the LibreOffice tasks' input and expected files into evals/osworld/cache/: the suite's office tasks
+then need no download, and anyone can rebuild (and review) what they start from and are judged by.
+
+Run from anywhere: `python scripts/make_osworld_office_files.py`. The output is byte-for-byte stable."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import re
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +24,8 @@ from pptx.util import Emu, Pt
 CACHE = Path(__file__).resolve().parent.parent / "evals" / "osworld" / "cache"
 FIXED_TIME = (2024, 1, 1, 0, 0, 0)
 """Every zip member's timestamp, so a rebuild writes the same bytes."""
+FIXED_DATE = dt.datetime(2024, 1, 1)
+"""The documents' own created/modified dates, which the libraries would otherwise set to now."""
 
 BUDGET = [("Rent", 1200, 1250), ("Food", 430, 455), ("Travel", 160, 95), ("Utilities", 210, 230)]
 SCORES = [("Mia", 72), ("Noah", 91), ("Liam", 65), ("Emma", 88), ("Olivia", 79), ("Ava", 94)]
@@ -32,42 +38,46 @@ NOTICE = [
 MEMO = ["Quarterly Report", "Sales grew in every region this quarter.", "Details follow in the appendix."]
 
 
+MODIFIED = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
+"""openpyxl stamps the save time here whatever the workbook's properties say."""
+
+
 def _deterministic(data: bytes) -> bytes:
-    """The same archive with fixed member times and no document timestamps the libraries add."""
+    """The same archive with fixed member times and modified date, so rebuilding changes no byte."""
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for item in src.infolist():
             info = zipfile.ZipInfo(item.filename, FIXED_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = item.external_attr
-            dst.writestr(info, src.read(item.filename))
+            member = src.read(item.filename)
+            if item.filename == "docProps/core.xml":
+                member = MODIFIED.sub(rb"\g<1>2024-01-01T00:00:00Z\g<2>", member)
+            dst.writestr(info, member)
     return out.getvalue()
 
 
 def _save(name: str, write: Callable[[io.BytesIO], None]) -> None:
+    """Have a library write the file into memory, then store it with fixed zip times."""
     buffer = io.BytesIO()
     write(buffer)
     (CACHE / name).write_bytes(_deterministic(buffer.getvalue()))
 
 
-def _fixed_core(props: object) -> None:
-    """python-docx / python-pptx stamp 'now' into core properties; a fixed date keeps output stable."""
-    import datetime as dt
-
-    moment = dt.datetime(2024, 1, 1)
-    props.created = moment  # type: ignore[attr-defined]
-    props.modified = moment  # type: ignore[attr-defined]
-    props.last_printed = moment  # type: ignore[attr-defined]
+def _fixed_core(props: Any) -> None:
+    """python-docx and python-pptx stamp 'now' into core properties; a fixed date keeps output stable."""
+    props.created = props.modified = props.last_printed = FIXED_DATE
 
 
 def _book(rows: list[tuple[object, ...]], title: str) -> Workbook:
+    """One sheet of plain values: openpyxl stores no cached formula results, so expected files hold values."""
     book = Workbook()
     sheet = book.active
     assert sheet is not None
     sheet.title = title
     for row in rows:
         sheet.append(list(row))
-    book.properties.created = book.properties.modified = __import__("datetime").datetime(2024, 1, 1)
+    book.properties.created = book.properties.modified = FIXED_DATE
     return book
 
 
@@ -82,7 +92,8 @@ def calc_files() -> None:
     _save("calc_scores_expected.xlsx", _book([("Name", "Score"), *ranked], "Scores").save)
 
 
-def _document(paragraphs: list[str]) -> Document:
+def _document(paragraphs: list[str]) -> Any:
+    """Plain paragraphs in python-docx's default style, which Writer keeps on a save."""
     document = Document()
     for text in paragraphs:
         document.add_paragraph(text)
@@ -99,7 +110,8 @@ def writer_files() -> None:
 
 TITLE_BOX = (457200, 274680, 8228880, 1142280)
 BODY_BOX = (457200, 1600200, 8228880, 4525200)
-"""Placeholder boxes in EMU as LibreOffice writes them back (whole 1/100 mm), so a save moves nothing."""
+"""Placeholder boxes in EMU on whole 1/100 mm, as LibreOffice writes them. Impress still shrinks a box by
+1/100 mm on every save, so the tasks compare decks with `examine_shape` off, as many of OSWorld's do."""
 
 
 def _explicit(shape: Any, box: tuple[int, int, int, int], size: int, bullet: bool) -> None:
@@ -139,15 +151,19 @@ def _deck(slides: list[tuple[str, str]]) -> Any:
 
 
 PITCH = [("Product Pitch", "Our idea in one slide"), ("Market", "Who buys and why")]
+ROADMAP = [("Roadmap", "Three phases to launch"), ("Phase One", "Build the prototype")]
 
 
 def impress_files() -> None:
-    """A deck whose first title is to be renamed, and a deck to which a closing slide is to be added."""
+    """A deck whose first title is to be renamed; one whose last slide is to be duplicated and retitled."""
     _save("impress_pitch.pptx", _deck(PITCH).save)
     _save("impress_pitch_expected.pptx", _deck([("Launch Plan", PITCH[0][1]), PITCH[1]]).save)
+    _save("impress_roadmap.pptx", _deck(ROADMAP).save)
+    _save("impress_roadmap_expected.pptx", _deck([*ROADMAP, ("Phase Two", ROADMAP[1][1])]).save)
 
 
 def main() -> None:
+    """Every office file the LibreOffice tasks download, rewritten in place."""
     CACHE.mkdir(parents=True, exist_ok=True)
     calc_files()
     writer_files()
