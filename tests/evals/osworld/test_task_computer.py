@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import io
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -334,3 +335,30 @@ def test_a_test_suite_runs_the_agents_code_inside_the_task_computer(guest: Guest
     assert score(evaluator, _ctx(guest, files, cache), last_action="DONE") == 1.0
     assert not Path(marker).exists()
     assert guest.read_file(marker) == b"False"  # written in the task's own /tmp, the host's file unseen
+
+
+@pytest.mark.skipif(
+    shutil.which("soffice") is None and not os.environ.get("CI"),
+    reason="LibreOffice is not installed (bash scripts/install.sh --osworld-apps)",
+)
+async def test_a_spreadsheets_accessibility_tree_is_the_cells_on_screen(guest: Guest, x: XSession) -> None:
+    """Calc shows its sheet as a table of 2^30 cells: the tree holds the ones on screen, and comes back well
+    inside the dump's time limit (walking every cell never ended)."""
+    book = openpyxl.Workbook()
+    book.active.append(["Category", "January"])
+    data = io.BytesIO()
+    book.save(data)
+    guest.write_file("/home/user/sheet-a11y.xlsx", data.getvalue())
+    guest.launch(["soffice", "/home/user/sheet-a11y.xlsx"])
+    await until(lambda: [w for w in x.windows() if "sheet-a11y.xlsx" in w.title], "the Calc window")
+
+    def with_a1() -> str:
+        tree = linearize(tree_xml(guest))
+        return tree if "\tA1\tCategory\t" in tree else ""
+
+    tree = await until(with_a1, "cell A1 in the tree")
+    assert "\tB1\tJanuary\t" in tree
+    assert tree.count("table-cell\t") < 2000
+    for window in x.windows():
+        if "sheet-a11y.xlsx" in window.title:
+            x.close_window(window.id)
