@@ -15,5 +15,11 @@ KNOWN_LIMITS: dict[str, tuple[str, str, str]] = {
     "4e60007a-f5be-4bfc-9723-c39affa0a6d3": ("network", "extension marketplace", "installs autoDocstring"),
     "e2b5e914-ffe1-44d2-8e92-58f8c5d92bb2": ("network", "extension marketplace", "installs Python"),
     "42f4d1c7-4521-4161-b646-0a8934e36081": ("network", "extension marketplace", "installs a Lisp extension"),
+    # the games' test suites import pygame, which the task computer's Python does not have
+    "26150609-0da3-4a7d-8868-0faf9c5f01bb": ("app", "pygame", "the Snake game's test suite imports pygame"),
+    "9219480b-3aed-47fc-8bac-d2cffc5849f7": ("app", "pygame", "the Tetris game's test suite imports pygame"),
+    # compare_audios decodes WAV only: an MP3 decoder would be another dependency
+    "8f080098-ddb1-424c-b438-4e96e5e4786e": ("metric", "compare_audios:mp3", "compares MP3 recordings"),
+    "c59742c0-4323-4b9d-8a02-723c251deaa0": ("metric", "compare_audios:mp3", "compares MP3 audio in a slide"),
 }
 """Task id -> (kind, what, why), kinds as the coverage report names them."""
