@@ -61,7 +61,7 @@ def eval_osworld(
     source = source or SHIPPED
     bad: list[TaskFormatError] = []
     try:
-        tasks = load_tasks(source, domains=domain, meta=meta, bad=bad)
+        tasks = load_tasks(source, domains=domain, meta=_beside(source, meta), bad=bad)
     except TaskFormatError as exc:
         raise typer.BadParameter(str(exc), param_hint="SOURCE") from exc
     if not tasks:
@@ -143,6 +143,13 @@ async def _on_kernel(
         await kernel.shutdown()
 
 
+def _beside(source: Path, meta: Path | None) -> Path | None:
+    """`--meta test_all.json` names the file beside the tasks, as OSWorld's README writes it."""
+    if meta is not None and not meta.is_absolute() and not meta.exists() and (source / meta).is_file():
+        return source / meta
+    return meta
+
+
 def eval_osworld_check(
     source: Annotated[Path, typer.Argument(help="Task file, folder, or OSWorld's evaluation_examples.")],
     meta: Annotated[
@@ -168,11 +175,9 @@ def eval_osworld_check(
     from aios.evals.osworld.guest import GuestConfig
     from aios.evals.osworld.task import TaskFormatError, load_tasks
 
-    if meta is not None and not meta.is_absolute() and not meta.exists() and (source / meta).is_file():
-        meta = source / meta  # `--meta test_all.json` beside the tasks, as OSWorld's README names it
     bad: list[TaskFormatError] = []
     try:
-        tasks = load_tasks(source, domains=domain, meta=meta, bad=bad)
+        tasks = load_tasks(source, domains=domain, meta=_beside(source, meta), bad=bad)
     except TaskFormatError as exc:
         raise typer.BadParameter(str(exc), param_hint="SOURCE") from exc
     shipped = source.resolve().is_relative_to(SHIPPED.resolve())
