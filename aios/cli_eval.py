@@ -26,9 +26,9 @@ if TYPE_CHECKING:
 eval_app = typer.Typer(help="Evaluations that score agents and subsystems.", no_args_is_help=True)
 osworld_app = typer.Typer(
     cls=DefaultCommandGroup,
-    help="OSWorld-format computer tasks: run them (the default), or check which this machine supports.",
+    help="OSWorld-format tasks: run them (`aios eval osworld [run] PATH`, the default) or check them.",
 )
-osworld_app.command("run", hidden=True)(eval_osworld)
+osworld_app.command("run")(eval_osworld)
 osworld_app.command("check")(eval_osworld_check)
 eval_app.add_typer(osworld_app, name="osworld")
 eval_app.command("report")(eval_report)

@@ -166,8 +166,7 @@ def eval_osworld_check(
         Path | None, typer.Option("--json", help="Write every unsupported task and its reasons here.")
     ] = None,
 ) -> None:
-    """How many tasks this runner can run on this machine, per domain, and why the others cannot; starts
-    no computer."""
+    """Which tasks run on this machine, per domain, and why the others cannot (starts no computer)."""
     from rich.table import Table
 
     from aios.evals.osworld.coverage import coverage
