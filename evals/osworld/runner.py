@@ -150,7 +150,8 @@ class TaskRun:
         try:
             asyncio.run_coroutine_threadsafe(self.agent.reset(self.task), self.loop).result()
         except Exception as exc:
-            self._end(Status.CRASHED, f"agent reset: {exc}")
+            logger.exception("task %s/%s: the agent's reset raised", self.task.domain, self.task.id)
+            self._end(Status.CRASHED, f"agent reset: {type(exc).__name__}: {exc}")
             return False
         step = 0  # predictions, as OSWorld counts steps; each may carry several actions
         while step < self.config.max_steps:
@@ -167,6 +168,7 @@ class TaskRun:
                 self._end(Status.TIMEOUT, f"the agent's prediction ran past the task timeout at step {step}")
                 return False
             except Exception as exc:
+                logger.exception("task %s/%s: the agent's prediction raised", self.task.domain, self.task.id)
                 self._end(Status.CRASHED, f"agent predict: {type(exc).__name__}: {exc}")
                 return False
             self.outcome.tokens += prediction.tokens

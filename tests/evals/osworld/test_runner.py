@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from aios.evals.osworld.agents import BUILTIN
 from aios.evals.osworld.evaluation import SHIPPED, SHIPPED_CACHE, evaluate
 from aios.evals.osworld.report import build_report
@@ -80,7 +82,9 @@ def _task(tmp_path: Path, name: str, **fields: Any) -> Task:
     return load_task(path)
 
 
-async def test_tasks_that_cannot_get_a_fair_run_are_counted_apart(tmp_path: Path) -> None:
+async def test_tasks_that_cannot_get_a_fair_run_are_counted_apart(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     tasks = [
         _task(tmp_path, "fair"),
         _task(
@@ -115,6 +119,8 @@ async def test_tasks_that_cannot_get_a_fair_run_are_counted_apart(tmp_path: Path
         by_id["no-solution"].status == Status.CRASHED
         and "no reference solution" in by_id["no-solution"].detail
     )
+    [crash] = [r for r in caplog.records if "no-solution: the agent's reset raised" in r.getMessage()]
+    assert crash.exc_info is not None  # the agent's traceback is kept in the log, not only its message
     s = evaluation.summary
     assert s.scored == 1 and s.success_rate == 1.0 and s.success_over_all == 0.2
     assert s.by_status == {"crashed": 1, "needs_network": 1, "scored": 1, "setup_error": 1, "unsupported": 1}
