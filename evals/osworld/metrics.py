@@ -135,6 +135,18 @@ def check_moved_jpgs(directory: dict[str, Any] | None, rules: dict[str, Any]) ->
     return float(len(names) == len(expected) and set(names) == set(expected))
 
 
+def expected_records(records: list[dict[str, Any]], rules: dict[str, Any]) -> float:
+    """Each `expect` pattern (field -> value) matches some record and no `unexpect` pattern matches any: the
+    rule shape OSWorld's csv and Thunderbird-filter metrics share."""
+
+    def matches(pattern: dict[str, Any], record: dict[str, Any]) -> bool:
+        return all(key in record and record[key] == value for key, value in pattern.items())
+
+    found = all(any(matches(p, r) for r in records) for p in rules.get("expect", []))
+    clean = not any(matches(p, r) for p in rules.get("unexpect", []) for r in records)
+    return float(found and clean)
+
+
 def infeasible(*_: Any, **__: Any) -> float:
     """Scored by the runner from the agent's last action; reaching the metric means it did not FAIL."""
     return 0.0

@@ -17,7 +17,7 @@ from xml.etree import ElementTree
 
 from aios.evals.osworld.actions import PREAMBLE
 from aios.evals.osworld.getters import TASK_COMPUTER, Getter, GetterContext, vm_file
-from aios.evals.osworld.metrics import Metric
+from aios.evals.osworld.metrics import Metric, expected_records
 from aios.evals.osworld.unsupported import Unsupported
 
 log = logging.getLogger(__name__)
@@ -219,19 +219,12 @@ def _filters(text: str) -> list[dict[str, Any]]:
     return filters
 
 
-def _matches(pattern: dict[str, Any], item: dict[str, Any]) -> bool:
-    return all(key in item and item[key] == value for key, value in pattern.items())
-
-
 def check_thunderbird_filter(filters_path: str | None, rules: dict[str, Any]) -> float:
     """Every `expect` pattern matches some filter's fields; no `unexpect` pattern matches any filter."""
     text = _read(filters_path)
     if text is None:
         return 0.0
-    filters = _filters(text)
-    expected = all(any(_matches(p, f) for f in filters) for p in rules.get("expect", []))
-    unexpected = any(_matches(p, f) for p in rules.get("unexpect", []) for f in filters)
-    return float(expected and not unexpected)
+    return expected_records(_filters(text), rules)
 
 
 _MBOX_SEPARATOR = re.compile(r"^From [^\n]*\n", re.MULTILINE)

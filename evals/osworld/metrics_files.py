@@ -25,7 +25,7 @@ from rapidfuzz import fuzz
 
 from aios.evals.osworld.getters import Getter, GetterContext, _copy
 from aios.evals.osworld.guest import GuestConfig
-from aios.evals.osworld.metrics import Metric
+from aios.evals.osworld.metrics import Metric, expected_records
 from aios.evals.osworld.unsupported import Unsupported
 
 log = logging.getLogger(__name__)
@@ -222,19 +222,12 @@ def compare_python_pure_text(result: str | None, expected: str | None) -> float:
     return float("".join(mine.split()) == "".join(theirs.split()))
 
 
-def _record_matches(pattern: dict[str, Any], record: dict[str, Any]) -> bool:
-    return all(key in record and record[key] == value for key, value in pattern.items())
-
-
 def check_csv(result: str | None, rules: dict[str, Any]) -> float:
     """Each `expect` pattern matches some row (by column name) and no `unexpect` pattern matches any."""
     text = _read(result)
     if text is None:
         return 0.0
-    records = list(csv.DictReader(text.splitlines()))
-    found = all(any(_record_matches(p, r) for r in records) for p in rules.get("expect", []))
-    clean = not any(_record_matches(p, r) for p in rules.get("unexpect", []) for r in records)
-    return float(found and clean)
+    return expected_records(list(csv.DictReader(text.splitlines())), rules)
 
 
 def run_sqlite3(result: str | None, rules: dict[str, Any]) -> float:
