@@ -17,6 +17,7 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from aios.evals.osworld import metrics_table as mt
+from aios.evals.osworld.sheet_formulas import condition
 from aios.evals.osworld.unsupported import Unsupported
 
 BASE = [["Name", "Score", "Ratio"], ["ann", 3, 0.123456], ["bob", 4, 0.5]]
@@ -203,11 +204,11 @@ def test_style_and_conditional_formats(tmp_path: Path) -> None:
 
 
 def test_condition_evaluator() -> None:
-    assert mt._condition('AND(LEN(A1)>2,LEFT(A1,1)="a")')("abc")
-    assert not mt._condition('AND(LEN(A1)>2,LEFT(A1,1)="a")')("xbc")
-    assert mt._condition("MOD(A1,2)=1")(3.0)
-    assert not mt._condition("A1/0>1")(3.0)
-    assert mt._condition("ISBLANK(A1)")(None)
+    assert condition('AND(LEN(A1)>2,LEFT(A1,1)="a")')("abc")
+    assert not condition('AND(LEN(A1)>2,LEFT(A1,1)="a")')("xbc")
+    assert condition("MOD(A1,2)=1")(3.0)
+    assert not condition("A1/0>1")(3.0)
+    assert condition("ISBLANK(A1)")(None)
 
 
 def test_sheet_properties(tmp_path: Path) -> None:
