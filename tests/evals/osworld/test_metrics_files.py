@@ -16,6 +16,7 @@ from PIL import Image
 
 from aios.evals.osworld import getters as g
 from aios.evals.osworld import metrics_files as mf
+from aios.evals.osworld.a11y_selectors import css_to_xpath
 from aios.evals.osworld.catalog import METRICS, OPTION_GAPS, metric
 from aios.evals.osworld.guest import CommandResult
 from aios.evals.osworld.unsupported import Unsupported
@@ -225,14 +226,14 @@ def test_check_accessibility_tree() -> None:
 
 
 def test_css_to_xpath() -> None:
-    assert mf.css_to_xpath("a > b") == "descendant-or-self::a/b"
+    assert css_to_xpath("a > b") == "descendant-or-self::a/b"
     assert (
-        mf.css_to_xpath("a + b, c")
+        css_to_xpath("a + b, c")
         == "descendant-or-self::a/following-sibling::*[1]/self::b | descendant-or-self::c"
     )
-    assert mf.css_to_xpath("[x|y^='v']") == "descendant-or-self::*[@x:y and starts-with(@x:y, 'v')]"
+    assert css_to_xpath("[x|y^='v']") == "descendant-or-self::*[@x:y and starts-with(@x:y, 'v')]"
     with pytest.raises(ValueError, match="unsupported selector"):
-        mf.css_to_xpath("a:hover")
+        css_to_xpath("a:hover")
 
 
 def test_basic_os_metrics() -> None:
