@@ -6,6 +6,7 @@ import logging
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from aios.evals.osworld.a11y_selectors import AT_NAMESPACES
 from aios.evals.osworld.guest import Guest
 
 logger = logging.getLogger(__name__)
@@ -15,10 +16,6 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 """AT-SPI's Python bindings are Debian packages (python3-gi, gir1.2-atspi-2.0) for the system Python."""
 BUS_LAUNCHER = "/usr/libexec/at-spi-bus-launcher"
 TIMEOUT_S = 30.0
-_NS = {
-    "st": "uri:deskat:state.at-spi.gnome.org",
-    "cp": "uri:deskat:component.at-spi.gnome.org",
-}
 KEPT_ROLES = {
     "push-button",
     "toggle-button",
@@ -88,13 +85,13 @@ def linearize(xml: str, *, max_rows: int = 300) -> str:
     for node in root.iter():
         if node is root or node.tag not in KEPT_ROLES:
             continue
-        if node.get(f"{{{_NS['st']}}}showing") != "true":
+        if node.get(f"{{{AT_NAMESPACES['st']}}}showing") != "true":
             continue
         name, text = node.get("name", ""), (node.text or "").strip()
         if not name and not text:
             continue
-        position = node.get(f"{{{_NS['cp']}}}screencoord", "")
-        size = node.get(f"{{{_NS['cp']}}}size", "")
+        position = node.get(f"{{{AT_NAMESPACES['cp']}}}screencoord", "")
+        size = node.get(f"{{{AT_NAMESPACES['cp']}}}size", "")
         rows.append("\t".join([node.tag, name, text.replace("\n", "\\n"), position, size]))
         if len(rows) > max_rows:
             break
