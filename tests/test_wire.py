@@ -13,6 +13,7 @@ import h11
 import pytest
 
 from aios.isolation.channels import AgentChannels
+from aios.kernel.errors import PermissionDenied, ProcessKilled
 from aios.sdk._wire import IDEMPOTENCY_HEADER, Wire
 
 IDLE_CLOSE_S = 0.2
@@ -172,3 +173,29 @@ async def test_a_running_syscall_stays_joinable_whatever_else_runs_and_after_its
     gate.set()
     assert await again == "k0" and runs.count("k0") == 1 and "k0 again" not in runs
     assert sorted(await asyncio.gather(*others)) == sorted(f"k{i}" for i in range(1, 40))
+
+
+async def test_closing_a_channel_waits_until_its_cancelled_syscalls_have_cleaned_up() -> None:
+    """A process's end stops its syscalls and waits for them: a killed shell command is reaped before the
+    process is reported ended, not after whoever waited for it went away."""
+    channels = AgentChannels(max_inflight=4)
+    channels.open(7)
+    started, cleaned = asyncio.Event(), asyncio.Event()
+
+    async def work() -> str:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await asyncio.sleep(0.05)  # cleanup that takes a while: killing and reaping a command
+            cleaned.set()
+        return "never"
+
+    caller = asyncio.ensure_future(channels.call(7, work))
+    await started.wait()
+    assert await channels.close(7) is None
+    assert cleaned.is_set(), "close returned before the syscall had cleaned up"
+    with pytest.raises(ProcessKilled):
+        await caller
+    with pytest.raises(PermissionDenied):
+        await channels.call(7, work)

@@ -128,8 +128,13 @@ class ShellDriver(Driver):
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE,
                 env=launch_environment(),
+                start_new_session=True,
             )
-            _, err = await proc.communicate()
+            try:
+                _, err = await proc.communicate()
+            except asyncio.CancelledError:  # the first call was killed while it probed: no probe outlives it
+                await asyncio.shield(_stop(proc, ()))
+                raise
             if proc.returncode == 0:
                 return "bubblewrap"
             self._probe_error = f"bubblewrap failed: {err.decode(errors='replace').strip()}"

@@ -101,7 +101,7 @@ async def attach(body: AttachRequest, who: User, state: State) -> Attached:
         try:
             await channels.reported(pid)
         finally:
-            report = channels.close(pid)
+            report = await channels.close(pid)
         assert report is not None
         if report.error is not None:
             raise AgentFailed(report.error, traceback=report.traceback)

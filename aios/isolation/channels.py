@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
@@ -15,6 +16,8 @@ from pydantic import BaseModel
 from aios.kernel.errors import InvalidSyscall, LimitExceeded, PermissionDenied, ProcessKilled
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 PROCESS_TOKEN_PREFIX = "aiosp_"
 
@@ -32,6 +35,8 @@ RECENT_KEYS = 16
 sent again after its connection failed is answered from here (or joins the call still running) instead
 of running twice."""
 MAX_KEY_CHARS = 100
+CLEANUP_TIMEOUT_S = 10.0
+"""How long closing a channel waits for its cancelled syscalls to clean up before it lets them go on alone."""
 
 
 @dataclass
@@ -133,15 +138,24 @@ class AgentChannels:
         if channel is not None:
             await channel.reported.wait()
 
-    def close(self, pid: int) -> ExitReport | None:
-        """Revoke the token, cancel the syscalls still in flight, and return what the process reported."""
+    async def close(self, pid: int) -> ExitReport | None:
+        """Revoke the token, stop the syscalls still in flight, and return what the process reported.
+
+        It waits until those syscalls have cleaned up (a shell command killed and reaped), so nothing the
+        process started outlives it.
+        """
         channel = self._by_pid.pop(pid, None)
         if channel is None:
             return None
         del self._by_digest[channel.digest]
-        for task in list(channel.inflight):
+        running = set(channel.inflight)
+        for task in running:
             task.cancel()
         channel.recent.clear()
+        if running:
+            _, stuck = await asyncio.wait(running, timeout=CLEANUP_TIMEOUT_S)
+            if stuck:
+                logger.warning("pid %d: %d syscall(s) still cleaning up after it ended", pid, len(stuck))
         return channel.exit
 
     def open_pids(self) -> list[int]:

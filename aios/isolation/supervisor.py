@@ -108,7 +108,7 @@ class IsolatedAgents:
                 await asyncio.shield(proc.wait())
             raise
         finally:
-            report = self.channels.close(pid)
+            report = await self.channels.close(pid)
             self._keep_log(pid, output)
             if cgroup is not None:
                 await asyncio.to_thread(cgroup.remove)

@@ -20,7 +20,7 @@ from aios.tools.xdisplay import XSession
 
 logger = logging.getLogger(__name__)
 
-WINDOW_TIMEOUT_S = 15.0
+WINDOW_TIMEOUT_S = 30.0
 BROWSER_TIMEOUT_S = 20.0
 OFFICE = (".xlsx", ".xls", ".ods", ".docx", ".doc", ".odt", ".pptx", ".ppt", ".odp")
 """Opened with LibreOffice where it is installed; otherwise the task is unsupported here."""
@@ -52,13 +52,14 @@ def _upload(ctx: StepContext, p: dict[str, Any]) -> None:
         ctx.guest.write_file(_path(item["path"]), Path(item["local_path"]).read_bytes())
 
 
-def _window_count(ctx: StepContext) -> int:
-    return len(ctx.x.windows())
+def _window_ids(ctx: StepContext) -> set[int]:
+    return {window.id for window in ctx.x.windows()}
 
 
-def _wait_for_window(ctx: StepContext, before: int, what: str) -> None:
+def _wait_for_window(ctx: StepContext, before: set[int], what: str) -> None:
+    """Wait for a window that was not there before (a count misses it where another one closed meanwhile)."""
     deadline = time.monotonic() + WINDOW_TIMEOUT_S
-    while _window_count(ctx) <= before:
+    while not _window_ids(ctx) - before:
         if time.monotonic() > deadline:
             raise SetupFailed(f"{what}: no window appeared within {WINDOW_TIMEOUT_S:.0f}s")
         time.sleep(0.1)
@@ -78,7 +79,7 @@ def _launch(ctx: StepContext, p: dict[str, Any]) -> None:
 def _open(ctx: StepContext, p: dict[str, Any]) -> None:
     """Open a file with its app: pages in the browser; text in the editor on a terminal."""
     path = _path(p["path"])
-    before = _window_count(ctx)
+    before = _window_ids(ctx)
     suffix = PurePosixPath(path).suffix.lower()
     if suffix in (".html", ".htm", ".pdf", ".svg", ".png", ".jpg", ".jpeg"):
         ctx.guest.launch(["google-chrome", f"file://{path}"])
@@ -158,7 +159,7 @@ def _wait_for_browser(ctx: StepContext) -> None:
 def _chrome_open_tabs(ctx: StepContext, p: dict[str, Any]) -> None:
     """Open the pages in the browser (started if needed), and wait until it shows the last of them."""
     if not ctx.browser.available():
-        before = _window_count(ctx)
+        before = _window_ids(ctx)
         ctx.guest.launch(["google-chrome"])
         _wait_for_browser(ctx)
         _wait_for_window(ctx, before, "the browser")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -207,3 +208,40 @@ async def test_the_runtimes_data_dir_is_hidden_inside_the_users_folder(
     driver = ShellDriver(cwd=user_dir, private=(data,))
     out = await sh(driver, ctx, "ls -A aios-data | wc -l; cat aios-data/aios.db aios-data/cli.token")
     assert out["stdout"].split()[0] == "0" and "results" not in out["stdout"] and "aiosu" not in out["stdout"]
+
+
+def _children() -> list[int]:
+    """This test process's live children (a probe or a command the driver started)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == os.getpid() and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("when", ["probing", "running"])
+async def test_a_call_killed_midway_leaves_no_process_behind(
+    user_dir: Path, ctx: CallContext, tmp_path: Path, when: str
+) -> None:
+    """A kill that lands while the sandbox is probed (the first call) or while the command runs returns
+    only once what the driver started is gone: nothing exits later, after its event loop has closed."""
+    bwrap = find_bwrap()
+    assert bwrap is not None
+    slow = tmp_path / "slow-bwrap"  # a sandbox that takes its time to start: the kill lands in the probe
+    script = f'for a; do last=$a; done\n[ "$last" = true ] && sleep 600\nexec {bwrap} "$@"\n'
+    slow.write_text("#!/bin/sh\n" + script)
+    slow.chmod(0o755)
+    driver = ShellDriver(ShellConfig(bwrap=str(slow) if when == "probing" else bwrap), cwd=user_dir)
+    before = set(_children())
+    call = asyncio.ensure_future(sh(driver, ctx, "sleep 600"))
+    deadline = asyncio.get_running_loop().time() + 10
+    while not set(_children()) - before:
+        assert asyncio.get_running_loop().time() < deadline, "the driver started no process"
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(0.2)  # the command (or the probe) is under way, not just forked
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert set(_children()) - before == set()
