@@ -1,35 +1,27 @@
-"""Wires the concrete parts (store, engines, drivers, policies, memory) into a kernel, and runs agents on
-it. The only place that builds a `Kernel`: everything else holds it as a `KernelAPI`."""
+"""Wires the concrete parts (store, engines, drivers, policies, memory) into a kernel. The only place that
+builds a `Kernel`: everything else holds it as a `KernelAPI` (agents start on it through `agent_launch`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aios.agent_loader import load_agent
 from aios.config import Settings
-from aios.kernel.access import narrow, within
 from aios.kernel.approvals import ApprovalPolicy
-from aios.kernel.contracts import KernelAPI, Program
 from aios.kernel.drivers import Driver
 from aios.kernel.engines.registry import EngineRegistry
-from aios.kernel.errors import UserError
 from aios.kernel.kernel import Kernel
 from aios.kernel.kv_policy import KVPolicy, create_kv_policy
 from aios.kernel.memory_port import MemoryPort
-from aios.kernel.records import ProcessRecord
 from aios.kernel.scheduler import SchedulerPolicy, create_policy
 from aios.kernel.store import ProcessStore
-from aios.sdk import Agent, Context, Manifest
 from aios.tools.registry import build_drivers
-from aios.transport import InProcessTransport
 
 if TYPE_CHECKING:
-    from aios.isolation.host import AgentHost
     from aios.memory.manager import MemoryManager
 
 logger = logging.getLogger(__name__)
@@ -120,87 +112,3 @@ async def assemble(
     for name in await kernel.tools.open_at_boot():
         logger.error("driver %s failed to open; it is tried again on its first call", name)
     return kernel
-
-
-def _program(
-    kernel: KernelAPI, agent: str | type[Agent], task: str, host: AgentHost | None
-) -> tuple[Callable[[str], Awaitable[Manifest]], Program, str]:
-    """How to learn the agent's manifest, the program that runs it, and its entry (to run it again)."""
-    entry = agent if isinstance(agent, str) else f"{agent.__module__}:{agent.__qualname__}"
-    if host is not None:
-        if isinstance(agent, str):
-            return host.agents.manifest, host.agents.program(entry, task), entry
-        return _known(agent.manifest), host.agents.program(entry, task), entry
-    cls = load_agent(agent) if isinstance(agent, str) else agent
-
-    async def program(pid: int) -> str:
-        return await cls().run(task, Context(InProcessTransport(kernel, pid)))
-
-    return _known(cls.manifest), program, entry
-
-
-def _known(manifest: Manifest) -> Callable[[str], Awaitable[Manifest]]:
-    async def known(_name: str) -> Manifest:
-        return manifest
-
-    return known
-
-
-async def read_manifest(agent: str, host: AgentHost | None = None) -> Manifest:
-    """An installed agent's manifest; with `host` it is read in a sandbox (its code never runs here)."""
-    if host is not None:
-        return await host.agents.manifest(agent)
-    return load_agent(agent).manifest
-
-
-async def spawn_agent(
-    kernel: KernelAPI,
-    agent: str | type[Agent],
-    task: str,
-    *,
-    host: AgentHost | None = None,
-    owner: str = "local",
-    capabilities: list[str] | None = None,
-    priority: int = 0,
-    model: str | None = None,
-    session: str | None = None,
-    ceiling: list[str] | None = None,
-) -> int:
-    """Start an installed agent (by name or class) as a process; returns its pid.
-
-    With `host` the agent runs in its own sandboxed OS process and its code is never imported here (a
-    class must then be importable by its module and name); without, it runs inside the kernel. The
-    process holds the manifest's capabilities (or the `capabilities` asked for, within them), cut to
-    `ceiling` (what an admin granted the user who starts it).
-    """
-    read_manifest, program, entry = _program(kernel, agent, task, host)
-    manifest = await read_manifest(entry)
-    granted = narrow(manifest.capabilities, capabilities)
-    return await kernel.spawn(
-        program,
-        agent=manifest.name,
-        task=task,
-        capabilities=granted if ceiling is None else within(ceiling, granted),
-        owner=owner,
-        priority=priority,
-        model=model,
-        session=session,
-        entry=entry,
-        isolated=host is not None,
-    )
-
-
-async def resume_agent(
-    kernel: KernelAPI, pid: int, *, host: AgentHost | None = None, ceiling: list[str] | None = None
-) -> ProcessRecord:
-    """Run an interrupted agent process again, the way it first ran (isolated needs `host`), holding no
-    more than `ceiling` (what its user is granted now)."""
-    record = kernel.process(pid)
-    if record.entry is None:
-        raise UserError(f"process {pid} did not record what it runs; it cannot be resumed")
-    if record.isolated and host is None:
-        raise UserError(f"process {pid} ran isolated; resuming it needs an agent host")
-    agent = record.entry if record.isolated else load_agent(record.entry)
-    _, program, _ = _program(kernel, agent, record.task, host if record.isolated else None)
-    capabilities = None if ceiling is None else within(ceiling, record.capabilities)
-    return await kernel.resume(pid, program, capabilities=capabilities)

@@ -132,7 +132,7 @@ async def _on_kernel(
     host = None
     try:
         if settings.agents.isolation == "process":
-            from aios.isolation.host import start_agent_host
+            from aios.agent_host import start_agent_host
 
             host = await start_agent_host(kernel, settings.agents, data_dir=settings.data_dir, hidden=hidden)
         make = agent_factory(agent, config, kernel=kernel, driver=driver, host=host, model=config.model)

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
-from aios.boot import boot, resume_agent, spawn_agent
+from aios.agent_launch import resume_agent, spawn_agent
+from aios.boot import boot
 from aios.cli_approvals import Prompter
 from aios.cli_common import console, fmt_ms
 from aios.config import Settings
@@ -100,7 +101,7 @@ async def run_agent(
     kernel = await boot(settings, cwd=Path.cwd(), on_engine_load=loading, preload=True)
     host = None
     if settings.agents.isolation == "process":
-        from aios.isolation.host import start_agent_host
+        from aios.agent_host import start_agent_host
 
         host = await start_agent_host(kernel, settings.agents, data_dir=settings.data_dir)
     kernel.subscribe(Printer(started))
@@ -201,7 +202,7 @@ async def resume_locally(settings: Settings, pid: int) -> ProcessRecord:
     host = None
     try:
         if kernel.process(pid).isolated:
-            from aios.isolation.host import start_agent_host
+            from aios.agent_host import start_agent_host
 
             host = await start_agent_host(kernel, settings.agents, data_dir=settings.data_dir)
         kernel.subscribe(Printer(time.monotonic()))

@@ -14,25 +14,41 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+from fastapi import FastAPI
+
+from aios.agent_host import AgentHost, start_agent_host
+from aios.agent_launch import resume_agent
+from aios.api.agent_routes import AgentSyscalls
 from aios.api.app import create_app
+from aios.api.approval_routes import Approvals
+from aios.api.auth import Gate
 from aios.api.conversations import Conversations
+from aios.api.dashboard import Dashboard
 from aios.api.event_log import EventLog
+from aios.api.event_routes import Events
+from aios.api.families import Family
 from aios.api.grants import UserGrants
-from aios.api.mcp_endpoint import McpEndpoint, mount
-from aios.api.metrics import KernelMetrics
+from aios.api.mcp_endpoint import Mcp
+from aios.api.memory_routes import Memory
+from aios.api.metrics import KernelMetrics, Metrics
+from aios.api.openai_routes import OpenAI
+from aios.api.process_routes import Processes
 from aios.api.server import ApiServer, tcp_listener, unix_listener
-from aios.api.state import ApiState
+from aios.api.system_routes import System
 from aios.api.tokens import UserTokens
-from aios.boot import boot, resume_agent
+from aios.api.user_routes import Users
+from aios.boot import boot
 from aios.config import Settings
 from aios.isolation.channels import AgentChannels
-from aios.isolation.host import AgentHost, start_agent_host
 from aios.kernel.errors import AiosError, ConfigError
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
 
 logger = logging.getLogger(__name__)
+
+F = TypeVar("F")
 
 CLI_TOKEN_LABEL = "local-cli"
 
@@ -44,38 +60,25 @@ class Daemon:
     settings: Settings
     kernel: Kernel
     host: AgentHost | None
-    server: ApiServer
-    events: EventLog
-    metrics: KernelMetrics
     users: UserTokens
     grants: UserGrants
     """What an admin granted each user (resumed processes are cut to it too)."""
+    families: list[Family]
+    """The endpoint families the API is made of, in the order they were built."""
+    app: FastAPI
+    """The API (tests reach it in-process through `httpx.ASGITransport`)."""
     port: int | None
     """The TCP port it listens on (the one the system chose when the config said 0); None: no TCP."""
-    mcp: McpEndpoint | None = None
-    """`/mcp/<agent>`: the kernel's tools over MCP."""
-    conversations: Conversations | None = None
-    """The OpenAI endpoint's conversations (`/v1/chat/completions`)."""
-    closed: bool = False
+    stack: contextlib.AsyncExitStack
+    """Everything started, stopped in the reverse order it was built."""
 
     async def close(self) -> None:
-        """Stop serving; resumable processes end `interrupted`; the local CLI token is removed."""
-        if self.closed:
-            return
-        self.closed = True
-        # conversations and MCP sessions end `done` before the kernel would kill them
-        if self.conversations is not None:
-            await self.conversations.close()
-        if self.mcp is not None:
-            await self.mcp.close()
-        await self.kernel.shutdown(interrupt=True)
-        self.events.close()  # after the kernel's last events: streams end, the server need not wait on them
-        self.metrics.close()
-        if self.host is not None:
-            await self.host.close()
-        await self.server.stop()
-        with contextlib.suppress(FileNotFoundError):
-            self.settings.cli_token_path.unlink()
+        """Stop serving; held processes end `done`, resumable ones `interrupted`; the CLI token is removed."""
+        await self.stack.aclose()
+
+    def family(self, kind: type[F]) -> F:
+        """The API's family of that type."""
+        return next(family for family in self.families if isinstance(family, kind))
 
 
 def check_exposure(settings: Settings) -> None:
@@ -92,63 +95,72 @@ def check_exposure(settings: Settings) -> None:
 
 async def start_daemon(settings: Settings, *, cwd: Path | None = None, preload: bool = True) -> Daemon:
     """Boot the kernel (loading the default model at once unless not `preload`), open the API on the
-    socket and TCP, and resume what the last daemon left interrupted if the config asks."""
+    socket and TCP, and resume what the last daemon left interrupted if the config asks.
+
+    Every part is entered on one exit stack as it is built, so stopping (or a start that fails midway: a
+    port in use) undoes exactly what was built, in reverse: refuse new connections, end held processes,
+    interrupt the rest and shut the kernel down, end event streams, close the agents' socket, then the
+    server.
+    """
     check_exposure(settings)
-    kernel = await boot(settings, cwd=cwd, preload=preload)
-    host: AgentHost | None = None
-    server: ApiServer | None = None
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        server = ApiServer()
+        stack.push_async_callback(server.stop)
+        kernel = await boot(settings, cwd=cwd, preload=preload)
+        stack.push_async_callback(kernel.shutdown)  # if a later part fails to start
+        host = None
         if settings.agents.isolation == "process":
             host = await start_agent_host(kernel, settings.agents, data_dir=settings.data_dir)
+            stack.push_async_callback(host.close)
         channels = (
             host.agents.channels
             if host
             else AgentChannels(max_inflight=settings.agents.max_inflight_syscalls)
         )
+        events, counters = EventLog(kernel), KernelMetrics(kernel)
+        stack.callback(events.close)  # after the kernel's last events: streams see every process end
+        stack.callback(counters.close)
+        stack.push_async_callback(kernel.shutdown, interrupt=True)
         users = UserTokens(kernel.store.engine)
         grants = UserGrants(kernel.store.engine, kernel.user_capabilities)
-        events, metrics = EventLog(kernel), KernelMetrics(kernel)
-        daemon_config = settings.daemon
+        config = settings.daemon
         conversations = Conversations(
-            kernel,
-            idle_s=daemon_config.conversation_idle_s,
-            max_per_user=daemon_config.max_conversations_per_user,
+            kernel, idle_s=config.conversation_idle_s, max_per_user=config.max_conversations_per_user
         )
-        state = ApiState(
-            kernel=kernel,
-            channels=channels,
-            store=kernel.store,
-            users=users,
-            grants=grants,
-            events=events,
-            host=host,
-            memory=kernel.memory,
-            engines=kernel.engines,
-            metrics=metrics,
-            conversations=conversations,
-            secure_cookies=daemon_config.tls,
-        )
-        app = create_app(state)
-        mcp = mount(app, state)
-        server = ApiServer(app)
-        await server.listen(unix_listener(settings.socket_path))
+        families: list[Family] = [
+            AgentSyscalls(kernel, channels),
+            System(kernel.records, users, host, secure_cookies=config.tls),
+            Users(grants, users),
+            Processes(kernel, kernel.records, grants, channels, host),
+            Events(kernel, events),
+            Approvals(kernel, kernel.records),
+            Memory(kernel.memory),
+            Metrics(counters),
+            OpenAI(kernel, kernel.records, grants, conversations),
+            Mcp(kernel, grants, host),
+            Dashboard(),
+        ]
+        for family in families:
+            stack.push_async_callback(family.aclose)
+        app = create_app(families, Gate(users=users, channels=channels))
+        await server.listen(app, unix_listener(settings.socket_path))
         port = None
-        if daemon_config.port is not None:
-            sock = tcp_listener(daemon_config.host, daemon_config.port)
+        if config.port is not None:
+            sock = tcp_listener(config.host, config.port)
             port = sock.getsockname()[1]
-            await server.listen(sock, certfile=daemon_config.tls_cert, keyfile=daemon_config.tls_key)
-    except BaseException:  # a port in use, say: nothing half-started stays behind
-        if server is not None:
-            await server.stop()
-        if host is not None:
-            await host.close()
-        await kernel.shutdown()
-        raise
-    daemon = Daemon(settings, kernel, host, server, events, metrics, users, grants, port, mcp, conversations)
-    await asyncio.to_thread(_issue_cli_token, settings, users)
-    if daemon_config.resume_interrupted:
+            await server.listen(app, sock, certfile=config.tls_cert, keyfile=config.tls_key)
+        stack.callback(server.stop_accepting)
+        await asyncio.to_thread(_issue_cli_token, settings, users)
+        stack.callback(_remove_cli_token, settings)
+        daemon = Daemon(settings, kernel, host, users, grants, families, app, port, stack.pop_all())
+    if config.resume_interrupted:
         await resume_interrupted(daemon)
     return daemon
+
+
+def _remove_cli_token(settings: Settings) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        settings.cli_token_path.unlink()
 
 
 def _issue_cli_token(settings: Settings, users: UserTokens) -> None:
@@ -166,7 +178,7 @@ def _issue_cli_token(settings: Settings, users: UserTokens) -> None:
 async def resume_interrupted(daemon: Daemon) -> list[int]:
     """Resume every interrupted process; one that cannot be resumed is logged and left as it is."""
     rows = await asyncio.to_thread(
-        daemon.kernel.store.list_processes, limit=100_000, state=ProcessState.INTERRUPTED.value
+        daemon.kernel.records.processes, limit=100_000, state=ProcessState.INTERRUPTED.value
     )
     admins = await asyncio.to_thread(daemon.users.admins)
     resumed = []

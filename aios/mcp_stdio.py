@@ -7,7 +7,6 @@ approvals in the dashboard and `aios approvals`); without one it boots a kernel 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,10 @@ from mcp.server.stdio import stdio_server
 
 from aios import __version__
 from aios.agent_catalog import manifest_reader
+from aios.api.lease import Leases
 from aios.boot import boot
 from aios.config import Settings
+from aios.kernel.contracts import Program
 from aios.kernel.errors import UserError
 from aios.mcp_serve import build_server
 
@@ -34,32 +35,31 @@ RELAY_READ_TIMEOUT_S = 3600.0
 async def serve_local(settings: Settings, agent: str, *, cwd: Path) -> None:
     """Boot a kernel, give the agent a process, and serve its tools until the client closes stdin."""
     kernel = await boot(settings, cwd=cwd, preload=False)
+    leases: Leases[str] = Leases(kernel, idle_s=None)
     try:
         manifest = await manifest_reader(settings)(agent)
-        hung_up = asyncio.Event()
 
-        async def program(pid: int) -> str:
-            await hung_up.wait()
-            return "the MCP client closed the connection"
+        async def start(program: Program) -> int:
+            return await kernel.spawn(
+                program,
+                agent=manifest.name,
+                task="tools over MCP (stdio)",
+                capabilities=list(manifest.capabilities),
+                owner=settings.owner,
+            )
 
-        pid = await kernel.spawn(
-            program,
-            agent=manifest.name,
-            task="tools over MCP (stdio)",
-            capabilities=list(manifest.capabilities),
-            owner=settings.owner,
-        )
+        lease = await leases.hold(None, start)
 
         async def caller() -> int:
-            return pid
+            return lease.pid
 
-        server = build_server(kernel, caller)
         try:
-            await _run_stdio(server)
+            await _run_stdio(build_server(kernel, caller))
         finally:
-            hung_up.set()
-        await kernel.wait(pid)
+            lease.end("the MCP client closed the connection")
+        await kernel.wait(lease.pid)
     finally:
+        await leases.aclose()
         await kernel.shutdown()
 
 
@@ -76,7 +76,8 @@ async def serve_relay(socket: Path, token: str, agent: str) -> None:
         ping = {"jsonrpc": "2.0", "id": 0, "method": "ping"}
         probe = await client.post(url, json=ping, headers={"Accept": "application/json, text/event-stream"})
         if probe.status_code in (401, 403, 404):
-            raise UserError(f"the daemon refused {url.removeprefix('http://aios')}: {probe.json()['error']}")
+            message = probe.json()["error"]["message"]  # MCP's shape: a JSON-RPC error
+            raise UserError(f"the daemon refused {url.removeprefix('http://aios')}: {message}")
         await _relay(client, url)
 
 

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from aios.kernel.drivers import CallContext
-from aios.tools.ansible import AnsibleDriver, PlaybookArgs
+from aios.tools.ansible import AnsibleDriver
+from aios.tools.ansible_args import PlaybookArgs
 
 
 def _playbook(name: str) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from aios.boot import spawn_agent
+from aios.agent_launch import spawn_agent
 from aios.daemon import Daemon
 from aios.evals.bench_agents import LLMWork, NoopProbe
 from aios.kernel.events import KernelEvent

@@ -18,19 +18,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
-from aios.boot import spawn_agent
+from aios.agent_launch import spawn_agent
 from aios.config import Settings
 from aios.daemon import Daemon, start_daemon
 from aios.evals.kube_emulator import serve
-from aios.evals.security_attacks import (
-    ATTACKS,
-    Attack,
-    Seen,
-    Step,
-    cluster_objects,
-    site_pages,
-    user_files,
-)
+from aios.evals.security_attacks import ATTACKS, Attack, Step
+from aios.evals.security_bait import cluster_objects, site_pages, user_files
+from aios.evals.security_checks import Seen
 from aios.evals.security_lab import INSTRUCTION, Lab, StepRecord, serve_pages
 from aios.kernel.events import KernelEvent
 from aios.kernel.records import ProcessState

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from aios.boot import spawn_agent
+from aios.agent_launch import spawn_agent
 from aios.evals.security_lab import Lab, StepRecord
 from aios.sdk import Agent, Context, Manifest
 

@@ -11,8 +11,10 @@ from pydantic import BaseModel
 
 from aios.kernel.approvals import ApprovalRecord
 from aios.kernel.drivers import Operation
+from aios.kernel.engines.interface import EngineInfo
 from aios.kernel.events import KernelEvent
-from aios.kernel.records import ProcessRecord
+from aios.kernel.kv_types import KVEntry
+from aios.kernel.records import AuditRow, ProcessRecord
 from aios.kernel.syscalls import LLMResult, LLMSyscall, SyscallResult, ToolSpec
 
 Program = Callable[[int], Awaitable[Any]]
@@ -98,6 +100,39 @@ class KernelAPI(Protocol):
     async def shutdown(self, *, close_engines: bool = True, interrupt: bool = False) -> None:
         """Stop what still runs (resumable processes end `interrupted` with `interrupt`) and close
         everything the kernel opened."""
+        ...
+
+
+class KernelRecords(Protocol):
+    """What the daemon reads besides live processes: stored ones, audit rows, approvals, the model catalog
+    and the KV cache (the methods block on the database: call them in a thread)."""
+
+    def processes(
+        self, *, limit: int, active_only: bool = False, owner: str | None = None, state: str | None = None
+    ) -> list[ProcessRecord]:
+        """Processes newest first; a live one's freshest record is the kernel's, not the stored one."""
+        ...
+
+    def audit(self, pid: int, *, limit: int) -> list[AuditRow]:
+        """A process's audit rows, oldest first, including the writes still queued."""
+        ...
+
+    def approval(self, approval_id: int) -> ApprovalRecord | None: ...
+
+    def approvals(self, *, pending_only: bool, limit: int) -> list[ApprovalRecord]:
+        """Approvals newest first."""
+        ...
+
+    def models(self) -> list[EngineInfo]:
+        """The configured models, the default first; nothing is loaded to answer."""
+        ...
+
+    def resolve_model(self, name: str | None) -> str:
+        """The model a request's `model` field means (the default for None); unknown names are an error."""
+        ...
+
+    def kv(self) -> dict[str, list[KVEntry]]:
+        """Per loaded engine, what its KV cache holds for each process."""
         ...
 
 

@@ -42,6 +42,7 @@ from aios.kernel.memory_glue import MemoryGlue
 from aios.kernel.memory_port import MemoryPort
 from aios.kernel.process_table import LiveProcess, ProcessTable
 from aios.kernel.records import ProcessRecord, ProcessState
+from aios.kernel.records_view import StoredRecords
 from aios.kernel.router import SyscallRouter
 from aios.kernel.scheduler import Scheduler, SchedulerPolicy
 from aios.kernel.store import ProcessStore
@@ -93,6 +94,8 @@ class Kernel:
             memory_glue,
             self.journal,
         )
+        self.records = StoredRecords(store, engines, self.process)
+        """What the daemon's API reads (`contracts.KernelRecords`)."""
         self._closed = False
         self._interrupting = False
 

@@ -26,8 +26,9 @@ from aios.kernel.syscalls import LLMResult, LLMSyscall, Message, Sampling
 from aios.memory.config import MemorySettings
 from aios.memory.embedder import Embedder
 from aios.memory.heat import heat
+from aios.memory.keyword_search import STOPWORDS
 from aios.memory.schema import MemoryRow
-from aios.memory.store import STOPWORDS, MemoryStore
+from aios.memory.store import MemoryStore
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,7 @@
 """What agent authors import: `from aios.sdk import Agent, Context`; and `connect` for a running daemon."""
 
+from typing import TYPE_CHECKING
+
 from aios.kernel.errors import (
     AgentFailed,
     AiosError,
@@ -29,6 +31,9 @@ from aios.sdk._context import Context
 from aios.sdk._manifest import Manifest
 from aios.sdk._memory import Memory
 from aios.sdk._transport import Transport
+
+if TYPE_CHECKING:  # loaded on first use at run time, below
+    from aios.sdk.client import AsyncClient, Client, Run, StreamEvent, connect, connect_async
 
 _REMOTE = ("AsyncClient", "Client", "Run", "StreamEvent", "connect", "connect_async")
 

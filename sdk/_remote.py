@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import TypeAdapter
 
 from aios.kernel import errors
-from aios.kernel.errors import AiosError, RuntimeFailure
+from aios.kernel.errors import AiosError, RuntimeFailure, UserError
 from aios.kernel.syscalls import (
     SYSCALL_RESULT_ADAPTER,
     LLMSyscall,
@@ -26,29 +26,51 @@ from aios.sdk._wire import Wire
 TOOL_SPECS = TypeAdapter(list[ToolSpec])
 
 
-class _Answer(Protocol):
+class Answer(Protocol):
+    """An HTTP answer as the SDK reads it (an httpx response, or the syscall wire's own)."""
+
     @property
     def status_code(self) -> int: ...
     @property
     def content(self) -> bytes: ...
 
 
-def error_from_problem(response: _Answer) -> AiosError:
-    """The `aios.sdk` error a problem+json response names (RuntimeFailure for anything unexpected)."""
+class JsonAnswer(Answer, Protocol):
+    """An answer whose body the transport reads as JSON (`/v1/self`)."""
+
+    def json(self) -> Any: ...
+
+
+class SyscallWire(Protocol):
+    """How a RemoteTransport reaches its kernel: the h11 `Wire` on a socket, or the httpx transport of the
+    client that attached the agent (an in-process app)."""
+
+    async def post(self, path: str, payload: bytes) -> JsonAnswer: ...
+    async def get(self, path: str) -> JsonAnswer: ...
+    async def aclose(self) -> None: ...
+
+
+def error_from_problem(response: Answer) -> AiosError:
+    """The `aios.sdk` error a problem+json response names, its detail as the message and its status in a
+    note; a title the SDK does not know is a UserError for a 4xx, a RuntimeFailure otherwise."""
     try:
         body: dict[str, Any] = json.loads(response.content)
     except ValueError:
         body = {}
     if not isinstance(body, dict):
         body = {}
-    name = str(body.get("title") or "")
-    cls = getattr(errors, name, None)
+    status = response.status_code
+    title = str(body.get("title") or "")
+    detail = str(body.get("detail") or f"HTTP {status}: {response.content[:300]!r}")
+    cls = getattr(errors, title, None)
     if not (isinstance(cls, type) and issubclass(cls, AiosError)):
-        cls = RuntimeFailure
-    detail = body.get("detail") or f"HTTP {response.status_code}: {response.content[:300]!r}"
+        cls = UserError if 400 <= status < 500 else RuntimeFailure
+        detail = f"{title}: {detail}" if title else detail
     pid = body.get("pid") if isinstance(body.get("pid"), int) else None
-    syscall_id = body.get("syscall_id") if isinstance(body.get("syscall_id"), str) else None
-    return cls(str(detail), pid=pid, syscall_id=syscall_id)
+    error = cls(detail, pid=pid)  # every class takes these two (AgentFailed takes no syscall_id)
+    error.syscall_id = body.get("syscall_id") if isinstance(body.get("syscall_id"), str) else None
+    error.add_note(f"the daemon answered HTTP {status}")
+    return error
 
 
 def wire_for(url: str, *, token: str, socket: str | None = None) -> Wire:
@@ -64,7 +86,7 @@ def wire_for(url: str, *, token: str, socket: str | None = None) -> Wire:
 class RemoteTransport(Transport):
     """Syscalls as HTTP requests carrying the process's own token; the kernel's errors come back raised."""
 
-    def __init__(self, wire: Wire, pid: int) -> None:
+    def __init__(self, wire: SyscallWire, pid: int) -> None:
         self.wire = wire
         self.pid = pid
         self._self: dict[str, Any] | None = None

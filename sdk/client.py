@@ -7,14 +7,17 @@
         ...
     answer = run.wait().result
 
-`connect_async` gives the same methods as coroutines (`AsyncClient`).
+`connect_async` gives the same methods as coroutines (`AsyncClient`). Both take an httpx `transport` to
+reach a daemon app in this process instead: `connect_async(transport=httpx.ASGITransport(app), token=...)`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+import traceback
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
@@ -40,16 +43,29 @@ UNIX_BASE_URL = "http://aios"
 """The host name a Unix-socket client puts in its URLs (any name works; the socket decides)."""
 
 
+NO_READ_TIMEOUT = httpx.Timeout(None, connect=10.0)
+"""For what may rightly take long: an event stream, an attached agent's syscalls (an LLM call)."""
+
+
 def http_client(
-    url: str, *, token: str, socket: str | None = None, timeout: httpx.Timeout | None = None
+    url: str,
+    *,
+    token: str,
+    socket: str | None = None,
+    timeout: httpx.Timeout | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
-    """A client for a daemon at `url`, or at the Unix socket `socket`, that sends `token`."""
-    transport = httpx.AsyncHTTPTransport(uds=socket) if socket else None
+    """A client for a daemon at `url`, at the Unix socket `socket`, or behind `transport`, that sends
+    `token`."""
+    if socket and transport is not None:
+        raise ValueError("give a daemon's socket or an httpx transport, not both")
+    if socket:
+        transport = httpx.AsyncHTTPTransport(uds=socket)
     return httpx.AsyncClient(
-        base_url=UNIX_BASE_URL if socket else url,
+        base_url=url if url and not socket else UNIX_BASE_URL,
         transport=transport,
         headers={"Authorization": f"Bearer {token}"},
-        timeout=timeout or httpx.Timeout(None, connect=10.0),
+        timeout=timeout or NO_READ_TIMEOUT,
     )
 
 
@@ -63,8 +79,32 @@ class StreamEvent(BaseModel):
     data: dict[str, Any]
 
 
+class _ClientWire:
+    """An attached agent's syscalls on the client's own httpx client, so through its transport, under the
+    process's token."""
+
+    def __init__(self, http: httpx.AsyncClient, token: str) -> None:
+        self.http = http
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    async def post(self, path: str, payload: bytes) -> httpx.Response:
+        headers = {**self.headers, "Content-Type": "application/json"}
+        return await self.http.post(path, content=payload, headers=headers, timeout=NO_READ_TIMEOUT)
+
+    async def get(self, path: str) -> httpx.Response:
+        return await self.http.get(path, headers=self.headers, timeout=NO_READ_TIMEOUT)
+
+    async def aclose(self) -> None:
+        """Nothing to close: the client's connections outlive the attached agent."""
+
+
 class AsyncClient:
-    """A daemon's API as coroutines; errors come back as the `aios.sdk` exceptions the daemon named."""
+    """A daemon's API as coroutines; errors come back as the `aios.sdk` exceptions the daemon named.
+
+    With an httpx `transport` every request goes through it, event streams and an attached agent's
+    syscalls included (an `httpx.ASGITransport` answers only once a response is whole: an event stream
+    then arrives when it ends).
+    """
 
     def __init__(
         self,
@@ -73,12 +113,16 @@ class AsyncClient:
         token: str,
         socket: str | Path | None = None,
         timeout_s: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = url
         self.token = token
         self.socket = str(socket) if socket else None
+        self.transport = transport
         self._timeout = httpx.Timeout(timeout_s, connect=10.0)
-        self.http = http_client(url, token=token, socket=self.socket, timeout=self._timeout)
+        self.http = http_client(
+            url, token=token, socket=self.socket, timeout=self._timeout, transport=transport
+        )
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -90,8 +134,8 @@ class AsyncClient:
         await self.close()
 
     async def _call(self, method: str, path: str, *, read_s: float | None = None, **kwargs: Any) -> Any:
-        extra = {} if read_s is None else {"timeout": httpx.Timeout(read_s, connect=10.0)}
-        response = await self.http.request(method, path, **kwargs, **extra)
+        timeout = httpx.USE_CLIENT_DEFAULT if read_s is None else httpx.Timeout(read_s, connect=10.0)
+        response = await self.http.request(method, path, timeout=timeout, **kwargs)
         if response.status_code >= 400:
             raise error_from_problem(response)
         return None if response.status_code == 204 else response.json()
@@ -149,7 +193,7 @@ class AsyncClient:
 
     async def events(
         self, pid: int | None = None, *, last_event_id: int | None = None
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         """Events as they happen, reconnecting with the last id seen when the stream breaks; a process's
         stream ends after its `end` event."""
         path = "/v1/events" if pid is None else f"/v1/processes/{pid}/events"
@@ -159,7 +203,7 @@ class AsyncClient:
             headers = {} if last is None else {"Last-Event-ID": str(last)}
             try:
                 async with self.http.stream(
-                    "GET", path, headers=headers, timeout=httpx.Timeout(None, connect=10.0)
+                    "GET", path, headers=headers, timeout=NO_READ_TIMEOUT
                 ) as response:
                     if response.status_code >= 400:
                         await response.aread()
@@ -217,22 +261,37 @@ class AsyncClient:
         self, agent: Agent, task: str, *, capabilities: list[str] | None = None, priority: int = 0
     ) -> ProcessRecord:
         """Run `agent` in this program, its syscalls served by the daemon under a process of its own
-        (capabilities: the manifest's, or fewer); returns the process's final record."""
+        (capabilities: the manifest's, or fewer); returns the process's final record.
+
+        An agent that raised ends `failed`: the record's `error` says what it raised and its `traceback`
+        where. Cancelled, it is reported failed too before the cancellation goes on.
+        """
         manifest = agent.manifest
         granted = list(manifest.capabilities) if capabilities is None else capabilities
         body = {"name": manifest.name, "task": task, "capabilities": granted, "priority": priority}
         attached = await self._call("POST", "/v1/processes/attach", json=body)
-        pid = attached["process"]["pid"]
-        transport = RemoteTransport(wire_for(self.url, token=attached["token"], socket=self.socket), pid)
+        pid, token = attached["process"]["pid"], attached["token"]
+        wire = (
+            wire_for(self.url, token=token, socket=self.socket)
+            if self.transport is None
+            else _ClientWire(self.http, token)
+        )
+        transport = RemoteTransport(wire, pid)
         try:
             try:
                 result = await agent.run(task, Context(transport))
-            except Exception as e:
-                await transport.exit(error=f"{type(e).__name__}: {e}")
+            except BaseException as e:
+                ended = transport.exit(error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+                if isinstance(e, Exception):
+                    await ended
+                else:  # cancelled or interrupted: the daemon hears of it if it can, and the signal goes on
+                    with contextlib.suppress(Exception):
+                        await ended
+                    raise
             else:
                 await transport.exit(result=None if result is None else str(result))
         finally:
-            await transport.wire.aclose()
+            await wire.aclose()
         return await self.wait(pid)
 
 
@@ -283,11 +342,17 @@ class Client(AbstractContextManager["Client"]):
     """The same API for synchronous code: an `AsyncClient` on an event loop of its own (a thread)."""
 
     def __init__(
-        self, url: str = "", *, token: str, socket: str | Path | None = None, timeout_s: float = 30.0
+        self,
+        url: str = "",
+        *,
+        token: str,
+        socket: str | Path | None = None,
+        timeout_s: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._portal_cm = start_blocking_portal()
         self._portal: BlockingPortal = self._portal_cm.__enter__()
-        self.aio: AsyncClient = self._portal.call(_make_async, url, token, socket, timeout_s)
+        self.aio: AsyncClient = self._portal.call(_make_async, url, token, socket, timeout_s, transport)
 
     def close(self) -> None:
         self._portal.call(self.aio.close)
@@ -358,26 +423,44 @@ class Client(AbstractContextManager["Client"]):
         return self._portal.call(lambda: self.aio.attach(agent, task, capabilities=capabilities))
 
 
-async def _make_async(url: str, token: str, socket: str | Path | None, timeout_s: float) -> AsyncClient:
-    return AsyncClient(url, token=token, socket=socket, timeout_s=timeout_s)
+async def _make_async(
+    url: str,
+    token: str,
+    socket: str | Path | None,
+    timeout_s: float,
+    transport: httpx.AsyncBaseTransport | None,
+) -> AsyncClient:
+    return AsyncClient(url, token=token, socket=socket, timeout_s=timeout_s, transport=transport)
 
 
 def connect(
-    url: str = "", token: str | None = None, *, socket: str | Path | None = None, timeout_s: float = 30.0
+    url: str = "",
+    token: str | None = None,
+    *,
+    socket: str | Path | None = None,
+    timeout_s: float = 30.0,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Client:
-    """A synchronous client of the daemon at `url` (or on the Unix socket `socket`)."""
+    """A synchronous client of the daemon at `url` (or on the Unix socket `socket`, or behind the httpx
+    `transport`, which then runs on the client's own event loop)."""
     if token is None:
         raise ValueError("connect needs a token: `aios token create --user NAME` prints one")
-    return Client(url, token=token, socket=socket, timeout_s=timeout_s)
+    return Client(url, token=token, socket=socket, timeout_s=timeout_s, transport=transport)
 
 
 def connect_async(
-    url: str = "", token: str | None = None, *, socket: str | Path | None = None, timeout_s: float = 30.0
+    url: str = "",
+    token: str | None = None,
+    *,
+    socket: str | Path | None = None,
+    timeout_s: float = 30.0,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncClient:
-    """An asynchronous client (`async with connect_async(...) as client:`)."""
+    """An asynchronous client (`async with connect_async(...) as client:`); with an httpx `transport`
+    (`httpx.ASGITransport(app)`) it talks to a daemon app in this process."""
     if token is None:
         raise ValueError("connect_async needs a token: `aios token create --user NAME` prints one")
-    return AsyncClient(url, token=token, socket=socket, timeout_s=timeout_s)
+    return AsyncClient(url, token=token, socket=socket, timeout_s=timeout_s, transport=transport)
 
 
 __all__ = ["AsyncClient", "Client", "Run", "StreamEvent", "connect", "connect_async"]

@@ -1,5 +1,6 @@
-"""The test doubles every unit test shares: one fake engine, one scripted SDK transport, and a way to wait
-on kernel events with a deadline (never on the clock). The real engine is tested in tests/kernel."""
+"""The test doubles every unit test shares: one fake engine, and a way to wait on kernel events with a
+deadline (never on the clock). The real engine is tested in tests/kernel; an agent alone runs under the
+SDK's own kit, `aios.sdk.testing`."""
 
 from __future__ import annotations
 
@@ -11,21 +12,7 @@ from aios.kernel.contracts import KernelAPI
 from aios.kernel.engines.interface import Engine, EngineCapacity, EngineInfo, PreparedCall, Yielded
 from aios.kernel.events import KernelEvent
 from aios.kernel.kv_types import KVDecision
-from aios.kernel.syscalls import (
-    LLMResult,
-    LLMSyscall,
-    MemoryResult,
-    MemorySyscall,
-    NoopResult,
-    NoopSyscall,
-    SyscallResult,
-    ToolCall,
-    ToolResult,
-    ToolSpec,
-    ToolSyscall,
-    Usage,
-)
-from aios.sdk import Transport
+from aios.kernel.syscalls import LLMResult, LLMSyscall, ToolCall, Usage
 
 T = TypeVar("T")
 
@@ -185,65 +172,6 @@ def kind(name: str, *, pid: int | None = None, syscall: str | None = None) -> Ca
     """A predicate on events: of this kind (and pid, and syscall kind)."""
     return lambda e: (
         e.kind == name and (pid is None or e.pid == pid) and (syscall is None or e.syscall == syscall)
-    )
-
-
-class ScriptedTransport(Transport):
-    """An SDK transport with no kernel behind it: answers syscalls from a script, records them.
-
-    `llm` results are played in order; tool outputs come from `tools` by name (a callable gets the
-    arguments; an exception instance is raised).
-    """
-
-    def __init__(
-        self,
-        *,
-        llm: Iterable[LLMResult] = (),
-        tools: dict[str, Any] | None = None,
-        specs: Iterable[ToolSpec] = (),
-        capabilities: Iterable[str] = ("llm",),
-        pid: int = 1,
-    ) -> None:
-        self.pid = pid
-        self.llm_results = list(llm)
-        self.tool_outputs = dict(tools or {})
-        self.specs = list(specs)
-        self.granted = list(capabilities)
-        self.requests: list[LLMSyscall | ToolSyscall | MemorySyscall | NoopSyscall] = []
-
-    async def syscall(self, request: LLMSyscall | ToolSyscall | MemorySyscall | NoopSyscall) -> SyscallResult:
-        self.requests.append(request)
-        if isinstance(request, LLMSyscall):
-            if not self.llm_results:
-                raise AssertionError(f"unexpected llm call: {request.messages[-1].content[:80]!r}")
-            return self.llm_results.pop(0)
-        if isinstance(request, ToolSyscall):
-            output = self.tool_outputs[request.name]
-            if isinstance(output, BaseException):
-                raise output
-            return ToolResult(
-                name=request.name, output=output(**request.arguments) if callable(output) else output
-            )
-        if isinstance(request, MemorySyscall):
-            return MemoryResult(op=request.op)
-        return NoopResult()
-
-    async def tool_specs(self) -> list[ToolSpec]:
-        return list(self.specs)
-
-    async def capabilities(self) -> list[str]:
-        return list(self.granted)
-
-
-def reply(content: str = "", *, calls: Iterable[tuple[str, dict[str, Any]]] = ()) -> LLMResult:
-    """An LLM result for a scripted transport: text, or tool calls."""
-    tool_calls = tuple(ToolCall(id=f"c{i}", name=n, arguments=a) for i, (n, a) in enumerate(calls))
-    return LLMResult(
-        content=content,
-        tool_calls=tool_calls,
-        finish_reason="tool_calls" if tool_calls else "stop",
-        usage=Usage(prompt_tokens=10, completion_tokens=5, prefilled_tokens=10),
-        model="script",
     )
 
 

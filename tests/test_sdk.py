@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 import aios.sdk
+from aios.agent_launch import spawn_agent
 from aios.agent_loader import installed, load_agent
-from aios.boot import spawn_agent
 from aios.kernel.errors import PermissionDenied, UnknownAgent
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
-from aios.kernel.syscalls import ToolSpec
+from aios.sdk.testing import ScriptedModel, ScriptedTransport
 
-from .fakes import FakeEngine, ScriptedTransport, reply
+from .fakes import FakeEngine
 
 
 def test_public_surface_is_pinned() -> None:
@@ -156,23 +156,9 @@ def test_kernel_and_tools_surfaces_are_pinned() -> None:
 )
 async def test_every_mistake_an_agent_can_make_is_an_aios_error(call: object, problem: str) -> None:
     """An agent that catches AiosError catches them all: bad arguments never escape as pydantic errors."""
-    transport = ScriptedTransport(llm=[reply("never")])
+    transport = ScriptedTransport(model=ScriptedModel(["never"]))
     ctx = aios.sdk.Context(transport)
     with pytest.raises(aios.sdk.InvalidSyscall, match=problem) as caught:
         await call(ctx)  # type: ignore[operator]
     assert isinstance(caught.value, aios.sdk.AiosError)
-    assert transport.requests == []  # nothing malformed reached the kernel
-
-
-async def test_an_agent_runs_against_a_scripted_transport() -> None:
-    from aios.agents.react import ReactAgent
-
-    transport = ScriptedTransport(
-        llm=[reply(calls=[("shell.exec", {"cmd": "echo hi"})]), reply("it said hi")],
-        tools={"shell.exec": {"exit_code": 0, "stdout": "hi\n", "stderr": ""}},
-        specs=[ToolSpec(name="shell.exec", description="Run a command.", parameters={"type": "object"})],
-        capabilities=["llm", "shell.exec"],
-    )
-    answer = await ReactAgent().run("say hi", aios.sdk.Context(transport))
-    assert answer == "it said hi"
-    assert [type(r).__name__ for r in transport.requests] == ["LLMSyscall", "ToolSyscall", "LLMSyscall"]
+    assert transport.syscalls == []  # nothing malformed reached the kernel

@@ -17,11 +17,12 @@ import functools
 import logging
 import os
 import secrets
-import signal
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from aios.tools.process_groups import alive, kill
 
 logger = logging.getLogger(__name__)
 
@@ -78,14 +79,13 @@ class Cgroup:
         remove the folders."""
         deadline = time.monotonic() + REMOVE_TIMEOUT_S
         for folder in self.folders:
-            kill = folder / "cgroup.kill"  # v2 (Linux 5.14): every member at once, no pid read then reused
-            if kill.exists():
+            kill_all = folder / "cgroup.kill"  # v2 (Linux 5.14): every member at once, no pid reused
+            if kill_all.exists():
                 with contextlib.suppress(OSError):
-                    kill.write_text("1")
+                    kill_all.write_text("1")
             while pids := _members(folder):
                 for pid in pids:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
+                    kill(pid)
                 if time.monotonic() > deadline:
                     break
                 time.sleep(0.01)  # killed processes leave the cgroup once reaped
@@ -183,7 +183,7 @@ def _sweep(folder: Path) -> None:
     """Remove what daemons that are gone (killed, so their exit handler never ran) left under `folder`."""
     for stale in folder.glob("aios-*"):
         pid = stale.name.removeprefix("aios-")
-        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+        if not pid.isdigit() or alive(int(pid)):
             continue
         with contextlib.suppress(OSError):  # another daemon starting beside this one may sweep it first
             for leaf in [child for child in stale.iterdir() if child.is_dir()]:

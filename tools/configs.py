@@ -10,7 +10,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aios.kernel.errors import AiosError
 from aios.tools.k8s_args import NAMESPACE_PATTERN
 from aios.tools.secret_files import SECRET_FILE_PATTERNS
 
@@ -125,8 +124,10 @@ class AnsibleConfig(BaseModel):
     inventory: str = (
         "localhost ansible_connection=local ansible_python_interpreter='{{ ansible_playbook_python }}'\n"
     )
-    """INI inventory used when a call gives none; trusted (its variables are not checked). By default this
-    machine, its modules run by aios's own Python (no interpreter discovery)."""
+    """Inventory (INI or YAML) used when a call gives none; trusted (its variables are not checked). By
+    default this machine, its modules run by aios's own Python (no interpreter discovery). Reading the
+    configuration never loads ansible: one it cannot read is reported by `aios doctor` and refused by
+    every call."""
     allowed_connections: list[str] = ["local"]
     """Connection plugins plays and inventories may use; add `ssh` to manage other machines."""
     allow_become: bool = False
@@ -154,14 +155,3 @@ class AnsibleConfig(BaseModel):
     the run's own folder): a dry run needs no approval, and `--diff` would otherwise print any file aios
     can read, `~/.ssh` keys included. Applies are approved by a human and run unconfined."""
     bwrap: str = "bwrap"
-
-    @field_validator("inventory")
-    @classmethod
-    def _parses(cls, text: str) -> str:
-        from aios.tools.playbook_guard import parse_inventory  # yaml and jinja2 only when one is set
-
-        try:
-            parse_inventory(text)
-        except AiosError as e:
-            raise ValueError(e.message) from e
-        return text

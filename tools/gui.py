@@ -5,44 +5,25 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import os
 import re
-import shlex
 import shutil
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from Xlib import error as xerror
 
 from aios.kernel.drivers import CallContext, Driver, DriverHealth, Operation, RiskLevel
-from aios.kernel.errors import InvalidSyscall, SandboxUnavailable, ToolError
+from aios.kernel.errors import InvalidSyscall, ToolError
 from aios.tools.configs import GuiConfig
-from aios.tools.sandbox import (
-    Limits,
-    bwrap_command,
-    find_bwrap,
-    launch_environment,
-    rlimit_prefix,
-    strip_setid,
-)
-from aios.tools.sandbox_user import for_process, hand_over
+from aios.tools.gui_apps import App, app_argv, clear_setid, start_app
+from aios.tools.sandbox_user import for_process
 from aios.tools.workdir_files import save_for
-from aios.tools.xdisplay import (
-    VirtualDisplay,
-    WindowInfo,
-    XSession,
-    display_env,
-    keysym_for_name,
-    owned_env,
-    stop_group,
-)
+from aios.tools.xclient import WindowInfo, XSession, keysym_for_name
+from aios.tools.xserver import VirtualDisplay
 
 logger = logging.getLogger(__name__)
 
@@ -116,37 +97,6 @@ class LaunchArgs(_Args):
     args: list[str] = Field(default_factory=list, max_length=32, description="Extra command-line arguments.")
 
 
-@dataclass(eq=False)
-class _App:
-    """An app started by `gui.launch`: its process group leader and its captured stderr."""
-
-    name: str
-    proc: subprocess.Popen[bytes]
-    log: IO[bytes]
-    workdir: Path
-    stopped: bool = False
-
-    def stop(self) -> None:
-        """Stop the app's process group once; a second call must not signal a reused process id."""
-        if self.stopped:
-            return
-        self.stopped = True
-        stop_group(self.proc)
-        self.log.close()
-        _strip_setid(self.workdir)
-
-    def log_tail(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace").strip()[-500:] or "(no output)"
-
-
-def _strip_setid(workdir: Path) -> None:
-    """Sandboxed apps write as nobody, mapped to the caller's uid outside: no setuid file may stay behind."""
-    stripped = strip_setid(workdir)
-    if stripped:
-        logger.warning("cleared setuid/setgid bits of %s", [str(p) for p in stripped])
-
-
 class GuiDriver(Driver):
     """Mouse, keyboard and screen of a private X display, so agents work beside the user, not on their own."""
 
@@ -159,7 +109,7 @@ class GuiDriver(Driver):
         """The Xvfb the driver started, None before open or when driving a display named in config."""
         self._session: XSession | None = None
         self._lock = threading.Lock()  # the X connection serves one operation at a time
-        self._apps: dict[int, list[_App]] = {}  # aios pid -> apps it launched
+        self._apps: dict[int, list[App]] = {}  # aios pid -> apps it launched
 
     @property
     def display_name(self) -> str | None:
@@ -332,7 +282,7 @@ class GuiDriver(Driver):
             return await self._call(operation, args, ctx)
         finally:
             if self._apps.get(ctx.pid):
-                await asyncio.to_thread(_strip_setid, ctx.workdir)
+                await asyncio.to_thread(clear_setid, ctx.workdir)
 
     async def _call(self, operation: str, args: BaseModel, ctx: CallContext) -> dict[str, Any]:
         await self.open()
@@ -418,7 +368,9 @@ class GuiDriver(Driver):
             )
         if shutil.which(base[0]) is None:
             raise ToolError(f"gui.launch: {base[0]!r} (app {args.app!r}) is not installed")
-        argv = self._app_argv([*base, *args.args], ctx.workdir, ctx.pid)
+        display = self.display_name
+        assert display is not None
+        argv = app_argv(self.config, [*base, *args.args], display=display, workdir=ctx.workdir, pid=ctx.pid)
         before = {w.id for w in await self._x(lambda s: s.windows())}
         app = await asyncio.to_thread(self._spawn, args.app, argv, ctx)
         try:
@@ -430,72 +382,16 @@ class GuiDriver(Driver):
             raise
         return {"app": args.app, "pid": app.proc.pid, "window": window.model_dump() if window else None}
 
-    def _app_argv(self, argv: list[str], workdir: Path, pid: int) -> list[str]:
-        limits = Limits(
-            cpu_seconds=self.config.app_cpu_seconds,
-            memory_bytes=self.config.app_memory_mb * 1024 * 1024,
-            file_size_bytes=self.config.app_file_size_mb * 1024 * 1024,
-            processes=self.config.app_max_processes,
-        )
-        if not self.config.sandbox_apps:
-            return [*rlimit_prefix(limits), *argv]
-        bwrap = find_bwrap(self.config.bwrap)
-        if bwrap is None:
-            raise SandboxUnavailable(
-                f"gui.launch refused: {self.config.bwrap!r} not found (apt-get install bubblewrap), "
-                "or set gui.sandbox_apps = false"
-            )
-        name = self.display_name
-        assert name is not None
-        number = re.fullmatch(r"(?:unix)?:(\d+)(?:\.\d+)?", name)
-        if number is None:
-            raise SandboxUnavailable(f"gui.launch: sandboxed apps need a local display, not {name!r}")
-        socket = Path(f"/tmp/.X11-unix/X{number.group(1)}")
-        extra = ["--setenv", "DISPLAY", name, "--setenv", "SHELL", shutil.which("bash") or "/bin/sh"]
-        user = for_process(pid)
-        workdir.mkdir(parents=True, exist_ok=True)
-        hand_over(workdir, user)
-        return bwrap_command(
-            bwrap,
-            f"exec {shlex.join(argv)}",
-            user=user,
-            workdir=workdir,
-            readonly_dir=None,
-            limits=limits,
-            shown=[socket],
-            extra_args=extra,
-        )
-
-    def _spawn(self, name: str, argv: list[str], ctx: CallContext) -> _App:
+    def _spawn(self, name: str, argv: list[str], ctx: CallContext) -> App:
         """Start the app and file it under the calling process at once: a cancelled launch leaks nothing."""
-        workdir = ctx.workdir
-        workdir.mkdir(parents=True, exist_ok=True)
-        log = tempfile.TemporaryFile()  # noqa: SIM115 - outlives this call; _App.stop closes it
         display = self.display_name
         assert display is not None
-        try:
-            proc = subprocess.Popen(
-                argv,
-                cwd=workdir,
-                # a sandboxed app gets DISPLAY from bubblewrap; bubblewrap itself must not carry our secrets
-                env=owned_env(
-                    launch_environment() if self.config.sandbox_apps else display_env(os.environ, display)
-                ),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        except OSError as e:
-            log.close()
-            raise ToolError(f"gui.launch: cannot start {name}: {e}") from e
-        logger.info("launched %s on %s (pid %d)", name, display, proc.pid)
-        app = _App(name=name, proc=proc, log=log, workdir=workdir)
+        app = start_app(name, argv, display=display, workdir=ctx.workdir, sandboxed=self.config.sandbox_apps)
         with self._lock:
             self._apps.setdefault(ctx.pid, []).append(app)
         return app
 
-    async def _wait_for_window(self, app: _App, before: set[int]) -> WindowInfo | None:
+    async def _wait_for_window(self, app: App, before: set[int]) -> WindowInfo | None:
         """The app's first new window, or None if it shows none in time; an early exit is an error."""
         deadline = time.monotonic() + self.config.launch_timeout_s
         while time.monotonic() < deadline:

@@ -8,47 +8,47 @@ playbook and every file it pulls in (imported playbooks, task and vars files, te
 which must all lie inside the scratch folder, and refuses anything that could run or change something
 before a human has approved the real run. It checks files as they are when called: an agent that rewrites
 its work dir while a run is in flight (a concurrent shell call) is not stopped.
+
+Its parts: `playbook_yaml` parses, `playbook_files` finds and reads the files pulled in, `playbook_tasks`
+tells which module a task runs, `playbook_templates` judges templates; inventories are read by ansible's
+own plugins (`ansible_inventory`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import shlex
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
-
-import yaml
-from jinja2 import Environment, TemplateSyntaxError, nodes
+from typing import TYPE_CHECKING, Any
 
 from aios.kernel.errors import InvalidSyscall
 from aios.tools.configs import SAFE_ENVIRONMENT
+from aios.tools.playbook_files import PlaybookFiles
+from aios.tools.playbook_tasks import (
+    VARIABLE_NAME,
+    TaskModule,
+    UnreadableTask,
+    first,
+    short_name,
+    task_module,
+)
+from aios.tools.playbook_templates import template_problem
+from aios.tools.playbook_yaml import Unsafe, load_yaml
+
+if TYPE_CHECKING:
+    from aios.tools.ansible_inventory import Inventory
 
 MAX_NODES = 100_000
 """YAML nodes visited per call (aliases count each time): a bound against alias bombs."""
-MAX_FILES = 64
-MAX_FILE_BYTES = 1024 * 1024
 MAX_PROBLEMS = 10
 
 TASK_LIST_KEYS = ("pre_tasks", "tasks", "post_tasks", "handlers")
 BLOCK_KEYS = ("block", "rescue", "always")
-TASK_KEYWORDS = frozenset(
-    {
-        "action", "any_errors_fatal", "args", "async", "become", "become_exe", "become_flags",
-        "become_method", "become_user", "changed_when", "check_mode", "collections", "connection",
-        "debugger", "delay", "delegate_facts", "delegate_to", "diff", "environment", "failed_when",
-        "ignore_errors", "ignore_unreachable", "listen", "local_action", "loop", "loop_control",
-        "module_defaults", "name", "no_log", "notify", "poll", "port", "register", "remote_user",
-        "retries", "run_once", "tags", "throttle", "timeout", "until", "vars", "when",
-    }
-)  # fmt: skip
 EXPRESSION_KEYS = frozenset({"when", "changed_when", "failed_when", "until"})
 """Keywords ansible evaluates as bare Jinja expressions (no `{{ }}` needed)."""
 BECOME_KEYS = frozenset({"become", "become_user", "become_method", "become_flags", "become_exe"})
-LOOKUP_NAMES = frozenset({"lookup", "query", "q"})
-LOOKUP_CALL = re.compile(r"\b(?:lookup|query|q)\s*\(")
 PURE_LOOPS = frozenset(
     {"items", "list", "dict", "indexed_items", "together", "nested", "cartesian", "sequence",
      "subelements", "random_choice", "flattened"}
@@ -64,54 +64,7 @@ PROGRAM_KEYS = frozenset(
 git ls-remote over ssh, tar listing an archive, setup running fact scripts)."""
 SKIPPED_IN_CHECK_MODE = frozenset({"command", "shell", "raw", "script"})
 """Modules ansible does not run in check mode, so their `executable` cannot run then."""
-ADJACENT_DIRS = frozenset({"library", "module_utils", "collections", "host_vars", "group_vars"})
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-BUILTIN_PREFIXES = ("ansible.builtin.", "ansible.legacy.")
-
-_JINJA = Environment(extensions=["jinja2.ext.loopcontrols", "jinja2.ext.do"])
-
-
-class Unsafe(str):
-    """A `!unsafe` string: ansible never templates it."""
-
-
-class _Loader(yaml.SafeLoader):
-    """Safe YAML with ansible's `!unsafe` and `!vault` tags; duplicate keys are refused, not merged."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=True)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
-def _tagged_scalar(loader: yaml.SafeLoader, node: yaml.Node) -> Unsafe:
-    if not isinstance(node, yaml.ScalarNode):
-        raise yaml.constructor.ConstructorError(None, None, f"{node.tag} must tag a string", node.start_mark)
-    return Unsafe(loader.construct_scalar(node))
-
-
-_Loader.add_constructor("!unsafe", _tagged_scalar)
-_Loader.add_constructor("!vault", _tagged_scalar)
-
-
-def load_yaml(text: str, where: str) -> Any:
-    """Parse YAML the way the guard sees it; a parse error names the file, line and column."""
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InvalidSyscall(f"{where} is not valid YAML{at}: {e.problem or e.context}") from e
-    except yaml.YAMLError as e:
-        raise InvalidSyscall(f"{where} is not valid YAML: {e}") from e
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,86 +93,6 @@ class GuardResult:
     digest: str
 
 
-@dataclass(frozen=True, kw_only=True)
-class Inventory:
-    """An INI inventory as the guard sees it."""
-
-    hosts: frozenset[str]
-    variables: tuple[tuple[str, str, str], ...]
-    """(where, name, value) for every variable the inventory sets."""
-    hosts_without_connection: tuple[str, ...]
-
-
-def parse_inventory(text: str) -> Inventory:
-    """Hosts and variables of an INI inventory (the only format the driver lets ansible read)."""
-    host_vars: dict[str, dict[str, str]] = {}
-    group_hosts: dict[str, set[str]] = {"all": set(), "ungrouped": set()}
-    group_children: dict[str, set[str]] = {}
-    group_vars: dict[str, dict[str, str]] = {}
-    variables: list[tuple[str, str, str]] = []
-    group, kind = "ungrouped", "hosts"
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line[0] in "#;":
-            continue
-        where = f"inventory line {number}"
-        header = re.fullmatch(r"\[([^\]:\s]+)(?::(vars|children|hosts))?\]", line)
-        if header:
-            group, kind = header.group(1), header.group(2) or "hosts"
-            group_hosts.setdefault(group, set())
-            continue
-        if line.startswith("["):
-            raise InvalidSyscall(f"{where}: {line!r} is not a valid section header")
-        if kind == "vars":
-            name, sep, value = line.partition("=")
-            if not sep or not name.strip():
-                raise InvalidSyscall(f"{where}: expected name=value in [{group}:vars], got {line!r}")
-            group_vars.setdefault(group, {})[name.strip()] = value.strip()
-            variables.append((f"{where} ([{group}:vars])", name.strip(), value.strip()))
-            continue
-        if kind == "children":
-            group_children.setdefault(group, set()).add(line)
-            continue
-        try:
-            tokens = shlex.split(line, comments=True)
-        except ValueError as e:
-            raise InvalidSyscall(f"{where}: {e} in {line!r}") from e
-        host = tokens[0]
-        if host.count(":") == 1:
-            host = host.split(":")[0]
-        group_hosts.setdefault(group, set()).add(host)
-        for token in tokens[1:]:
-            name, sep, value = token.partition("=")
-            if not sep or not name:
-                raise InvalidSyscall(f"{where}: expected name=value after the host, got {token!r}")
-            host_vars.setdefault(host, {})[name] = value
-            variables.append((f"{where} (host {host})", name, value))
-    hosts = frozenset(h for members in group_hosts.values() for h in members)
-    unconnected = tuple(
-        sorted(
-            h
-            for h in hosts
-            if "ansible_connection" not in host_vars.get(h, {})
-            and not any(
-                "ansible_connection" in group_vars.get(g, {})
-                for g in _groups_of(h, group_hosts, group_children)
-            )
-        )
-    )
-    return Inventory(hosts=hosts, variables=tuple(variables), hosts_without_connection=unconnected)
-
-
-def _groups_of(host: str, group_hosts: dict[str, set[str]], children: dict[str, set[str]]) -> set[str]:
-    """Every group a host belongs to, directly or through `:children`, plus `all`."""
-    groups = {g for g, members in group_hosts.items() if host in members} | {"all"}
-    grew = True
-    while grew:
-        parents = {p for p, kids in children.items() if kids & groups} - groups
-        groups |= parents
-        grew = bool(parents)
-    return groups
-
-
 @dataclass
 class _FileScope:
     """Where relative paths of the file being walked resolve: its own folder, then the playbook's."""
@@ -235,18 +108,22 @@ class _Guard:
     """The playbook the call names; shown as `main_name` (YAML text has no file name of its own)."""
     main_name: str
     problems: list[str] = field(default_factory=list)
-    files: dict[str, str] = field(default_factory=dict)
     visited: set[Path] = field(default_factory=set)
     nodes_left: int = MAX_NODES
     plays_without_connection: int = 0
+    files: PlaybookFiles = field(init=False)
+
+    def __post_init__(self) -> None:
+        root = self.policy.root.resolve()
+        self.files = PlaybookFiles(root=root, main=self.main, main_name=self.main_name, report=self._problem)
 
     # ---- entry points ------------------------------------------------------------------------------
 
     def playbook(self, path: Path, text: str) -> None:
         """Check one playbook file (the main one or an imported one) and all it pulls in."""
-        self._record(path, text)
-        self._adjacent(path.parent)
-        rel = self._rel(path)
+        self.files.record(path, text)
+        self.files.refuse_adjacent(path.parent)
+        rel = self.files.rel(path)
         plays = load_yaml(text, rel)
         if not isinstance(plays, list) or not plays:
             self._problem(f"{rel}: a playbook must be a non-empty list of plays")
@@ -256,15 +133,16 @@ class _Guard:
             self._play(play, f"{rel} play {number}", scope)
 
     def inventory(self, inventory: Inventory) -> None:
+        """Every variable an agent-given inventory sets, on any group or host, checked like a play's."""
         for where, name, value in inventory.variables:
             self._variable_name(name, where)
             if name == "ansible_connection":
                 self._connection(value, where)
-            self._string(value, where)
+            self._scan(value, where)
 
     def extra_vars(self, extra_vars: dict[str, Any]) -> None:
         for name in extra_vars:
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            if not VARIABLE_NAME.fullmatch(name):
                 self._problem(f"extra_vars: {name!r} is not a valid variable name")
         self._scan(extra_vars, "extra_vars")
 
@@ -281,8 +159,9 @@ class _Guard:
             more = len(self.problems) - len(shown)
             tail = f"; and {more} more" if more else ""
             raise InvalidSyscall("playbook refused: " + "; ".join(shown) + tail)
-        joined = "\n".join(f"{name} {digest}" for name, digest in sorted(self.files.items()))
-        return GuardResult(files=dict(self.files), digest=hashlib.sha256(joined.encode()).hexdigest())
+        hashes = self.files.hashes
+        joined = "\n".join(f"{name} {digest}" for name, digest in sorted(hashes.items()))
+        return GuardResult(files=dict(hashes), digest=hashlib.sha256(joined.encode()).hexdigest())
 
     # ---- structure ---------------------------------------------------------------------------------
 
@@ -290,13 +169,13 @@ class _Guard:
         if not isinstance(play, dict):
             self._problem(f"{where}: a play must be a mapping")
             return
-        target = _first(play, "import_playbook")
+        target = first(play, "import_playbook")
         if target is not None:
             self._scan(play, where)
-            for path in self._resolve(target, where, bases=(scope.file_dir,), subdirs=("",)):
+            for path in self.files.resolve(target, where, bases=(scope.file_dir,), subdirs=("",)):
                 if path not in self.visited:
                     self.visited.add(path)
-                    text = self._read(path, where)
+                    text = self.files.read(path, where)
                     if text is not None:
                         self.playbook(path, text)
             return
@@ -309,11 +188,11 @@ class _Guard:
                 f"{where}: roles are not supported (their files cannot be checked); inline the tasks"
             )
         strategy = play.get("strategy")
-        if strategy is not None and _short(str(strategy)) not in SAFE_STRATEGIES:
+        if strategy is not None and short_name(str(strategy)) not in SAFE_STRATEGIES:
             self._problem(f"{where}: strategy {strategy!r} is not allowed (use linear or free)")
         for entry in _as_list(play.get("vars_files")):
             for name in _as_list(entry):
-                for path in self._resolve(name, f"{where} vars_files", bases=(scope.playbook_dir,)):
+                for path in self.files.resolve(name, f"{where} vars_files", bases=(scope.playbook_dir,)):
                     self._vars_file(path, where)
         for key in TASK_LIST_KEYS:
             self._tasks(play.get(key), f"{where} {key}", scope)
@@ -343,44 +222,21 @@ class _Guard:
         self._keywords(task, where)
         found = self._module(task, where)
         if found is not None:
-            self._module_rules(*found, where, scope)
+            self._module_rules(found.short, found.args, where, scope)
 
-    def _module(self, task: dict[Any, Any], where: str) -> tuple[str, dict[str, Any]] | None:
-        """The task's module, by its short name, and its arguments (free-form text split into key=value)."""
-        names = [k for k in task if k not in TASK_KEYWORDS and not str(k).startswith("with_")]
-        if "action" in task:
-            action = task["action"]
-            if names or not isinstance(action, str | dict):
-                self._problem(f"{where}: `action` must be the task's only module")
-                return None
-            if isinstance(action, str):
-                name, _, rest = action.strip().partition(" ")
-                value: Any = rest
-            else:
-                name, value = action.get("module"), {k: v for k, v in action.items() if k != "module"}
-        elif len(names) == 1:
-            name, value = names[0], task[names[0]]
-        else:
-            detail = f"names several modules ({', '.join(map(str, names))})" if names else "names no module"
-            self._problem(f"{where}: the task {detail}")
+    def _module(self, task: dict[Any, Any], where: str) -> TaskModule | None:
+        try:
+            found = task_module(task)
+        except UnreadableTask as e:
+            self._problem(f"{where}: {e}")
             return None
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.]+", name):
-            self._problem(f"{where}: module name {name!r} must be a literal name")
-            return None
-        if isinstance(value, str) and re.fullmatch(r"\s*\{\{.*\}\}\s*", value, re.DOTALL):
-            self._problem(f"{where}: the arguments of {name} must be written out, not one template")
-            return None
-        if "args" in task and not isinstance(task["args"], dict):
-            self._problem(f"{where}: args must be a mapping written out, not a template")
-            return None
-        args = _module_args(value)
-        args.update(task.get("args") or {})
-        module = _short(name)
         allowed = self.policy.allowed_modules
-        if allowed and module not in allowed:
-            self._problem(f"{where}: module {name} is not allowed (allowed: {', '.join(sorted(allowed))})")
+        if allowed and found.short not in allowed:
+            self._problem(
+                f"{where}: module {found.name} is not allowed (allowed: {', '.join(sorted(allowed))})"
+            )
             return None
-        return module, args
+        return found
 
     def _module_rules(self, module: str, args: dict[str, Any], where: str, scope: _FileScope) -> None:
         """Rules for modules that read controller files, run named programs, add hosts or wait for people."""
@@ -391,7 +247,7 @@ class _Guard:
                 )
         if module in ("include_tasks", "import_tasks", "include"):
             target = args.get("file", args.get("_raw_params"))
-            for path in self._resolve(target, where, bases=(scope.file_dir, scope.playbook_dir)):
+            for path in self.files.resolve(target, where, bases=(scope.file_dir, scope.playbook_dir)):
                 self._task_file(path, where, scope)
             if isinstance(args.get("apply"), dict):
                 self._keywords(args["apply"], f"{where} apply")
@@ -405,7 +261,7 @@ class _Guard:
             if "dir" in args:
                 self._problem(f"{where}: include_vars with dir is not supported; name the file")
             target = args.get("file", args.get("_raw_params"))
-            for path in self._resolve(
+            for path in self.files.resolve(
                 target, where, bases=(scope.file_dir, scope.playbook_dir), subdirs=("vars", "")
             ):
                 self._vars_file(path, where)
@@ -433,19 +289,19 @@ class _Guard:
             return
         subdir = "templates" if module == "template" else "files"
         bases = (scope.file_dir, scope.file_dir.parent, scope.playbook_dir)
-        for path in self._resolve(src, f"{where} src", bases=bases, subdirs=(subdir, "")):
-            text = self._read(path, where)
+        for path in self.files.resolve(src, f"{where} src", bases=bases, subdirs=(subdir, "")):
+            text = self.files.read(path, where)
             if text is not None and module == "template":
-                self._string(text, f"{where} template {self._rel(path)}")
+                self._string(text, f"{where} template {self.files.rel(path)}")
 
     def _task_file(self, path: Path, where: str, scope: _FileScope) -> None:
         if path in self.visited:
             return
         self.visited.add(path)
-        text = self._read(path, where)
+        text = self.files.read(path, where)
         if text is None:
             return
-        rel = self._rel(path)
+        rel = self.files.rel(path)
         tasks = load_yaml(text, rel)
         if tasks is not None and not isinstance(tasks, list):
             self._problem(f"{rel}: a task file must be a list of tasks")
@@ -453,10 +309,10 @@ class _Guard:
         self._tasks(tasks, rel, _FileScope(file_dir=path.parent, playbook_dir=scope.playbook_dir))
 
     def _vars_file(self, path: Path, where: str) -> None:
-        text = self._read(path, where)
+        text = self.files.read(path, where)
         if text is None:
             return
-        rel = self._rel(path)
+        rel = self.files.rel(path)
         data = load_yaml(text, rel)
         if data is not None and not isinstance(data, dict):
             self._problem(f"{rel}: a vars file must be a mapping")
@@ -491,7 +347,7 @@ class _Guard:
 
     def _connection(self, value: Any, where: str) -> None:
         allowed = self.policy.allowed_connections
-        if not isinstance(value, str) or _short(value) not in allowed:
+        if not isinstance(value, str) or short_name(value) not in allowed:
             self._problem(
                 f"{where}: connection {value!r} is not allowed (allowed: {', '.join(sorted(allowed))})"
             )
@@ -557,96 +413,9 @@ class _Guard:
         """Refuse lookups, private attributes and template includes in anything ansible would template."""
         if not isinstance(text, str) or isinstance(text, Unsafe):
             return
-        if LOOKUP_CALL.search(text):
-            self._problem(f"{where}: {_clip(text)} calls a lookup, which runs here even in check mode")
-            return
-        templated = any(mark in text for mark in ("{{", "{%", "{#"))
-        if not templated and not expression:
-            return
-        source = text if templated else "{{ (" + text + "\n) }}"
-        try:
-            tree = _JINJA.parse(source)
-        except TemplateSyntaxError as e:
-            self._problem(f"{where}: {_clip(text)} is not a template the guard can check ({e.message})")
-            return
-        for node in tree.find_all(nodes.Node):
-            problem = _template_problem(node)
-            if problem:
-                self._problem(f"{where}: {_clip(text)} {problem}")
-                return
-
-    # ---- files -------------------------------------------------------------------------------------
-
-    def _resolve(
-        self, name: Any, where: str, *, bases: tuple[Path, ...], subdirs: tuple[str, ...] = ("",)
-    ) -> list[Path]:
-        """Files a relative path may name (ansible searches several folders); all must be in the root."""
-        if not isinstance(name, str) or not name.strip() or isinstance(name, Unsafe):
-            self._problem(f"{where}: expected a file name, got {name!r}")
-            return []
-        if any(mark in name for mark in ("{{", "{%")):
-            self._problem(f"{where}: {name!r} must be a literal path (templated paths cannot be checked)")
-            return []
-        if Path(name).is_absolute() or name.startswith("~"):
-            self._problem(f"{where}: {name!r} must be relative to the playbook's folder")
-            return []
-        root = self.policy.root.resolve()
-        found: list[Path] = []
-        for base in dict.fromkeys(bases):
-            for subdir in subdirs:
-                candidate = (base / subdir / name).resolve()
-                if not candidate.exists():
-                    continue
-                if not candidate.is_relative_to(root):
-                    self._problem(f"{where}: {name!r} leads outside the work dir")
-                    return []
-                if candidate.is_file() and candidate not in found:
-                    found.append(candidate)
-        if not found:
-            self._problem(f"{where}: {name!r} is not a file in the work dir")
-        return found
-
-    def _read(self, path: Path, where: str) -> str | None:
-        if len(self.files) >= MAX_FILES:
-            raise InvalidSyscall(f"playbook refused: it reads more than {MAX_FILES} files")
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            self._problem(f"{where}: cannot read {self._rel(path)}: {e.strerror}")
-            return None
-        if len(data) > MAX_FILE_BYTES:
-            self._problem(f"{where}: {self._rel(path)} is larger than {MAX_FILE_BYTES} bytes")
-            return None
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            self._problem(f"{where}: {self._rel(path)} is not UTF-8 text")
-            return None
-        self._record(path, text)
-        return text
-
-    def _record(self, path: Path, text: str) -> None:
-        self.files[self._rel(path)] = hashlib.sha256(text.encode()).hexdigest()
-
-    def _adjacent(self, folder: Path) -> None:
-        """Ansible loads plugins and variables from folders beside a playbook: refuse them."""
-        try:
-            names = sorted(p.name for p in folder.iterdir() if p.is_dir())
-        except OSError:
-            return
-        for name in names:
-            if name in ADJACENT_DIRS or name.endswith("_plugins"):
-                self._problem(
-                    f"{self._rel(folder) or '.'}/{name}/ beside the playbook would be loaded by ansible "
-                    "(plugins or variables that run unchecked); remove it or move the playbook"
-                )
-
-    def _rel(self, path: Path) -> str:
-        root = self.policy.root.resolve()
-        resolved = path.resolve()
-        if resolved == self.main:
-            return self.main_name
-        return resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else str(path)
+        problem = template_problem(text, expression=expression)
+        if problem:
+            self._problem(f"{where}: {problem}")
 
     def _problem(self, text: str) -> None:
         if text not in self.problems:
@@ -682,59 +451,6 @@ def guard_playbook(
     return guard.finish()
 
 
-def _template_problem(node: nodes.Node) -> str | None:
-    if isinstance(node, nodes.Name) and node.name in LOOKUP_NAMES:
-        return f"uses {node.name}, which runs on this machine even in check mode"
-    if isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
-        return f"reads the private attribute {node.attr}"
-    if (
-        isinstance(node, nodes.Getitem)
-        and isinstance(node.arg, nodes.Const)
-        and str(node.arg.value).startswith("_")
-    ):
-        return f"reads the private attribute {node.arg.value}"
-    if isinstance(node, nodes.Include | nodes.Import | nodes.FromImport | nodes.Extends):
-        return "includes another template, which reads files on this machine"
-    return None
-
-
-def _module_args(value: Any) -> dict[str, Any]:
-    """A module's arguments: a mapping as is; free-form `k=v` text split, the rest kept as `_raw_params`."""
-    if isinstance(value, dict):
-        return dict(value)
-    if not isinstance(value, str):
-        return {}
-    try:
-        tokens = shlex.split(value)
-    except ValueError:
-        return {"_raw_params": value}
-    args: dict[str, Any] = {}
-    raw: list[str] = []
-    for token in tokens:
-        name, sep, item = token.partition("=")
-        if sep and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            args[name] = item
-        else:
-            raw.append(token)
-    if raw:
-        args["_raw_params"] = shlex.join(raw)
-    return args
-
-
-def _first(mapping: dict[Any, Any], short: str) -> Any:
-    for prefix in ("", *BUILTIN_PREFIXES):
-        if prefix + short in mapping:
-            return mapping[prefix + short]
-    return None
-
-
-def _short(name: str) -> str:
-    for prefix in BUILTIN_PREFIXES:
-        if name.startswith(prefix):
-            return name[len(prefix) :]
-    return name
-
-
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -743,7 +459,3 @@ def _as_list(value: Any) -> list[Any]:
 
 def _truthy(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() in ("yes", "true", "1", "on"))
-
-
-def _clip(text: str, limit: int = 60) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "...")

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import signal
 import time
 from pathlib import Path
 from typing import Literal
@@ -17,6 +15,7 @@ from aios.kernel.drivers import CallContext, Driver, DriverHealth, Operation, Ri
 from aios.kernel.errors import SandboxUnavailable, ToolTimeout
 from aios.tools.cgroups import Bounds, bounded
 from aios.tools.configs import ShellConfig
+from aios.tools.process_groups import kill_group
 from aios.tools.sandbox import (
     Limits,
     bwrap_command,
@@ -220,7 +219,7 @@ class ShellDriver(Driver):
         except asyncio.CancelledError:
             # killed while the command was starting: let it start, then kill its whole group at once
             proc = await spawning
-            _kill_group(proc)
+            kill_group(proc.pid)
             await proc.wait()
             raise
         limit = self.config.output_bytes
@@ -262,7 +261,7 @@ async def _read_capped(
             return bytes(data), False
         data.extend(chunk)
         if len(data) > limit:
-            _kill_group(proc)
+            kill_group(proc.pid)
             while await stream.read(65536):
                 pass  # drain to EOF so the pipe closes
             return bytes(data[:limit]), True
@@ -270,12 +269,7 @@ async def _read_capped(
 
 async def _stop(proc: asyncio.subprocess.Process, readers: tuple[asyncio.Future[object], ...]) -> None:
     """Kill the command and wait until its pipes close, so nothing is left behind."""
-    _kill_group(proc)
+    kill_group(proc.pid)
     await asyncio.wait({*readers, asyncio.ensure_future(proc.wait())}, timeout=5)
     for reader in readers:
         reader.cancel()
-
-
-def _kill_group(proc: asyncio.subprocess.Process) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)

@@ -9,16 +9,27 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, TypeAdapter
 
 from aios.api.auth import process_pid
-from aios.api.state import ApiState, api_state
-from aios.isolation.channels import ExitReport
+from aios.api.families import Routes, family
+from aios.isolation.channels import AgentChannels, ExitReport
+from aios.kernel.contracts import KernelAPI
 from aios.kernel.errors import InvalidSyscall
 from aios.kernel.syscalls import Syscall, ToolSpec
 from aios.sdk._wire import IDEMPOTENCY_HEADER
 
 router = APIRouter(prefix="/v1", tags=["agent processes"])
 
+
+class AgentSyscalls(Routes, router=router):
+    """The family agent processes reach with their own tokens (on the daemon and on a kernel's private
+    agent socket)."""
+
+    def __init__(self, kernel: KernelAPI, channels: AgentChannels) -> None:
+        self.kernel = kernel
+        self.channels = channels
+
+
 Pid = Annotated[int, Depends(process_pid)]
-State = Annotated[ApiState, Depends(api_state)]
+Agents = Annotated[AgentSyscalls, Depends(family(AgentSyscalls))]
 
 
 class AboutSelf(BaseModel):
@@ -37,7 +48,7 @@ class AboutSelf(BaseModel):
         }
     },
 )
-async def syscall(pid: Pid, state: State, request: Request) -> Response:
+async def syscall(pid: Pid, agents: Agents, request: Request) -> Response:
     """The body is a syscall (`kind`: llm, tool, memory, noop); the answer is its result.
 
     The request is validated by the kernel itself, so an invalid one is audited like any other. One sent
@@ -50,16 +61,16 @@ async def syscall(pid: Pid, state: State, request: Request) -> Response:
     if not isinstance(parsed, dict):
         raise InvalidSyscall(f"a syscall is a JSON object, not {type(parsed).__name__}", pid=pid)
     key = request.headers.get(IDEMPOTENCY_HEADER)
-    result = await state.channels.call(pid, lambda: state.kernel.syscall(pid, parsed), key=key)
+    result = await agents.channels.call(pid, lambda: agents.kernel.syscall(pid, parsed), key=key)
     return Response(result.model_dump_json(), media_type="application/json")
 
 
 @router.get("/self", summary="The calling process's pid, capabilities and tools")
-async def about_self(pid: Pid, state: State) -> AboutSelf:
-    record = state.kernel.process(pid)
-    return AboutSelf(pid=pid, capabilities=record.capabilities, tools=state.kernel.tool_specs(pid))
+async def about_self(pid: Pid, agents: Agents) -> AboutSelf:
+    record = agents.kernel.process(pid)
+    return AboutSelf(pid=pid, capabilities=record.capabilities, tools=agents.kernel.tool_specs(pid))
 
 
 @router.post("/self/exit", status_code=204, summary="The calling process's result, just before it exits")
-async def report_exit(pid: Pid, state: State, report: ExitReport) -> None:
-    state.channels.report_exit(pid, report)
+async def report_exit(pid: Pid, agents: Agents, report: ExitReport) -> None:
+    agents.channels.report_exit(pid, report)

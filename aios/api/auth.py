@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from aios.api.state import state_of
-from aios.api.tokens import Principal
-from aios.isolation.channels import PROCESS_TOKEN_PREFIX
+from aios.api.tokens import Principal, UserTokens
+from aios.isolation.channels import PROCESS_TOKEN_PREFIX, AgentChannels
 
 SESSION_COOKIE = "aios_session"
 CSRF_COOKIE = "aios_csrf"
 CSRF_HEADER = "x-csrf-token"
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What tells callers apart: users' tokens (None on a socket that serves agent processes only) and
+    agent processes' tokens. Every family authenticates through it, the MCP endpoint included."""
+
+    users: UserTokens | None
+    channels: AgentChannels
+
+
+def gate_of(request: Request) -> Gate:
+    gate: Gate = request.app.state.gate
+    return gate
 
 
 # Dependencies are coroutines: FastAPI runs plain functions in a thread pool, a hand-off per request.
@@ -34,7 +48,7 @@ async def process_pid(request: Request) -> int:
     token = bearer(request)
     if not token.startswith(PROCESS_TOKEN_PREFIX):
         raise HTTPException(403, "only an agent process's own token may make syscalls")
-    pid = state_of(request).channels.pid_for(token)
+    pid = gate_of(request).channels.pid_for(token)
     if pid is None:
         raise HTTPException(401, "unknown or revoked process token", headers=_CHALLENGE)
     return pid
@@ -46,7 +60,7 @@ async def principal(request: Request) -> Principal:
     A cookie alone never authorises a change: unsafe methods must also echo the CSRF cookie in a header
     (a page on another site can make the browser send the cookie, but cannot read it).
     """
-    users = state_of(request).users
+    users = gate_of(request).users
     if users is None:
         raise HTTPException(404, "this socket serves agent processes only")
     if "authorization" in request.headers:

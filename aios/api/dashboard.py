@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -16,13 +16,25 @@ _HEADERS = {
 }
 
 
-def mount(app: FastAPI) -> None:
-    @app.get("/", include_in_schema=False)
-    async def root() -> RedirectResponse:
-        return RedirectResponse("/ui/")
+router = APIRouter(include_in_schema=False)
 
-    @app.get("/ui/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(ASSETS / "index.html", headers=_HEADERS)
 
-    app.mount("/ui/static", StaticFiles(directory=ASSETS), name="dashboard")
+@router.get("/")
+async def root() -> RedirectResponse:
+    return RedirectResponse("/ui/")
+
+
+@router.get("/ui/")
+async def index() -> FileResponse:
+    return FileResponse(ASSETS / "index.html", headers=_HEADERS)
+
+
+class Dashboard:
+    """The page and its assets; it reaches the daemon through the other families' routes."""
+
+    def mount(self, app: FastAPI) -> None:
+        app.include_router(router)
+        app.mount("/ui/static", StaticFiles(directory=ASSETS), name="dashboard")
+
+    async def aclose(self) -> None:
+        """Static files hold nothing."""

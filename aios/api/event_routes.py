@@ -11,14 +11,26 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from aios.api.auth import User
 from aios.api.event_log import EventLog, Numbered
+from aios.api.families import Routes, family
 from aios.api.params import MAX_ID, Id
 from aios.api.process_routes import visible
-from aios.api.state import ApiState, api_state
 from aios.api.tokens import Principal
+from aios.kernel.contracts import KernelAPI
 from aios.kernel.records import ProcessRecord
 
 router = APIRouter(prefix="/v1", tags=["events"])
-State = Annotated[ApiState, Depends(api_state)]
+
+
+class Events(Routes, router=router):
+    """Kernel events as server-sent events; the log they follow is the daemon's (closed after the kernel,
+    so streams see the last processes end)."""
+
+    def __init__(self, kernel: KernelAPI, log: EventLog) -> None:
+        self.kernel = kernel
+        self.log = log
+
+
+State = Annotated[Events, Depends(family(Events))]
 PING_S = 15.0
 SEND_TIMEOUT_S = 30.0
 """A client that takes longer than this to accept one event is dropped (it can resume with its last id)."""
@@ -81,7 +93,7 @@ async def events(
     after: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     follow: Annotated[bool, Query(description=FOLLOW)] = True,
 ) -> EventSourceResponse:
-    log = _log(state)
+    log = state.log
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         async for item in log.follow(after=_start(last_event_id, after), visible=_mine(who), wait=follow):
@@ -103,8 +115,8 @@ async def process_events(
     after: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     follow: Annotated[bool, Query(description=FOLLOW)] = True,
 ) -> EventSourceResponse:
-    visible(state, who, pid)
-    log = _log(state)
+    visible(state.kernel, who, pid)
+    log = state.log
     start = _start(last_event_id, after)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
@@ -121,8 +133,3 @@ async def process_events(
                 return
 
     return EventSourceResponse(stream(), ping=PING_S, send_timeout=SEND_TIMEOUT_S)
-
-
-def _log(state: ApiState) -> EventLog:
-    assert state.events is not None, "the daemon keeps an event log"
-    return state.events

@@ -4,22 +4,20 @@ IDE, as one kernel process per user and agent (its capabilities, approvals and a
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import re
-import time
-from dataclasses import dataclass, field
-from typing import Any
 
+from fastapi import FastAPI, HTTPException, Request
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.types import INVALID_REQUEST, ErrorData, JSONRPCError
 from starlette.types import Receive, Scope, Send
 
-from aios.api.state import ApiState
+from aios.agent_launch import AgentSandboxes, read_manifest
+from aios.api.auth import principal
+from aios.api.grants import UserGrants
+from aios.api.lease import Lease, Leases
 from aios.api.tokens import Principal
-from aios.api.user_routes import grants_of
-from aios.boot import read_manifest
-from aios.isolation.channels import PROCESS_TOKEN_PREFIX
+from aios.kernel.contracts import KernelAPI, Program
 from aios.kernel.errors import AiosError
 from aios.mcp_serve import build_server
 
@@ -32,58 +30,48 @@ PID_KEY = "aios.mcp.pid"
 """Where the endpoint leaves the calling process in the request's scope for the MCP handlers."""
 
 
-@dataclass
-class _Held:
-    pid: int
-    last_used: float = field(default_factory=time.monotonic)
-    in_flight: int = 0
+class Mcp:
+    """The MCP family: authenticates like every route, holds the user's process for the agent as a lease,
+    and hands the request to the MCP session manager (stateless: every request stands alone, so clients may
+    reconnect). Refusals are answered in MCP's own shape: a JSON-RPC error."""
 
-
-class McpEndpoint:
-    """An ASGI app: authenticates the daemon token, finds the user's process for the agent, hands the
-    request to the MCP session manager (stateless: every request stands alone, so clients may reconnect)."""
-
-    def __init__(self, state: ApiState) -> None:
-        self.state = state
-        server = build_server(state.kernel, self._caller)
+    def __init__(
+        self, kernel: KernelAPI, grants: UserGrants, host: AgentSandboxes | None, *, idle_s: float = IDLE_S
+    ) -> None:
+        self.kernel = kernel
+        self.grants = grants
+        self.host = host
+        self.leases: Leases[tuple[str, str]] = Leases(kernel, idle_s=idle_s)
+        server = build_server(kernel, self._caller)
         self.manager = StreamableHTTPSessionManager(app=server, stateless=True)
         self._server = server
-        self._held: dict[tuple[str, str], _Held] = {}
-        self._lock = asyncio.Lock()
         self._running: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
         self._stop = asyncio.Event()
 
+    def mount(self, app: FastAPI) -> None:
+        app.add_route("/mcp/{agent}", self, methods=["GET", "POST", "DELETE"])  # an ASGI app of its own
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        users = self.state.users
-        header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token or token.startswith(PROCESS_TOKEN_PREFIX) or users is None:
-            await _answer(send, 401, "send 'Authorization: Bearer <user token>' (a daemon token)")
-            return
-        who = users.check(token)
-        if who is None:
-            await _answer(send, 401, "unknown, expired or revoked token")
+        try:
+            who = await principal(Request(scope))
+        except HTTPException as e:
+            await _refuse(send, e.status_code, str(e.detail), e.headers)
             return
         agent = scope["path_params"]["agent"]
         if not AGENT_NAME.fullmatch(agent):  # installed agents only, never a `module:Class` to import
-            await _answer(send, 404, f"no agent named {agent!r}")
+            await _refuse(send, 404, f"no agent named {agent!r}")
             return
         try:
-            held = await self._hold(who, agent)
+            lease = await self._hold(who, agent)
         except AiosError as e:
-            await _answer(send, 404, str(e))
+            await _refuse(send, 404, str(e))
             return
         await self._start()
-        held.in_flight += 1
-        try:
-            await self.manager.handle_request({**scope, PID_KEY: held.pid}, receive, send)
-        finally:
-            held.in_flight -= 1
-            held.last_used = time.monotonic()
+        with lease.using():
+            await self.manager.handle_request({**scope, PID_KEY: lease.pid}, receive, send)
 
     async def _caller(self) -> int:
         request = self._server.request_context.request
@@ -91,38 +79,18 @@ class McpEndpoint:
         pid: int = request.scope[PID_KEY]
         return pid
 
-    async def _hold(self, who: Principal, agent: str) -> _Held:
+    async def _hold(self, who: Principal, agent: str) -> Lease:
         """The user's live process for `agent`, spawned with the agent's manifest capabilities (cut to what
         an admin granted the user) if none."""
-        user = who.user
-        key = (user, agent)
-        async with self._lock:
-            held = self._held.get(key)
-            if held is not None and not self.state.kernel.process(held.pid).state.is_terminal:
-                held.last_used = time.monotonic()
-                return held
-            manifest = await read_manifest(agent, self.state.host)
-            narrow = grants_of(self.state).narrow
-            capabilities = await asyncio.to_thread(narrow, who, manifest.capabilities)
-            held = _Held(pid=-1)
 
-            async def program(pid: int) -> str:
-                while not self._stop.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stop.wait(), timeout=IDLE_S / 4)
-                    if held.in_flight == 0 and time.monotonic() - held.last_used >= IDLE_S:
-                        return "idle: the MCP client made no request for a while"
-                return "the daemon stopped"
-
-            held.pid = await self.state.kernel.spawn(
-                program,
-                agent=manifest.name,
-                task="tools over MCP",
-                capabilities=capabilities,
-                owner=user,
+        async def start(program: Program) -> int:
+            manifest = await read_manifest(agent, self.host)
+            capabilities = await asyncio.to_thread(self.grants.narrow, who, manifest.capabilities)
+            return await self.kernel.spawn(
+                program, agent=manifest.name, task="tools over MCP", capabilities=capabilities, owner=who.user
             )
-            self._held[key] = held
-            return held
+
+        return await self.leases.hold((who.user, agent), start)
 
     async def _start(self) -> None:
         """Run the session manager's task group for the daemon's life (its server runs with lifespan off)."""
@@ -135,28 +103,21 @@ class McpEndpoint:
             self._started.set()
             await self._stop.wait()
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         """Stop serving: the processes end `done`, the session manager's tasks are cancelled."""
         self._stop.set()
         if self._running is not None:
             await asyncio.gather(self._running, return_exceptions=True)
-        for held in self._held.values():
-            with contextlib.suppress(AiosError):
-                await self.state.kernel.wait(held.pid)
+        await self.leases.aclose()
 
 
-async def _answer(send: Send, status: int, message: str) -> None:
-    body = json.dumps({"error": message}).encode()
-    headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
-    if status == 401:
-        headers.append((b"www-authenticate", b"Bearer"))
-    headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-def mount(app: Any, state: ApiState) -> McpEndpoint:
-    """Serve `/mcp/<agent>` on the daemon's app; the daemon closes the returned endpoint when it stops."""
-    endpoint = McpEndpoint(state)
-    app.add_route("/mcp/{agent}", endpoint, methods=["GET", "POST", "DELETE"])
-    return endpoint
+async def _refuse(send: Send, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    """An HTTP-level refusal as MCP's transport answers them: a JSON-RPC error without a request id."""
+    body = JSONRPCError(
+        jsonrpc="2.0", id="server-error", error=ErrorData(code=INVALID_REQUEST, message=message)
+    ).model_dump_json(by_alias=True, exclude_none=True)
+    raw: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body.encode()})

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import StreamingResponse
 
 from aios.api.auth import User
+from aios.api.families import Routes, family
 from aios.api.params import Id
-from aios.api.state import ApiState, api_state
 from aios.api.tokens import Principal
 from aios.kernel.memory_port import MemoryHit, MemoryItem
 from aios.memory.manager import MemoryManager
@@ -20,14 +20,23 @@ from aios.memory.retrieval import RecallQuery
 from aios.memory.schema import scope_token
 
 router = APIRouter(prefix="/v1/memory", tags=["memory"])
-State = Annotated[ApiState, Depends(api_state)]
+
+
+class Memory(Routes, router=router):
+    """Users' memories: browse, search as agents recall, forget, export (404 when memory is disabled)."""
+
+    def __init__(self, manager: MemoryManager | None) -> None:
+        self.manager = manager
+
+
+State = Annotated[Memory, Depends(family(Memory))]
 Tier = Literal["short", "mid", "long", "archive"]
 
 
-def _manager(state: ApiState) -> MemoryManager:
-    if state.memory is None:
+def _manager(state: Memory) -> MemoryManager:
+    if state.manager is None:
         raise HTTPException(404, "memory is disabled (memory.enabled = false)")
-    return state.memory
+    return state.manager
 
 
 def _whose(who: Principal, user: str | None) -> str:
@@ -36,7 +45,7 @@ def _whose(who: Principal, user: str | None) -> str:
     return user or who.user
 
 
-def _mine(state: ApiState, who: Principal, item_id: int) -> MemoryItem:
+def _mine(state: Memory, who: Principal, item_id: int) -> MemoryItem:
     item = _manager(state).store.get(item_id)
     if item is None or (item.user != who.user and not who.admin):
         raise HTTPException(404, f"no memory item {item_id}")

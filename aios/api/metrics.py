@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 
 from aios.api.auth import Admin
-from aios.api.state import ApiState, api_state
+from aios.api.families import Routes, family
 from aios.kernel.contracts import KernelAPI
 from aios.kernel.events import KernelEvent
 
@@ -60,7 +60,13 @@ class KernelMetrics:
         self._unsubscribe()
 
 
+class Metrics(Routes, router=router):
+    """`/metrics`, counted from the daemon's `KernelMetrics` (closed after the kernel's last events)."""
+
+    def __init__(self, counters: KernelMetrics) -> None:
+        self.counters = counters
+
+
 @router.get("/metrics", summary="Prometheus metrics (admin token)", response_class=Response)
-async def metrics(_who: Admin, state: Annotated[ApiState, Depends(api_state)]) -> Response:
-    assert state.metrics is not None
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+async def metrics(_who: Admin, state: Annotated[Metrics, Depends(family(Metrics))]) -> Response:
+    return Response(generate_latest(state.counters.registry), media_type=CONTENT_TYPE_LATEST)

@@ -8,42 +8,30 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, FastAPI, Header, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException
 
-from aios.api import problems
 from aios.api.auth import User
 from aios.api.conversations import Conversation, Conversations
+from aios.api.families import family
+from aios.api.grants import UserGrants
+from aios.api.openai_errors import ERROR_RESPONSES, OpenAIRoute, error_body
 from aios.api.openai_stream import ChunkWriter, TextRelease
 from aios.api.openai_wire import (
     ChatCompletion,
     ChatCompletionRequest,
-    ErrorBody,
-    ErrorDetail,
     ModelCard,
     ModelList,
-    WireError,
     completion,
     to_syscall,
 )
-from aios.api.state import ApiState, api_state
-from aios.api.user_routes import grants_of
 from aios.kernel.access import LLM_CAPABILITY
+from aios.kernel.contracts import KernelAPI, KernelRecords
 from aios.kernel.engines.interface import EngineInfo
-from aios.kernel.engines.registry import EngineRegistry
-from aios.kernel.errors import (
-    AiosError,
-    ContextOverflow,
-    PermissionDenied,
-    UnknownModel,
-    UserError,
-)
+from aios.kernel.errors import AiosError
 from aios.kernel.syscalls import LLMResult, LLMSyscall
 
 logger = logging.getLogger(__name__)
@@ -52,80 +40,8 @@ PROGRAM_HEADER = "X-AIOS-Program"
 """Names the caller's conversation: its calls share one process and its KV cache (else the `user` field)."""
 PID_HEADER = "X-AIOS-Pid"
 """The process that served the call (its audit rows: `GET /v1/processes/{pid}/logs`)."""
-_STATUS_TO_TYPE = {
-    400: "invalid_request_error",
-    401: "invalid_request_error",
-    403: "permission_error",
-    404: "invalid_request_error",
-    409: "conflict_error",
-    429: "rate_limit_error",
-}
-
-
-def error_body(error: Exception) -> tuple[int, ErrorBody]:
-    """The status and OpenAI-shaped body of a failure of these routes."""
-    param = code = None
-    if isinstance(error, RequestValidationError):
-        first = next(iter(error.errors()), {})
-        where = [str(p) for p in first.get("loc", ()) if p != "body"]
-        param = ".".join(where) or None
-        status, message = 400, f"{param or 'the body'}: {first.get('msg', 'invalid')}"
-    elif isinstance(error, HTTPException):
-        status, message = error.status_code, str(error.detail)
-        code = "invalid_api_key" if status == 401 else None
-    elif isinstance(error, ContextOverflow):
-        status, message, code = 400, str(error), "context_length_exceeded"
-    elif isinstance(error, UnknownModel):
-        status, message, code = 404, str(error), "model_not_found"
-    elif isinstance(error, PermissionDenied):
-        status, message = 403, str(error)
-    elif isinstance(error, UserError):
-        status, message = 400, str(error)
-        param = error.param if isinstance(error, WireError) else None
-    elif isinstance(error, AiosError):
-        status, message = problems.status_of(error), str(error)
-    else:
-        status, message = 500, "internal error"
-    kind = _STATUS_TO_TYPE.get(status, "server_error" if status >= 500 else "invalid_request_error")
-    return status, ErrorBody(error=ErrorDetail(message=message, type=kind, param=param, code=code))
-
-
-def error_response(error: Exception) -> JSONResponse:
-    status, body = error_body(error)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
-
-
-class OpenAIRoute(APIRoute):
-    """Answers every failure of its routes in OpenAI's error shape (the rest of the API answers RFC 9457
-    problem details): validation, authentication, kernel errors alike."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def guarded(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except (RequestValidationError, HTTPException, AiosError) as e:
-                return error_response(e)
-
-        return guarded
-
-
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "The request is malformed or asks for what is not supported"},
-    401: {"model": ErrorBody, "description": "No token, or an unknown, expired or revoked one"},
-    403: {"model": ErrorBody, "description": "The token may not do this"},
-    404: {"model": ErrorBody, "description": "No such model"},
-    409: {"model": ErrorBody, "description": "The conversation's process was killed meanwhile"},
-    429: {"model": ErrorBody, "description": "Too many conversations, or the provider's rate limit"},
-    502: {"model": ErrorBody, "description": "The engine failed while serving a valid request"},
-    503: {"model": ErrorBody, "description": "The daemon is shutting down"},
-    504: {"model": ErrorBody, "description": "The engine took too long"},
-}
 
 router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute, responses=ERROR_RESPONSES)
-State = Annotated[ApiState, Depends(api_state)]
 Program = Annotated[str | None, Header(alias=PROGRAM_HEADER, min_length=1, max_length=200)]
 STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
@@ -136,14 +52,28 @@ STREAM_DOC: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _conversations(state: ApiState) -> Conversations:
-    assert state.conversations is not None, "the daemon creates the conversations registry"
-    return state.conversations
+class OpenAI:
+    """The OpenAI API: each call an LLM syscall of the caller's conversation, held between calls."""
+
+    def __init__(
+        self, kernel: KernelAPI, records: KernelRecords, grants: UserGrants, conversations: Conversations
+    ) -> None:
+        self.kernel = kernel
+        self.records = records
+        self.grants = grants
+        self.conversations = conversations
+        self.created = int(time.time())
+        """What `/v1/models` says each model was created at: when the daemon started serving it."""
+
+    def mount(self, app: FastAPI) -> None:
+        app.include_router(router)  # its own error shape: OpenAI's
+
+    async def aclose(self) -> None:
+        """Conversations end `done` (the daemon stopped) before the kernel would kill them."""
+        await self.conversations.aclose()
 
 
-def _engines(state: ApiState) -> EngineRegistry:
-    assert state.engines is not None, "the daemon hands its engines to the API"
-    return state.engines
+State = Annotated[OpenAI, Depends(family(OpenAI))]
 
 
 @router.post(
@@ -159,11 +89,11 @@ async def chat_completions(
     process and its KV cache, and the time between them counts as a tool pause. Without a name the call is
     a process of its own."""
     # an admin may have taken the model from this user
-    await asyncio.to_thread(grants_of(state).check, who, [LLM_CAPABILITY])
-    model = _engines(state).resolve(body.model)
+    await asyncio.to_thread(state.grants.check, who, [LLM_CAPABILITY])
+    model = state.records.resolve_model(body.model)
     name = program or body.user
     syscall = to_syscall(body, model=model, last_step=name is None)
-    conversations = _conversations(state)
+    conversations = state.conversations
     if body.stream:
         conversation = await conversations.begin(who.user, name, model=model)
         return await _stream(state, request, conversation, syscall, body, model)
@@ -183,7 +113,7 @@ FINISHED = _Finished()
 
 
 async def _stream(
-    state: ApiState,
+    state: OpenAI,
     request: Request,
     conversation: Conversation,
     syscall: LLMSyscall,
@@ -192,7 +122,7 @@ async def _stream(
 ) -> Response:
     """Answers once the call produced its first text (or failed: then with an error status), then streams.
     The conversation's turn, taken by the caller, is given back when the call has ended."""
-    conversations = _conversations(state)
+    conversations = state.conversations
     pieces: asyncio.Queue[str | _Finished] = asyncio.Queue()
     # a tool reply is JSON the engine parses at the end: only its parsed outcome is streamed
     stop_listening = (
@@ -281,16 +211,13 @@ def _card(info: EngineInfo, created: int) -> ModelCard:
 
 @router.get("/models", summary="The configured models, the default first (nothing is loaded to answer)")
 async def list_models(_who: User, state: State) -> ModelList:
-    created = _conversations(state).created
-    return ModelList(data=[_card(info, created) for info in _engines(state).describe()])
+    return ModelList(data=[_card(info, state.created) for info in state.records.models()])
 
 
 @router.get("/models/{model:path}", summary="One configured model, or a litellm `provider/model` string")
 async def retrieve_model(model: str, _who: User, state: State) -> ModelCard:
-    engines = _engines(state)
-    name = engines.resolve(model)
-    created = _conversations(state).created
-    described = {info.name: info for info in engines.describe()}
+    name = state.records.resolve_model(model)
+    described = {info.name: info for info in state.records.models()}
     if name in described:
-        return _card(described[name], created)
-    return ModelCard(id=name, created=created, kind="litellm", detail="routed by litellm")
+        return _card(described[name], state.created)
+    return ModelCard(id=name, created=state.created, kind="litellm", detail="routed by litellm")

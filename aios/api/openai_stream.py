@@ -75,6 +75,7 @@ class ChunkWriter:
         self.created = created
         self.model = model
         self.include_usage = include_usage
+        self.has_text = False  # an answer of only tool calls joins to null content, as unstreamed
 
     def _chunk(self, choices: list[ChunkChoice], **extra: object) -> bytes:
         chunk = ChatCompletionChunk(
@@ -83,16 +84,18 @@ class ChunkWriter:
         return b"data: " + chunk.model_dump_json().encode() + b"\n\n"
 
     def role(self) -> bytes:
-        return self._chunk([ChunkChoice(delta=Delta(role="assistant", content=""))])
+        """The opening chunk; its content stays null until the answer turns out to have text or no calls."""
+        return self._chunk([ChunkChoice(delta=Delta(role="assistant"))])
 
     def text(self, text: str) -> bytes:
+        self.has_text = True
         return self._chunk([ChunkChoice(delta=Delta(content=text))])
 
     def end(self, result: LLMResult, rest: str) -> Iterator[bytes]:
         """The answer's unsent text, its tool calls, its finish reason, its usage, then `[DONE]`."""
-        if rest:
-            yield self.text(rest)
         calls = tool_calls_out(result.tool_calls)
+        if rest or not (self.has_text or calls):  # an empty answer without calls joins to "", not null
+            yield self.text(rest)
         if calls:
             deltas = [ToolCallDelta(index=i, id=c.id, function=c.function) for i, c in enumerate(calls)]
             yield self._chunk([ChunkChoice(delta=Delta(tool_calls=deltas))])

@@ -9,7 +9,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aios.kernel.errors import InvalidSyscall, describe_validation
-from aios.kernel.syscalls import LLMResult, LLMSyscall, Message, Sampling, ToolCall, ToolSpec
+from aios.kernel.syscalls import (
+    FUNCTION_NAME_PATTERN,
+    LLMResult,
+    LLMSyscall,
+    Message,
+    Sampling,
+    ToolCall,
+    ToolSpec,
+)
 
 DEFAULT_MAX_TOKENS = 1024
 """Output budget when the request sets none (OpenAI's is the context; a call's whole budget is reserved in
@@ -36,8 +44,12 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+FunctionName = Annotated[str, Field(pattern=FUNCTION_NAME_PATTERN)]
+"""Checked here, so a bad name is refused naming its field (the kernel's own check names no request path)."""
+
+
 class FunctionCall(_In):
-    name: str = Field(max_length=64)
+    name: FunctionName
     arguments: str = Field(max_length=1_000_000)
     """A JSON object, as a string."""
 
@@ -58,7 +70,7 @@ class ChatMessage(_In):
 
 
 class FunctionDefinition(_In):
-    name: str = Field(max_length=64)
+    name: FunctionName
     description: str = Field(default="", max_length=10_000)
     parameters: dict[str, Any] = Field(default_factory=lambda: dict(NO_PARAMETERS))
     strict: bool | None = None
@@ -70,7 +82,7 @@ class Tool(_In):
 
 
 class NamedFunction(_In):
-    name: str = Field(max_length=64)
+    name: FunctionName
 
 
 class NamedToolChoice(_In):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import Request
@@ -12,6 +13,8 @@ from starlette.exceptions import HTTPException
 
 from aios.kernel import errors
 from aios.kernel.errors import AiosError
+
+logger = logging.getLogger(__name__)
 
 PROBLEM_TYPE = "urn:aios:error:"
 MEDIA_TYPE = "application/problem+json"
@@ -101,7 +104,15 @@ async def http_error(_request: Request, error: Exception) -> JSONResponse:
     response = problem(error.status_code, title, str(error.detail))
     if error.headers:
         response.headers.update(error.headers)
+    if error.status_code == 401 and "WWW-Authenticate" not in response.headers:
+        response.headers["WWW-Authenticate"] = "Bearer"  # RFC 9110: every 401 names how to authenticate
     return response
+
+
+async def unexpected(request: Request, error: Exception) -> JSONResponse:
+    """A bug: the caller gets a problem that leaks nothing, the log gets the traceback."""
+    logger.error("%s %s failed", request.method, request.url.path, exc_info=error)
+    return problem(500, "InternalError", "the daemon failed while serving this request; its log says why")
 
 
 async def client_gone(_request: Request, _error: Exception) -> Response:

@@ -8,19 +8,41 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from aios.agent_launch import AgentSandboxes, resume_agent, spawn_agent
 from aios.api.auth import User
-from aios.api.grants import Capability
+from aios.api.families import Routes, family
+from aios.api.grants import Capability, UserGrants
 from aios.api.params import Id
-from aios.api.state import ApiState, api_state
 from aios.api.tokens import Principal
-from aios.api.user_routes import grants_of
-from aios.boot import resume_agent, spawn_agent
+from aios.isolation.channels import AgentChannels
+from aios.kernel.contracts import KernelAPI, KernelRecords
 from aios.kernel.errors import AgentFailed, UnknownProcess
 from aios.kernel.records import AuditRow, ProcessRecord, ProcessState
 
 router = APIRouter(prefix="/v1/processes", tags=["processes"])
-State = Annotated[ApiState, Depends(api_state)]
 AGENT_NAME = r"^[a-z][a-z0-9_-]*$"
+
+
+class Processes(Routes, router=router):
+    """Users' processes: installed agents started (isolated when `host` is given), agents attached from
+    the caller's own program, and what each process did."""
+
+    def __init__(
+        self,
+        kernel: KernelAPI,
+        records: KernelRecords,
+        grants: UserGrants,
+        channels: AgentChannels,
+        host: AgentSandboxes | None,
+    ) -> None:
+        self.kernel = kernel
+        self.records = records
+        self.grants = grants
+        self.channels = channels
+        self.host = host
+
+
+State = Annotated[Processes, Depends(family(Processes))]
 
 
 class SpawnRequest(BaseModel):
@@ -63,9 +85,9 @@ class Logs(BaseModel):
     audit: list[AuditRow]
 
 
-def visible(state: ApiState, who: Principal, pid: int) -> ProcessRecord:
+def visible(kernel: KernelAPI, who: Principal, pid: int) -> ProcessRecord:
     """The process, if it exists and `who` may see it: another user's looks like no process at all."""
-    record = state.kernel.process(pid)
+    record = kernel.process(pid)
     if not who.admin and record.owner != who.user:
         raise UnknownProcess(f"no process {pid}")
     return record
@@ -73,7 +95,7 @@ def visible(state: ApiState, who: Principal, pid: int) -> ProcessRecord:
 
 @router.post("", status_code=201, summary="Start an installed agent on a task")
 async def spawn(body: SpawnRequest, who: User, state: State) -> ProcessRecord:
-    grants = grants_of(state)
+    grants = state.grants
     ceiling = await asyncio.to_thread(grants.ceiling, who)
     requested = body.capabilities
     pid = await spawn_agent(
@@ -107,7 +129,7 @@ async def attach(body: AttachRequest, who: User, state: State) -> Attached:
             raise AgentFailed(report.error, traceback=report.traceback)
         return report.result
 
-    capabilities = await asyncio.to_thread(grants_of(state).check, who, body.capabilities)
+    capabilities = await asyncio.to_thread(state.grants.check, who, body.capabilities)
     pid = await state.kernel.spawn(
         program,
         agent=body.name,
@@ -128,26 +150,23 @@ async def list_processes(
     status: Annotated[ProcessState | None, Query(alias="state")] = None,
     active: bool = False,
 ) -> list[ProcessRecord]:
-    assert state.store is not None
-    rows = await asyncio.to_thread(
-        state.store.list_processes,
+    return await asyncio.to_thread(
+        state.records.processes,
         limit=limit,
         active_only=active,
         owner=None if who.admin else who.user,
         state=None if status is None else status.value,
     )
-    # the store lags the live table by a write batch: a running process's freshest record is in memory
-    return [row if row.state.is_terminal else state.kernel.process(row.pid) for row in rows]
 
 
 @router.get("/{pid}", summary="One process")
 async def show(pid: Id, who: User, state: State) -> ProcessRecord:
-    return visible(state, who, pid)
+    return visible(state.kernel, who, pid)
 
 
 @router.post("/{pid}/kill", summary="End a process; its queued and running calls are cancelled")
 async def kill(pid: Id, who: User, state: State) -> ProcessRecord:
-    record = visible(state, who, pid)
+    record = visible(state.kernel, who, pid)
     if record.state.is_terminal:
         return record
     return await state.kernel.kill(pid)
@@ -157,7 +176,7 @@ async def kill(pid: Id, who: User, state: State) -> ProcessRecord:
 async def wait(
     pid: Id, who: User, state: State, timeout_s: Annotated[float, Query(ge=0, le=300)] = 30.0
 ) -> ProcessRecord:
-    visible(state, who, pid)
+    visible(state.kernel, who, pid)
     try:
         return await asyncio.wait_for(state.kernel.wait(pid), timeout_s)
     except TimeoutError:
@@ -166,8 +185,8 @@ async def wait(
 
 @router.post("/{pid}/resume", summary="Run an interrupted process again from its journal")
 async def resume(pid: Id, who: User, state: State) -> ProcessRecord:
-    visible(state, who, pid)
-    ceiling = await asyncio.to_thread(grants_of(state).ceiling, who)
+    visible(state.kernel, who, pid)
+    ceiling = await asyncio.to_thread(state.grants.ceiling, who)
     return await resume_agent(state.kernel, pid, host=state.host, ceiling=ceiling)
 
 
@@ -175,13 +194,7 @@ async def resume(pid: Id, who: User, state: State) -> ProcessRecord:
 async def logs(
     pid: Id, who: User, state: State, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000
 ) -> Logs:
-    visible(state, who, pid)
-    assert state.store is not None
-    await asyncio.to_thread(state.store.flush)
-    rows = await asyncio.to_thread(state.store.audit, pid=pid, limit=limit)
-    output = ""
-    if state.host is not None:
-        path = state.host.agents.log_dir / f"{pid}.log"
-        if path.is_file():
-            output = path.read_text(errors="replace")
+    visible(state.kernel, who, pid)
+    rows = await asyncio.to_thread(state.records.audit, pid, limit=limit)
+    output = await asyncio.to_thread(state.host.output, pid) if state.host is not None else ""
     return Logs(output=output, audit=rows)

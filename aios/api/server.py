@@ -74,17 +74,25 @@ def tcp_listener(host: str, port: int) -> socket.socket:
 
 
 class ApiServer:
-    """One app on several listeners; `start` returns once every listener accepts connections."""
+    """Apps on several listeners; `listen` returns once its listener accepts connections.
 
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
+    Stopping has two steps, so a daemon can refuse new connections first, then end what it holds (streams
+    end with it), and only then wait for the last requests: `stop_accepting`, then `stop`.
+    """
+
+    def __init__(self) -> None:
         self._servers: list[tuple[_Server, socket.socket, asyncio.Task[None], str | None]] = []
 
     async def listen(
-        self, sock: socket.socket, *, certfile: Path | None = None, keyfile: Path | None = None
+        self,
+        app: FastAPI,
+        sock: socket.socket,
+        *,
+        certfile: Path | None = None,
+        keyfile: Path | None = None,
     ) -> None:
         config = uvicorn.Config(
-            self.app,
+            app,
             log_level="warning",
             access_log=False,
             lifespan="off",
@@ -104,6 +112,12 @@ class ApiServer:
         # uvicorn closes the listener when it stops, and then it no longer knows its path
         path = sock.getsockname() if sock.family == socket.AF_UNIX else None
         self._servers.append((server, sock, task, path))
+
+    def stop_accepting(self) -> None:
+        """Refuse new connections; requests in progress go on."""
+        for server, *_ in self._servers:
+            for listener in server.servers:
+                listener.close()
 
     async def stop(self) -> None:
         """Stop accepting, let requests in progress finish (a few seconds at most), close the listeners."""

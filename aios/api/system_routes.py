@@ -12,15 +12,37 @@ from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from aios.agent_catalog import AgentInfo, catalog
+from aios.agent_launch import AgentSandboxes, read_manifest
 from aios.api.auth import CSRF_COOKIE, SESSION_COOKIE, Admin, User
+from aios.api.families import Routes, family
 from aios.api.params import Id
-from aios.api.state import ApiState, api_state
-from aios.api.tokens import TokenInfo
-from aios.boot import read_manifest
+from aios.api.tokens import TokenInfo, UserTokens
+from aios.isolation.channels import PROCESS_TOKEN_PREFIX
+from aios.kernel.contracts import KernelRecords
 from aios.kernel.kv_types import KVEntry
 
 router = APIRouter(prefix="/v1", tags=["system"])
-State = Annotated[ApiState, Depends(api_state)]
+
+
+class System(Routes, router=router):
+    """Health, installed agents, the KV cache, users' tokens and the dashboard's login."""
+
+    def __init__(
+        self,
+        records: KernelRecords,
+        users: UserTokens,
+        host: AgentSandboxes | None,
+        *,
+        secure_cookies: bool,
+    ) -> None:
+        self.records = records
+        self.users = users
+        self.host = host
+        self.secure_cookies = secure_cookies
+        """Mark the dashboard's cookies Secure (the daemon serves TLS)."""
+
+
+State = Annotated[System, Depends(family(System))]
 
 
 class Health(BaseModel):
@@ -66,14 +88,11 @@ async def agents(_who: User, state: State) -> list[AgentInfo]:
 
 @router.get("/kv", summary="What each loaded engine holds in its KV cache, per process")
 async def kv(_who: User, state: State) -> list[KVView]:
-    if state.engines is None:
-        return []
-    return [KVView(engine=e.info().name, entries=e.kv_entries()) for e in state.engines.loaded()]
+    return [KVView(engine=name, entries=entries) for name, entries in state.records.kv().items()]
 
 
 @router.post("/tokens", status_code=201, summary="A new user token (admin only); shown once")
 async def create_token(body: NewToken, _who: Admin, state: State) -> CreatedToken:
-    assert state.users is not None
     token, info = await asyncio.to_thread(
         state.users.create, body.user, admin=body.admin, label=body.label, expires_in_s=body.expires_in_s
     )
@@ -82,20 +101,18 @@ async def create_token(body: NewToken, _who: Admin, state: State) -> CreatedToke
 
 @router.get("/tokens", summary="Every token's owner and dates, never its text (admin only)")
 async def list_tokens(_who: Admin, state: State) -> list[TokenInfo]:
-    assert state.users is not None
     return await asyncio.to_thread(state.users.list)
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke a token (admin only)")
 async def revoke_token(token_id: Id, _who: Admin, state: State) -> None:
-    assert state.users is not None
     if not await asyncio.to_thread(state.users.revoke, token_id):
         raise HTTPException(404, f"no live token {token_id}")
 
 
 @router.post("/session", status_code=204, summary="Dashboard login: a token becomes an HttpOnly cookie")
 async def login(body: Login, state: State, response: Response) -> None:
-    if state.users is None or body.token.startswith("aiosp_") or state.users.check(body.token) is None:
+    if body.token.startswith(PROCESS_TOKEN_PREFIX) or state.users.check(body.token) is None:
         raise HTTPException(401, "unknown, expired or revoked token")
     common = {"samesite": "strict", "secure": state.secure_cookies, "path": "/"}
     response.set_cookie(SESSION_COOKIE, body.token, httponly=True, **common)  # type: ignore[arg-type]

@@ -4,10 +4,7 @@ imported only inside a sandbox, one process per agent, and its answer must name 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import signal
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +15,7 @@ from aios.isolation.launch import agent_argv
 from aios.kernel.errors import SandboxUnavailable, UnknownAgent
 from aios.sdk import Manifest
 from aios.tools.cgroups import Bounds, bounded
+from aios.tools.process_groups import kill_group
 from aios.tools.sandbox import Limits, find_bwrap, launch_environment
 from aios.tools.sandbox_user import for_service, hand_over
 
@@ -107,8 +105,7 @@ class ManifestReader:
                 async with asyncio.timeout(MANIFEST_TIMEOUT_S):
                     out, err = await proc.communicate()
             except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
+                kill_group(proc.pid)
                 await proc.wait()
                 raise UnknownAgent(
                     f"agent {name!r}: reading its manifest took over {MANIFEST_TIMEOUT_S}s"

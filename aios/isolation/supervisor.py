@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from aios.kernel.contracts import Program
 from aios.kernel.errors import AgentFailed
 from aios.sdk import Manifest
 from aios.tools.cgroups import Cgroup, bounded
+from aios.tools.process_groups import kill_group
 from aios.tools.sandbox import launch_environment
 from aios.tools.sandbox_user import for_process, hand_over
 
@@ -104,7 +104,7 @@ class IsolatedAgents:
             code = await proc.wait()
         except asyncio.CancelledError:
             if proc is not None:
-                _kill_group(proc)
+                kill_group(proc.pid)
                 await asyncio.shield(proc.wait())
             raise
         finally:
@@ -138,8 +138,3 @@ class IsolatedAgents:
             (self.log_dir / f"{pid}.log").write_bytes(bytes(output))
         except OSError:
             logger.exception("could not keep the output of pid %d", pid)
-
-
-def _kill_group(proc: asyncio.subprocess.Process) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)

@@ -7,15 +7,20 @@ from collections.abc import Callable
 from typing import Any
 
 from aios.evals.osworld import (
-    chrome_profile,
     getters,
     metrics,
-    metrics_apps,
-    metrics_docs,
+    metrics_chrome,
+    metrics_docs_format,
+    metrics_docs_text,
     metrics_files,
+    metrics_formats,
     metrics_images,
     metrics_slides,
     metrics_table,
+    metrics_thunderbird,
+    metrics_vlc,
+    metrics_vscode,
+    pptx_compare,
 )
 from aios.evals.osworld.getters import Getter, GetterContext
 from aios.evals.osworld.metrics import Metric
@@ -23,13 +28,19 @@ from aios.evals.osworld.unsupported import Unsupported
 
 _MODULES = (
     metrics_table,
-    metrics_docs,
+    metrics_docs_text,
+    metrics_docs_format,
+    pptx_compare,
     metrics_slides,
     metrics_images,
     metrics_files,
-    metrics_apps,
-    chrome_profile,
+    metrics_formats,
+    metrics_vlc,
+    metrics_thunderbird,
+    metrics_vscode,
+    metrics_chrome,
 )
+"""In this order: a later module's name wins (metrics_chrome's URL checks over metrics' simpler ones)."""
 
 METRICS: dict[str, Metric] = dict(metrics.METRICS)
 GETTERS: dict[str, Getter] = dict(getters.GETTERS)
@@ -42,6 +53,7 @@ for _module in _MODULES:
 
 
 def metric(name: str) -> Metric:
+    """The metric by OSWorld's name; an unknown one raises Unsupported, so its task is reported, not run."""
     found = METRICS.get(name)
     if found is None:
         raise Unsupported(f"metric:{name}")

@@ -17,7 +17,7 @@ from aios.evals.osworld.task import Task
 from aios.kernel.contracts import KernelAPI
 
 if TYPE_CHECKING:
-    from aios.isolation.host import AgentHost
+    from aios.agent_host import AgentHost
 
 SHIPPED = Path(__file__).with_name("tasks")
 SHIPPED_CACHE = Path(__file__).with_name("cache")

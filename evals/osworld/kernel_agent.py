@@ -8,7 +8,7 @@ import base64
 import contextlib
 from typing import TYPE_CHECKING
 
-from aios.boot import spawn_agent
+from aios.agent_launch import spawn_agent
 from aios.evals.osworld.agents import Observation, Prediction
 from aios.evals.osworld.driver import Exchange, TaskComputerDriver
 from aios.evals.osworld.task import Task
@@ -16,7 +16,7 @@ from aios.kernel.contracts import KernelAPI
 from aios.kernel.records import ProcessRecord, ProcessState
 
 if TYPE_CHECKING:
-    from aios.isolation.host import AgentHost
+    from aios.agent_host import AgentHost
 
 
 END_GRACE_S = 5.0

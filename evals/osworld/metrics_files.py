@@ -1,20 +1,16 @@
-"""OSWorld's general file metrics: PDFs, archives, JSON/YAML, csv, epub, mp3 tags, config and text files;
-and the getters for the screen, windows, wallpaper and time ranges."""
+"""OSWorld's general file metrics (JSON/YAML, csv, sqlite, config and text files), its checks of desktop
+state (the clipboard, GNOME settings, the accessibility tree), and the getters for the screen, windows,
+wallpaper and time ranges."""
 
 from __future__ import annotations
 
 import ast
 import csv
 import datetime as dt
-import functools
 import json
 import logging
-import operator
 import re
-import shutil
 import sqlite3
-import tempfile
-import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -25,69 +21,12 @@ from rapidfuzz import fuzz
 from aios.evals.osworld.a11y_selectors import AT_NAMESPACES, css_to_xpath
 from aios.evals.osworld.getters import Getter, GetterContext, _copy
 from aios.evals.osworld.guest import GuestConfig
-from aios.evals.osworld.id3 import EASY_FRAMES, read_tags
 from aios.evals.osworld.metrics import Metric, expected_records
+from aios.evals.osworld.result_files import read_text
 from aios.evals.osworld.unsupported import Unsupported
+from aios.evals.osworld.value_rules import match_value
 
 log = logging.getLogger(__name__)
-
-
-def _read(path: str | None) -> str | None:
-    """A result file's text, or None when the agent never wrote it."""
-    if not path or not Path(path).is_file():
-        return None
-    return Path(path).read_text(encoding="utf-8", errors="replace")
-
-
-# --- values matched to rules (OSWorld's `method`/`ref` rules) ---
-
-_COMPARISONS = {"eq", "ne", "le", "lt", "ge", "gt"}
-
-
-def _regex_flags(method: str) -> re.RegexFlag:
-    """`re.I.M` style methods name flags after the first dot."""
-    names = method.split(".")[1:]
-    return functools.reduce(operator.or_, (getattr(re, n) for n in names), re.RegexFlag(0))
-
-
-def _approx(value: Any, method: str, ref: float) -> bool:
-    try:
-        return abs(float(value) - ref) <= float(method.split(":")[1])
-    except (TypeError, ValueError):
-        return False
-
-
-def _in_range(value: Any, method: str, ref: list[Any]) -> bool:
-    """`range.xy` bounds: each of x, y is `e` (inclusive) or `t` (exclusive)."""
-    low = operator.le if method[6] == "e" else operator.lt
-    high = operator.le if method[7] == "e" else operator.lt
-    return low(ref[0], value) and high(value, ref[1])
-
-
-def _cell_ranges_within(value: Any, ref: list[str]) -> bool:
-    from openpyxl.worksheet.cell_range import MultiCellRange
-
-    inner, outer = MultiCellRange(ref[0]), MultiCellRange(ref[1])
-    return all(r in value for r in inner) and all(r in outer for r in value)
-
-
-def match_value(value: Any, rule: dict[str, Any]) -> bool:
-    """Whether a value passes an OSWorld `{method, ref}` rule."""
-    method, ref = rule["method"], rule.get("ref")
-    if method.startswith("re"):
-        return isinstance(value, str) and re.search(ref, value, _regex_flags(method)) is not None
-    if method in _COMPARISONS:
-        return bool(getattr(operator, method)(value, ref))
-    if method.startswith("approx"):
-        return _approx(value, method, ref)
-    if method == "spreadsheet_range":
-        return _cell_ranges_within(value, ref)
-    if method.startswith("range."):
-        return _in_range(value, method, ref)
-    if method in ("str_list_eq", "str_set_eq"):
-        kind = list if method == "str_list_eq" else set
-        return kind(str(value).strip("\"'").split(",")) == kind(ref)
-    raise Unsupported(f"metric:rule-method:{method}")
 
 
 # --- general.py ---
@@ -112,7 +51,7 @@ def _lookup(data: Any, keys: list[Any]) -> tuple[bool, Any]:
 
 def check_json(result: str | None, rules: dict[str, Any], is_yaml: bool = False) -> float:
     """Expected keys hold values passing their rules (a missing one fails); unexpected ones do not."""
-    if _read(result) is None:
+    if read_text(result) is None:
         return 0.0
     try:
         data = _load_structured(str(result), is_yaml)
@@ -138,7 +77,7 @@ def _minutes_apart(a: str, b: str) -> float:
 def compare_time_in_speedtest_results(result: str | None, time_diff: Any) -> float:
     """The first result's time (HH:MM ending the 2nd column of the 2nd line) is within `time_diff`
     minutes of now."""
-    lines = (_read(result) or "").splitlines()
+    lines = (read_text(result) or "").splitlines()
     if len(lines) < 2 or len(lines[1].split(",")) < 2:
         return 0.0
     stamp = lines[1].split(",")[1][-5:]
@@ -153,7 +92,7 @@ _CLOCK = re.compile(r"([01]\d|2[0-3]):[0-5]\d:[0-5]\d")
 
 def check_line_number(result: str | None, rules: dict[str, Any]) -> float:
     """As many lines carry an HH:MM:SS time as expected (a report with one line per sample)."""
-    text = _read(result)
+    text = read_text(result)
     if text is None:
         return 0.0
     count = sum(1 for line in text.splitlines() if _CLOCK.search(line))
@@ -164,7 +103,8 @@ def check_line_number(result: str | None, rules: dict[str, Any]) -> float:
 
 
 def file_contains(result: str | None, rules: dict[str, Any]) -> float:
-    text = _read(result)
+    """Every expected piece of text occurs somewhere in the file (a missing file scores 0)."""
+    text = read_text(result)
     return float(text is not None and all(item in text for item in rules["expected"]))
 
 
@@ -191,7 +131,7 @@ def _literal_gaps(options: dict[str, Any]) -> list[str]:
 
 def check_list(result: str | None, rules: dict[str, Any]) -> float:
     """Every `expect` regex matches some line and no `unexpect` regex matches any line."""
-    text = _read(result)
+    text = read_text(result)
     if text is None:
         return 0.0
     lines = text.splitlines(keepends=True)
@@ -217,7 +157,7 @@ def fuzzy_place_math(result: str | None, rules: dict[str, Any]) -> float:
 
 def compare_python_pure_text(result: str | None, expected: str | None) -> float:
     """Same source once every whitespace character is removed."""
-    mine, theirs = _read(result), _read(expected)
+    mine, theirs = read_text(result), read_text(expected)
     if mine is None or theirs is None:
         return 0.0
     return float("".join(mine.split()) == "".join(theirs.split()))
@@ -225,7 +165,7 @@ def compare_python_pure_text(result: str | None, expected: str | None) -> float:
 
 def check_csv(result: str | None, rules: dict[str, Any]) -> float:
     """Each `expect` pattern matches some row (by column name) and no `unexpect` pattern matches any."""
-    text = _read(result)
+    text = read_text(result)
     if text is None:
         return 0.0
     return expected_records(list(csv.DictReader(text.splitlines())), rules)
@@ -326,267 +266,6 @@ def check_text_enlarged(result: str | None) -> float:
         return 0.0
 
 
-# --- pdf.py and the file-based ones of chrome.py ---
-
-_RELATIONS = {"eq", "ne", "lt", "le", "gt", "ge"}
-
-
-def check_pdf_pages(result: str | None, rules: dict[str, Any]) -> float:
-    """The page count stands in `relation` (an operator name) to `ref_value`."""
-    if result is None or not Path(result).is_file():
-        return 0.0
-    if rules["relation"] not in _RELATIONS:
-        raise Unsupported(f"metric:check_pdf_pages:relation={rules['relation']}")
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        pages = len(PdfReader(result).pages)
-    except (PdfReadError, OSError, ValueError):
-        return 0.0
-    return float(getattr(operator, rules["relation"])(pages, rules["ref_value"]))
-
-
-def _pdf_text(path: str) -> str:
-    """Each page's text ending in a newline, as PyMuPDF (OSWorld's reader) lays pages end to end."""
-    from pypdf import PdfReader
-
-    return "".join(page.extract_text() + "\n" for page in PdfReader(path).pages).strip()
-
-
-def compare_pdfs(result: str | list[str] | None, expected: str | list[str] | None) -> float:
-    """Mean text similarity (rapidfuzz ratio) of each pair of PDFs; an unreadable one scores 0."""
-    pairs = (
-        list(zip(result or [], expected, strict=False))
-        if isinstance(expected, list)
-        else [(result, expected)]
-    )
-    total = 0.0
-    for mine, theirs in pairs:
-        try:
-            total += fuzz.ratio(_pdf_text(str(mine)), _pdf_text(str(theirs))) / 100
-        except Exception as err:  # pypdf raises many types for a damaged or missing file
-            log.info("compare_pdfs: %s", err)
-    count = len(expected) if isinstance(expected, list) else 1
-    return total / count if count else 0.0
-
-
-def _pdf_pages(path: str) -> list[tuple[str, list[bytes]]]:
-    """Each page's text and its images decoded to RGB pixels."""
-    from pypdf import PdfReader
-
-    pages = []
-    for page in PdfReader(path).pages:
-        images = [image.image.convert("RGB").tobytes() for image in page.images if image.image]
-        pages.append((page.extract_text(), images))
-    return pages
-
-
-def compare_pdf_images(result: str | None, expected: str | None, **_: Any) -> float:
-    """Same pages: OSWorld compares rendered pages pixel by pixel; without a renderer, each page's
-    images (decoded pixels) and text must be equal."""
-    if not result or not expected or not Path(result).is_file():
-        return 0.0
-    try:
-        return float(_pdf_pages(result) == _pdf_pages(expected))
-    except Exception as err:  # pypdf and Pillow raise many types for a damaged file
-        log.info("compare_pdf_images: %s", err)
-        return 0.0
-
-
-_ARCHIVE_METRICS = {
-    "text": "compare_text_file",
-    "pdf": "compare_pdfs",
-    "docx": "compare_docx_files",
-    "ppt": "compare_pptx_files",
-    "image": "compare_images",
-    "csv": "compare_csv",
-    "table": "compare_table",
-    "audio": "compare_audios",
-    "video": "compare_videos",
-}
-
-
-def _archive_metric(file_type: str) -> Metric:
-    from aios.evals.osworld import catalog
-
-    found = catalog.METRICS.get(_ARCHIVE_METRICS.get(file_type, ""))
-    if found is None:
-        raise Unsupported(f"metric:compare_archive:file_type={file_type}")
-    return found
-
-
-def _unpack(archive: str, into: Path) -> None:
-    """Tar members are filtered to plain data inside the folder (a hostile archive stays inside)."""
-    if zipfile.is_zipfile(archive):
-        shutil.unpack_archive(archive, into, format="zip")
-    else:
-        shutil.unpack_archive(archive, into, filter="data")
-
-
-def compare_archive(result: str | None, expected: str | None, **options: Any) -> float:
-    """Same file names (in `file_path` inside the archives), each pair scored by the `file_type` metric;
-    the mean."""
-    if not result or not expected or not Path(result).is_file():
-        return 0.0
-    inner = options.pop("file_path", "")
-    compare = _archive_metric(options.pop("file_type", "text"))
-    with tempfile.TemporaryDirectory() as scratch:
-        mine, theirs = Path(scratch, "result"), Path(scratch, "expected")
-        try:
-            _unpack(result, mine)
-            _unpack(expected, theirs)
-            names = sorted(p.name for p in (mine / inner).iterdir())
-            if names != sorted(p.name for p in (theirs / inner).iterdir()) or not names:
-                return 0.0
-        except (OSError, ValueError, shutil.ReadError, zipfile.BadZipFile) as err:
-            log.info("compare_archive: %s", err)
-            return 0.0
-        return sum(_safe_score(compare, mine / inner / n, theirs / inner / n, options) for n in names) / len(
-            names
-        )
-
-
-def _safe_score(compare: Metric, mine: Path, theirs: Path, options: dict[str, Any]) -> float:
-    try:
-        return float(compare(str(mine), str(theirs), **options))
-    except Unsupported:
-        raise
-    except Exception as err:  # each file metric raises its own types for a file of another kind
-        log.info("compare_archive: %s vs %s: %s", mine, theirs, err)
-        return 0.0
-
-
-def _archive_gaps(options: dict[str, Any]) -> list[str]:
-    kind = options.get("file_type", "text")
-    from aios.evals.osworld import catalog
-
-    return [] if _ARCHIVE_METRICS.get(kind, "") in catalog.METRICS else [f"file_type={kind}"]
-
-
-_LIST_ATTRIBUTES = {"class", "rel", "rev", "accept-charset", "headers", "accesskey", "dropzone"}
-"""Attributes BeautifulSoup (OSWorld's HTML reader) splits into word lists: spacing in them is ignored."""
-
-
-def _html_nodes(path: str) -> Iterator[Any]:
-    """Tags and text pieces in document order, as BeautifulSoup walks a page."""
-    from lxml import html
-
-    text = Path(path).read_text(encoding="utf-8")
-    root = html.document_fromstring(text) if text.strip() else None
-    if root is None:
-        return
-    doctype = root.getroottree().docinfo.doctype
-    if doctype:
-        yield doctype.removeprefix("<!DOCTYPE ").removesuffix(">")
-    for node in _top_level(root):
-        yield from _walk(node)
-
-
-def _top_level(root: Any) -> list[Any]:
-    before, after = [], []
-    node = root.getprevious()
-    while node is not None:
-        before.insert(0, node)
-        node = node.getprevious()
-    node = root.getnext()
-    while node is not None:
-        after.append(node)
-        node = node.getnext()
-    return [*before, root, *after]
-
-
-def _walk(node: Any) -> Iterator[Any]:
-    if not isinstance(node.tag, str):
-        yield node.text or ""
-    else:
-        yield node
-        if node.text:
-            yield node.text
-        for child in node:
-            yield from _walk(child)
-            if child.tail:
-                yield child.tail
-
-
-def _attributes(element: Any) -> dict[str, Any]:
-    return {k: v.split() if k in _LIST_ATTRIBUTES else v for k, v in element.attrib.items()}
-
-
-def _same_node(a: Any, b: Any) -> bool:
-    if isinstance(a, str) or isinstance(b, str):
-        return isinstance(a, str) and isinstance(b, str) and a == b
-    return (
-        a.tag == b.tag
-        and a.text_content().strip() == b.text_content().strip()
-        and _attributes(a) == _attributes(b)
-    )
-
-
-def compare_htmls(result: str | None, expected: str | None) -> float:
-    """Tag by tag in document order: same name, attributes and text (pairs beyond the shorter page are not
-    compared, as in OSWorld)."""
-    if _read(result) is None or _read(expected) is None:
-        return 0.0
-    pairs = zip(_html_nodes(str(result)), _html_nodes(str(expected)), strict=False)
-    return float(all(_same_node(a, b) for a, b in pairs))
-
-
-# --- others.py: epub and mp3 ---
-
-
-def _epub_parts(path: str) -> list[tuple[str, list[str]]] | None:
-    """The parts OSWorld compares, by name: toc.ncx without navPoint lines, content.opf without
-    dc:identifier lines, each .html re-printed from one line; None if not an epub."""
-    from lxml import html
-
-    try:
-        with zipfile.ZipFile(path) as book:
-            toc = book.read("toc.ncx").decode().splitlines()
-            opf = book.read("content.opf").decode().splitlines()
-            parts = [
-                ("toc.ncx", [ln for ln in toc if "navPoint" not in ln]),
-                ("content.opf", [ln for ln in opf if "dc:identifier" not in ln]),
-            ]
-            for name in book.namelist():
-                if name.endswith(".html"):
-                    flat = book.read(name).decode().replace("\n", "").replace("\r", "")
-                    page = html.tostring(html.fromstring(flat), pretty_print=True, encoding="unicode")
-                    parts.append((name, page.splitlines()))
-    except (zipfile.BadZipFile, KeyError, UnicodeDecodeError, OSError) as err:
-        log.info("compare_epub: %s: %s", path, err)
-        return None
-    return sorted(parts)
-
-
-def compare_epub(result: str | None, expected: str | None) -> float:
-    """The product of each part's line similarity (parts paired in name order)."""
-    if not result or not expected:
-        return 0.0
-    mine, theirs = _epub_parts(result), _epub_parts(expected)
-    if mine is None or theirs is None:
-        return 0.0
-    import difflib
-
-    score = 1.0
-    for (_, a), (_, b) in zip(mine, theirs, strict=False):
-        score *= difflib.SequenceMatcher(None, a, b).ratio()
-    return score
-
-
-def check_mp3_meta(result: str | None, rules: dict[str, dict[str, Any]]) -> float:
-    """Each named tag (mutagen's EasyID3 names: title, artist, ...) passes its `{method, ref}` rule."""
-    if result is None or not Path(result).is_file():
-        return 0.0
-    tags = read_tags(Path(result).read_bytes())
-    if tags is None:
-        return 0.0
-    unknown = [key for key in rules if key not in EASY_FRAMES]
-    if unknown:
-        raise Unsupported(f"metric:check_mp3_meta:tag={unknown[0]}")
-    return float(all(match_value(",".join(tags.get(key, [])), rule) for key, rule in rules.items()))
-
-
 # --- getters: info.py and misc.py ---
 
 
@@ -645,6 +324,7 @@ def vm_wallpaper(ctx: GetterContext, config: dict[str, Any]) -> str | None:
 
 
 def time_diff_range(ctx: GetterContext, config: dict[str, Any]) -> Any:
+    """The allowed gap in minutes, given in the task itself (OSWorld passes it on as a getter)."""
     return config.get("diff_range_in_minutes")
 
 
@@ -664,13 +344,6 @@ METRICS: dict[str, Metric] = {
     "check_gnome_favorite_apps": check_gnome_favorite_apps,
     "is_utc_0": is_utc_0,
     "check_text_enlarged": check_text_enlarged,
-    "check_pdf_pages": check_pdf_pages,
-    "check_mp3_meta": check_mp3_meta,
-    "compare_epub": compare_epub,
-    "compare_pdfs": compare_pdfs,
-    "compare_archive": compare_archive,
-    "compare_htmls": compare_htmls,
-    "compare_pdf_images": compare_pdf_images,
 }
 GETTERS: dict[str, Getter] = {
     "vm_screen_size": vm_screen_size,
@@ -680,6 +353,5 @@ GETTERS: dict[str, Getter] = {
 }
 OPTION_GAPS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "literal_match": _literal_gaps,
-    "compare_archive": _archive_gaps,
 }
 """Only options are checked here (a task's `expected` rules are not seen by the coverage check)."""

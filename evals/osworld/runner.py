@@ -25,7 +25,7 @@ from aios.evals.osworld.scoring import score
 from aios.evals.osworld.setup_steps import StepContext, run_steps
 from aios.evals.osworld.task import Task
 from aios.evals.osworld.unsupported import NeedsNetwork, SetupFailed, Unsupported
-from aios.tools.xdisplay import XSession
+from aios.tools.xclient import XSession
 
 logger = logging.getLogger(__name__)
 

@@ -13,10 +13,11 @@ from typing import Any
 
 from aios.evals.osworld.cache import cached
 from aios.evals.osworld.chrome import BrowserUnavailable, TaskBrowser
-from aios.evals.osworld.guest import BROWSER_NAMES, HOME, Guest, GuestError
+from aios.evals.osworld.guest import HOME, Guest, GuestError
 from aios.evals.osworld.task import Step
+from aios.evals.osworld.task_programs import BROWSER_NAMES
 from aios.evals.osworld.unsupported import SetupFailed, Unsupported
-from aios.tools.xdisplay import XSession
+from aios.tools.xclient import XSession
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from aios.agent_launch import spawn_agent
 from aios.agents.browser import BrowserAgent, describe_page
-from aios.boot import spawn_agent
 from aios.kernel.drivers import CallContext
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from aios.agent_launch import spawn_agent
 from aios.agents.desktop import DesktopAgent, format_gui_observation
-from aios.boot import spawn_agent
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
 from aios.tools.gui import GuiDriver

@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from aios.agent_launch import spawn_agent
 from aios.agents.iac import IacAgent, render_playbook
-from aios.boot import spawn_agent
 from aios.kernel.approvals import ApprovalPolicy, PolicyRule
 from aios.kernel.drivers import CallContext
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
-from aios.tools.ansible import AnsibleDriver, PlaybookArgs
+from aios.tools.ansible import AnsibleDriver
+from aios.tools.ansible_args import PlaybookArgs
 
 
 class RecordingAnsible(AnsibleDriver):

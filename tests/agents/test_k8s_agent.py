@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from aios.agent_launch import spawn_agent
 from aios.agents.k8s import K8sAgent, describe_cluster_output
-from aios.boot import spawn_agent
 from aios.evals.kube_emulator import ClusterEmulator, write_kubeconfig
 from aios.kernel.approvals import ApprovalPolicy
 from aios.kernel.kernel import Kernel

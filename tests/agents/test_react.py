@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
+from aios.agent_launch import spawn_agent
 from aios.agents.react import ReactAgent
-from aios.boot import spawn_agent
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
 

@@ -1,4 +1,10 @@
-"""A daemon in the test's own event loop, and the test agents installed the way a stranger's package is."""
+"""A daemon in the test's own event loop, and the test agents installed the way a stranger's package is.
+
+Two daemons: `fake_daemon` answers LLM calls with the fake engine and is reached in-process
+(`asgi_client`), for what needs no model; `daemon` serves the real embedded model, for what only a model
+shows. `client` speaks real HTTP over TCP: SSE that follows, a stream read as it comes, a client that
+hangs up.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import pytest
 from aios.config import Settings
 from aios.daemon import Daemon, start_daemon
 from aios.kernel.engines.local import LocalEngine
+from tests.fakes import FakeEngine
 
 TEST_AGENTS = {
     "journaler": "tests.isolation.probe_agents:Journaler",
@@ -61,6 +68,23 @@ async def daemon(
     await running.close()
 
 
+@pytest.fixture
+def fake_engine() -> FakeEngine:
+    """The fake daemon's "local" model: a test may script its tool calls and answers before it calls."""
+    return FakeEngine()
+
+
+@pytest.fixture
+async def fake_daemon(
+    daemon_settings: Settings, tmp_path: Path, fake_engine: FakeEngine, agents_dist: Path
+) -> AsyncIterator[Daemon]:
+    """A daemon whose "local" model is the fake engine: every route, no model loaded."""
+    running = await start_daemon(daemon_settings, cwd=tmp_path, preload=False)
+    running.kernel.engines.register("local", fake_engine)
+    yield running
+    await running.close()
+
+
 def admin_token(daemon: Daemon) -> str:
     return daemon.settings.cli_token_path.read_text().strip()
 
@@ -73,3 +97,11 @@ def user_token(daemon: Daemon, user: str, *, admin: bool = False) -> str:
 def client(daemon: Daemon, token: str | None = None) -> httpx.AsyncClient:
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
     return httpx.AsyncClient(base_url=f"http://127.0.0.1:{daemon.port}", headers=headers, timeout=60)
+
+
+def asgi_client(daemon: Daemon, token: str | None = None) -> httpx.AsyncClient:
+    """The daemon's app in this process, without a socket. It reads a whole response before returning, so
+    an event stream must not follow (`follow=false`) and a streamed completion comes back in one piece."""
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    transport = httpx.ASGITransport(app=daemon.app)
+    return httpx.AsyncClient(transport=transport, base_url="http://aios", headers=headers, timeout=60)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aios.daemon import Daemon
-from tests.daemon.conftest import client, install_agents, user_token
+from tests.daemon.conftest import asgi_client, install_agents, user_token
 
 
 @pytest.fixture
@@ -25,30 +25,30 @@ def second_sleeper(tmp_path: Path) -> Iterator[Path]:
 
 
 async def test_an_agent_whose_manifest_claims_another_name_is_refused_and_reads_nothing(
-    daemon: Daemon,
+    fake_daemon: Daemon,
 ) -> None:
     """`spoof` says `name="diary"`: it used to run as agent diary and recall the diary agent's memory."""
-    memory = daemon.kernel.memory
+    memory = fake_daemon.kernel.memory
     assert memory is not None
     memory.store.add(user="alice", agent="diary", tier="long", kind="fact", text="My diary secret is 4711")
     memory.indexer.poke()
     await memory.settle()
-    async with client(daemon, user_token(daemon, "alice")) as alice:
+    async with asgi_client(fake_daemon, user_token(fake_daemon, "alice")) as alice:
         spawned = await alice.post("/v1/processes", json={"agent": "spoof", "task": "diary secret"})
         listed = {a["name"]: a for a in (await alice.get("/v1/agents")).json()}
     assert spawned.status_code == 403, spawned.text
     assert spawned.json()["title"] == "PermissionDenied"
     assert "'spoof'" in spawned.json()["detail"] and "calls itself 'diary'" in spawned.json()["detail"]
-    daemon.kernel.store.flush()
-    assert daemon.kernel.store.list_processes(limit=10) == [], "no process was started"
+    fake_daemon.kernel.store.flush()
+    assert fake_daemon.kernel.store.list_processes(limit=10) == [], "no process was started"
     assert listed["spoof"]["manifest"] is None and "calls itself 'diary'" in listed["spoof"]["error"]
     assert listed["spoof"]["packages"] == ["aios-test-agents 0.1.0"]
 
 
 async def test_a_name_two_packages_install_is_flagged_and_refused(
-    daemon: Daemon, second_sleeper: Path
+    fake_daemon: Daemon, second_sleeper: Path
 ) -> None:
-    async with client(daemon, user_token(daemon, "alice")) as alice:
+    async with asgi_client(fake_daemon, user_token(fake_daemon, "alice")) as alice:
         listed = {a["name"]: a for a in (await alice.get("/v1/agents")).json()}
         spawned = await alice.post("/v1/processes", json={"agent": "sleeper", "task": ""})
     sleeper = listed["sleeper"]

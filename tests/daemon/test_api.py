@@ -1,4 +1,5 @@
-"""The daemon's API over real HTTP: tokens, ownership, processes, events, bad input."""
+"""The daemon's API: tokens, ownership, processes, events, bad input (in-process on the fake engine; over
+TCP with the model where a stream follows a model's output or a client hangs up)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import httpx
 
 from aios.daemon import Daemon
 from aios.kernel.records import ProcessState
-from tests.daemon.conftest import admin_token, client, user_token
+from tests.daemon.conftest import admin_token, asgi_client, client, user_token
 
 
 async def _sse(response: httpx.Response, stop: str = "end") -> list[dict[str, Any]]:
@@ -35,8 +36,8 @@ async def _sse(response: httpx.Response, stop: str = "end") -> list[dict[str, An
     return events
 
 
-async def test_only_health_is_anonymous_and_tokens_are_checked(daemon: Daemon) -> None:
-    async with client(daemon) as anonymous:
+async def test_only_health_is_anonymous_and_tokens_are_checked(fake_daemon: Daemon) -> None:
+    async with asgi_client(fake_daemon) as anonymous:
         assert (await anonymous.get("/v1/health")).json()["status"] == "ok"
         for method, path in [
             ("GET", "/v1/processes"),
@@ -50,25 +51,25 @@ async def test_only_health_is_anonymous_and_tokens_are_checked(daemon: Daemon) -
             assert response.status_code == 401, (method, path)
             assert response.headers["content-type"] == "application/problem+json"
             assert response.headers["www-authenticate"] == "Bearer"
-    token, _ = daemon.users.create("eve", expires_in_s=-1)  # expired a second ago
+    token, _ = fake_daemon.users.create("eve", expires_in_s=-1)  # expired a second ago
     for bad in ("aiosu_forged", token, "aiosp_someprocess"):
-        async with client(daemon, bad) as caller:
+        async with asgi_client(fake_daemon, bad) as caller:
             response = await caller.get("/v1/processes")
         assert response.status_code in (401, 403), bad
-    revoked = user_token(daemon, "mallory")
-    async with client(daemon, revoked) as caller:
+    revoked = user_token(fake_daemon, "mallory")
+    async with asgi_client(fake_daemon, revoked) as caller:
         assert (await caller.get("/v1/processes")).status_code == 200
-        [row] = [t for t in daemon.users.list() if t.user == "mallory"]
-        daemon.users.revoke(row.id)
+        [row] = [t for t in fake_daemon.users.list() if t.user == "mallory"]
+        fake_daemon.users.revoke(row.id)
         assert (await caller.get("/v1/processes")).status_code == 401
 
 
-async def test_users_see_and_touch_only_their_own_processes(daemon: Daemon) -> None:
-    alice, bob = user_token(daemon, "alice"), user_token(daemon, "bob")
+async def test_users_see_and_touch_only_their_own_processes(fake_daemon: Daemon) -> None:
+    alice, bob = user_token(fake_daemon, "alice"), user_token(fake_daemon, "bob")
     async with (
-        client(daemon, alice) as a,
-        client(daemon, bob) as b,
-        client(daemon, admin_token(daemon)) as root,
+        asgi_client(fake_daemon, alice) as a,
+        asgi_client(fake_daemon, bob) as b,
+        asgi_client(fake_daemon, admin_token(fake_daemon)) as root,
     ):
         spawned = await a.post("/v1/processes", json={"agent": "sleeper", "task": ""})
         assert spawned.status_code == 201, spawned.text
@@ -120,8 +121,8 @@ async def test_a_client_that_goes_away_does_not_kill_its_process(daemon: Daemon)
         await api.post(f"/v1/processes/{pid}/kill")
 
 
-async def test_bad_input_gets_a_clear_4xx(daemon: Daemon) -> None:
-    async with client(daemon, user_token(daemon, "alice")) as api:
+async def test_bad_input_gets_a_clear_4xx(fake_daemon: Daemon) -> None:
+    async with asgi_client(fake_daemon, user_token(fake_daemon, "alice")) as api:
         cases = {
             "malformed json": await api.post(
                 "/v1/processes", content=b"{nope", headers={"content-type": "application/json"}
@@ -155,8 +156,8 @@ async def test_bad_input_gets_a_clear_4xx(daemon: Daemon) -> None:
     assert "ghost" in cases["unknown agent"].json()["detail"]
 
 
-async def test_agents_models_kv_and_metrics(daemon: Daemon) -> None:
-    async with client(daemon, admin_token(daemon)) as api:
+async def test_agents_models_kv_and_metrics(fake_daemon: Daemon) -> None:
+    async with asgi_client(fake_daemon, admin_token(fake_daemon)) as api:
         agents = {a["name"]: a for a in (await api.get("/v1/agents")).json()}
         assert agents["react"]["manifest"]["capabilities"] == ["llm", "shell.exec"]
         assert agents["journaler"]["manifest"]["name"] == "journaler"  # read in a sandbox: not aios's own
@@ -171,8 +172,8 @@ async def test_agents_models_kv_and_metrics(daemon: Daemon) -> None:
         assert "/v1/processes/{pid}/events" in openapi["paths"]
 
 
-async def test_memory_is_per_user(daemon: Daemon) -> None:
-    memory = daemon.kernel.memory
+async def test_memory_is_per_user(fake_daemon: Daemon) -> None:
+    memory = fake_daemon.kernel.memory
     assert memory is not None
     mine = memory.store.add(
         user="alice", agent="chat", tier="long", kind="fact", text="Alice's sister lives in Trondheim"
@@ -181,8 +182,8 @@ async def test_memory_is_per_user(daemon: Daemon) -> None:
     memory.indexer.poke()
     await memory.settle()
     async with (
-        client(daemon, user_token(daemon, "alice")) as alice,
-        client(daemon, user_token(daemon, "bob")) as bob,
+        asgi_client(fake_daemon, user_token(fake_daemon, "alice")) as alice,
+        asgi_client(fake_daemon, user_token(fake_daemon, "bob")) as bob,
     ):
         assert [m["id"] for m in (await alice.get("/v1/memory")).json()] == [mine.id]
         assert (await alice.get(f"/v1/memory/{theirs.id}")).status_code == 404
@@ -196,9 +197,9 @@ async def test_memory_is_per_user(daemon: Daemon) -> None:
         assert (await bob.get("/v1/memory")).json() == []
 
 
-async def test_every_route_refuses_ids_out_of_range_with_a_4xx(daemon: Daemon) -> None:
+async def test_every_route_refuses_ids_out_of_range_with_a_4xx(fake_daemon: Daemon) -> None:
     """Ids past 64 bits reached SQLite as an OverflowError (a 500) on the routes that took a bare int."""
-    async with client(daemon, admin_token(daemon)) as api:
+    async with asgi_client(fake_daemon, admin_token(fake_daemon)) as api:
         paths = (await api.get("/v1/openapi.json")).json()["paths"]
         checked = []
         for path, operations in paths.items():

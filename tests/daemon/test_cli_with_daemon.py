@@ -1,4 +1,5 @@
-"""The `aios` commands against a running daemon, as a user types them in another shell."""
+"""The `aios` commands against a running daemon, as a user types them in another shell (how the daemon
+stops, or fails to start, without leaving files behind: test_routes.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from aios.config import Settings, load_settings
-from aios.daemon import Daemon, check_exposure, start_daemon
+from aios.config import load_settings
+from aios.daemon import check_exposure
 from aios.kernel.errors import ConfigError
 from tests.cli_helpers import aios
 from tests.daemon.test_load_and_sigkill import DaemonProcess
@@ -60,26 +61,3 @@ def test_service_install_writes_a_unit_that_runs_the_daemon(tmp_path: Path, env:
     assert done.returncode == 0, done.stderr
     unit = (tmp_path / "config" / "systemd" / "user" / "aios.service").read_text()
     assert f"ExecStart={sys.executable} -m aios serve" in unit and "KillSignal=SIGTERM" in unit
-
-
-async def test_a_second_daemon_on_a_taken_port_fails_and_leaves_nothing(
-    daemon: Daemon, daemon_settings: Settings, tmp_path: Path
-) -> None:
-    other = daemon_settings.model_copy(
-        update={
-            "data_dir": tmp_path / "other",
-            "daemon": daemon_settings.daemon.model_copy(update={"port": daemon.port}),
-        }
-    )
-    with pytest.raises(OSError, match="in use"):
-        await start_daemon(other, cwd=tmp_path, preload=False)
-    assert not (tmp_path / "other" / "aios.sock").exists()
-    assert not (tmp_path / "other" / "cli.token").exists()
-
-
-async def test_a_stopped_daemon_leaves_no_socket_behind(daemon: Daemon) -> None:
-    socket_path = daemon.settings.socket_path
-    assert socket_path.exists()
-    await daemon.kernel.shutdown(close_engines=False)
-    await daemon.close()
-    assert not socket_path.exists()

@@ -1,5 +1,6 @@
 """The kernel's tools over MCP: the daemon's `/mcp/<agent>` and `aios mcp serve`, driven by the official
-`mcp` client as a desktop assistant or an IDE would."""
+`mcp` client as a desktop assistant or an IDE would (in-process: the endpoint is stateless, every answer
+whole; `aios mcp serve` over stdio and the daemon's socket)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -22,16 +22,15 @@ from aios.kernel.approvals import ApprovalPolicy, PolicyRule
 from aios.kernel.events import KernelEvent
 from aios.kernel.store import ProcessStore
 from aios.tools.sandbox_user import for_process
-from tests.daemon.conftest import user_token
+from tests.daemon.conftest import asgi_client, user_token
 from tests.fakes import until
 
 
 @asynccontextmanager
-async def mcp_session(url: str, token: str) -> AsyncIterator[ClientSession]:
-    http = httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60)
+async def mcp_session(daemon: Daemon, agent: str, token: str) -> AsyncIterator[ClientSession]:
     async with (
-        http,
-        streamable_http_client(url, http_client=http) as (read, write, _),
+        asgi_client(daemon, token) as http,
+        streamable_http_client(f"http://aios/mcp/{agent}", http_client=http) as (read, write, _),
         ClientSession(read, write) as session,
     ):
         await session.initialize()
@@ -44,10 +43,6 @@ async def daemon(daemon_settings: Settings, tmp_path: Path, agents_dist: Path) -
     running = await start_daemon(daemon_settings, cwd=tmp_path, preload=False)
     yield running
     await running.close()
-
-
-def url(daemon: Daemon, agent: str) -> str:
-    return f"http://127.0.0.1:{daemon.port}/mcp/{agent}"
 
 
 @pytest.fixture
@@ -64,7 +59,7 @@ async def test_an_mcp_client_lists_and_calls_the_agents_tools_as_a_process_of_it
     daemon: Daemon,
 ) -> None:
     alice = user_token(daemon, "alice")
-    async with mcp_session(url(daemon, "react"), alice) as session:
+    async with mcp_session(daemon, "react", alice) as session:
         tools = {tool.name: tool for tool in (await session.list_tools()).tools}
         assert sorted(tools) == ["shell__exec"]  # the react agent's manifest: llm and shell.exec only
         shell = tools["shell__exec"]
@@ -94,7 +89,7 @@ async def test_an_mcp_client_lists_and_calls_the_agents_tools_as_a_process_of_it
 async def test_each_user_gets_their_own_process_and_strangers_are_refused(daemon: Daemon) -> None:
     tokens = {user: user_token(daemon, user) for user in ("alice", "bob")}
     for token in tokens.values():
-        async with mcp_session(url(daemon, "react"), token) as session:
+        async with mcp_session(daemon, "react", token) as session:
             done = await session.call_tool("shell__exec", {"cmd": "true"})
             assert not done.isError
     owners = sorted(p.record.owner for p in daemon.kernel.table.all_live() if p.record.agent == "react")
@@ -102,23 +97,17 @@ async def test_each_user_gets_their_own_process_and_strangers_are_refused(daemon
 
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
     headers = {"Accept": "application/json, text/event-stream"}
-    async with httpx.AsyncClient(timeout=30) as http:
-        anonymous = await http.post(url(daemon, "react"), json=body, headers=headers)
-        forged = await http.post(
-            url(daemon, "react"), json=body, headers={**headers, "Authorization": "Bearer x"}
-        )
-        unknown = await http.post(
-            url(daemon, "no-such-agent"),
-            json=body,
-            headers={**headers, "Authorization": f"Bearer {tokens['bob']}"},
-        )
-        importing = await http.post(
-            url(daemon, "os:system"),
-            json=body,
-            headers={**headers, "Authorization": f"Bearer {tokens['bob']}"},
-        )
+    async with asgi_client(daemon) as http:
+        anonymous = await http.post("/mcp/react", json=body, headers=headers)
+        forged = await http.post("/mcp/react", json=body, headers={**headers, "Authorization": "Bearer x"})
+        bobs = {**headers, "Authorization": f"Bearer {tokens['bob']}"}
+        unknown = await http.post("/mcp/no-such-agent", json=body, headers=bobs)
+        importing = await http.post("/mcp/os:system", json=body, headers=bobs)
     assert (anonymous.status_code, forged.status_code) == (401, 401)
-    assert unknown.status_code == 404 and "no-such-agent" in unknown.json()["error"]
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    for refused in (anonymous, forged, unknown, importing):  # MCP's own shape: a JSON-RPC error
+        assert refused.json()["jsonrpc"] == "2.0" and refused.json()["error"]["code"] == -32600
+    assert unknown.status_code == 404 and "no-such-agent" in unknown.json()["error"]["message"]
     assert importing.status_code == 404
 
     pids = [p.pid for p in daemon.kernel.table.all_live() if p.record.agent == "react"]
@@ -134,7 +123,7 @@ async def test_a_risky_call_waits_for_a_human_and_runs_only_if_approved(
     requested: list[KernelEvent] = []
     daemon.kernel.subscribe(lambda e: requested.append(e) if e.kind == "approval_requested" else None)
     token = user_token(daemon, "alice")
-    async with mcp_session(url(daemon, "react"), token) as session:
+    async with mcp_session(daemon, "react", token) as session:
         asked = asyncio.create_task(session.call_tool("shell__exec", {"cmd": "rm -f /workspace/nothing"}))
         await until(lambda: len(requested) == 1, "the approval request")
         assert not asked.done()

@@ -1,6 +1,7 @@
 """The OpenAI-compatible endpoint, driven by the official `openai` client as any OpenAI application is:
 completions, streaming, tools, JSON schemas, conversations that keep their KV cache across the client's own
-tool calls, users kept apart, and OpenAI-shaped errors."""
+tool calls, users kept apart, and OpenAI-shaped errors. What needs no model runs in-process on the fake
+engine; the model serves what only it shows (streams, schemas, tool calls, the KV cache)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
+from aios.api.openai_routes import OpenAI
 from aios.daemon import Daemon
 from aios.kernel.engines.configs import RemoteModelConfig
 from aios.kernel.events import KernelEvent
 from aios.kernel.records import AuditRow
-from tests.daemon.conftest import client, user_token
+from tests.daemon.conftest import asgi_client, user_token
 from tests.kernel.openai_stub import OpenAIStub, completion
 
 WEATHER_PARAMETERS: dict[str, Any] = {
@@ -53,18 +55,23 @@ def openai_client(daemon: Daemon, token: str, **options: Any) -> AsyncOpenAI:
     )
 
 
+def asgi_openai(daemon: Daemon, token: str, **options: Any) -> AsyncOpenAI:
+    """The client on the daemon's app in this process (a streamed answer would come back whole)."""
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=daemon.app), timeout=120)
+    return AsyncOpenAI(base_url="http://aios/v1", api_key=token, max_retries=0, http_client=http, **options)
+
+
 async def audit(daemon: Daemon, token: str, pid: int) -> list[AuditRow]:
     """The process's audit rows, read through the user API with the owner's own token."""
-    async with client(daemon, token) as api:
+    async with asgi_client(daemon, token) as api:
         answer = await api.get(f"/v1/processes/{pid}/logs")
     assert answer.status_code == 200, answer.text
     return [AuditRow.model_validate(row) for row in answer.json()["audit"]]
 
 
-@pytest.mark.model
-async def test_a_completion_is_an_audited_syscall_of_a_process_the_user_owns(daemon: Daemon) -> None:
-    alice = user_token(daemon, "alice")
-    async with openai_client(daemon, alice) as llm:
+async def test_a_completion_is_an_audited_syscall_of_a_process_the_user_owns(fake_daemon: Daemon) -> None:
+    alice = user_token(fake_daemon, "alice")
+    async with asgi_openai(fake_daemon, alice) as llm:
         raw = await llm.chat.completions.with_raw_response.create(
             model="local", messages=[{"role": "user", "content": "Say hello."}], temperature=0, max_tokens=6
         )
@@ -79,10 +86,10 @@ async def test_a_completion_is_an_audited_syscall_of_a_process_the_user_owns(dae
     assert usage is not None and usage.prompt_tokens > 0 and 0 < usage.completion_tokens <= 6
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
     pid = int(raw.headers["x-aios-pid"])
-    record = await daemon.kernel.wait(pid)  # no conversation named: a program of one call
+    record = await fake_daemon.kernel.wait(pid)  # no conversation named: a program of one call
     assert (record.owner, record.agent, record.state) == ("alice", "openai", "done")
     assert (record.llm_calls, record.tokens_out) == (1, usage.completion_tokens)
-    [row] = await audit(daemon, alice, pid)
+    [row] = await audit(fake_daemon, alice, pid)
     assert (row.kind, row.target, row.status, row.tokens_out) == (
         "llm",
         "local",
@@ -250,13 +257,12 @@ async def test_a_conversation_keeps_its_kv_cache_across_the_clients_tool_call(da
     assert one != other and alone.usage.prompt_tokens_details.cached_tokens == 0
 
 
-@pytest.mark.model
-async def test_conversations_are_per_user_and_named_by_header_or_user_field(daemon: Daemon) -> None:
-    alice, bob = user_token(daemon, "alice"), user_token(daemon, "bob")
+async def test_conversations_are_per_user_and_named_by_header_or_user_field(fake_daemon: Daemon) -> None:
+    alice, bob = user_token(fake_daemon, "alice"), user_token(fake_daemon, "bob")
     hello: Any = [{"role": "user", "content": "Hi"}]
 
     async def pid_of(token: str, **options: Any) -> int:
-        async with openai_client(daemon, token) as llm:
+        async with asgi_openai(fake_daemon, token) as llm:
             raw = await llm.chat.completions.with_raw_response.create(
                 model="local", messages=hello, temperature=0, max_tokens=1, **options
             )
@@ -266,13 +272,15 @@ async def test_conversations_are_per_user_and_named_by_header_or_user_field(daem
     alices = await pid_of(alice, **same)
     bobs = await pid_of(bob, **same)
     assert alices != bobs and await pid_of(alice, **same) == alices
-    assert (daemon.kernel.process(alices).owner, daemon.kernel.process(bobs).owner) == ("alice", "bob")
+    assert (fake_daemon.kernel.process(alices).owner, fake_daemon.kernel.process(bobs).owner) == (
+        "alice",
+        "bob",
+    )
     assert await pid_of(alice, user="u-1") == await pid_of(alice, user="u-1") != alices
-    async with client(daemon, bob) as api:  # bob cannot see alice's conversation at all
+    async with asgi_client(fake_daemon, bob) as api:  # bob cannot see alice's conversation at all
         assert (await api.get(f"/v1/processes/{alices}")).status_code == 404
-    assert daemon.conversations is not None
-    await daemon.conversations.close()  # the daemon stops: conversations end as finished programs
-    record = daemon.kernel.process(alices)
+    await fake_daemon.family(OpenAI).aclose()  # the daemon stops: conversations end as finished programs
+    record = fake_daemon.kernel.process(alices)
     assert (record.state, record.result) == ("done", "the daemon stopped")
 
 
@@ -306,10 +314,10 @@ async def test_a_client_that_hangs_up_mid_stream_frees_its_conversation(daemon: 
     assert syscall_to_pieces[rows[0].syscall_id] < 1000 // 8  # cut off, not generated to its 2000 tokens
 
 
-async def test_bad_requests_raise_the_openai_clients_own_errors(daemon: Daemon) -> None:
-    alice = user_token(daemon, "alice")
+async def test_bad_requests_raise_the_openai_clients_own_errors(fake_daemon: Daemon) -> None:
+    alice = user_token(fake_daemon, "alice")
     hello: Any = [{"role": "user", "content": "Hi"}]
-    async with openai_client(daemon, alice) as llm:
+    async with asgi_openai(fake_daemon, alice) as llm:
         cases: list[tuple[type[openai.APIStatusError], str, dict[str, Any]]] = [
             (openai.BadRequestError, "messages.0.role", {"messages": [{"role": "wizard", "content": "x"}]}),
             (openai.BadRequestError, "tool_call_id", {"messages": [{"role": "tool", "content": "x"}]}),
@@ -336,26 +344,26 @@ async def test_bad_requests_raise_the_openai_clients_own_errors(daemon: Daemon) 
         with pytest.raises(openai.NotFoundError) as missing:
             await llm.models.retrieve("ghost")
         assert missing.value.code == "model_not_found"
-    async with openai_client(daemon, "aiosu_wrong") as llm:
+    async with asgi_openai(fake_daemon, "aiosu_wrong") as llm:
         with pytest.raises(openai.AuthenticationError, match="unknown, expired or revoked token"):
             await llm.chat.completions.create(model="local", messages=hello)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{daemon.port}") as bare:
+    async with asgi_client(fake_daemon) as bare:
         answer = await bare.post("/v1/chat/completions", json={"model": "local", "messages": hello})
     assert answer.status_code == 401 and answer.headers["www-authenticate"] == "Bearer"
     assert answer.json()["error"]["code"] == "invalid_api_key"
     assert "Authorization: Bearer" in answer.json()["error"]["message"]
 
 
-async def test_a_configured_litellm_model_is_reached_by_name(daemon: Daemon) -> None:
+async def test_a_configured_litellm_model_is_reached_by_name(fake_daemon: Daemon) -> None:
     """A model of `[models]` served by a provider (a stub OpenAI server on 127.0.0.1): the endpoint routes
     the call through litellm, and a client's function name survives the provider's wire names."""
     with OpenAIStub() as provider:
-        daemon.kernel.engines.models["remote"] = RemoteModelConfig(
+        fake_daemon.kernel.engines.models["remote"] = RemoteModelConfig(
             model="openai/stub-model", api_base=provider.base_url, api_key="sk-provider"
         )
         call = {"id": "call_9", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
         provider.add(200, completion(tool_calls=[call], finish_reason="tool_calls"))
-        async with openai_client(daemon, user_token(daemon, "alice")) as llm:
+        async with asgi_openai(fake_daemon, user_token(fake_daemon, "alice")) as llm:
             answer = await llm.chat.completions.create(
                 model="remote",
                 messages=ASK_WEATHER,

@@ -1,4 +1,5 @@
-"""The remote SDK against a real daemon: sync and async clients, attached agents, resumed event streams."""
+"""The remote SDK against a real daemon: sync and async clients, attached agents, resumed event streams,
+and a client that reaches the daemon's app in its own process through an httpx transport."""
 
 from __future__ import annotations
 
@@ -6,11 +7,25 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
+from fastapi import FastAPI
 
+from aios.api.agent_routes import AgentSyscalls
+from aios.api.app import create_app
+from aios.api.auth import Gate
 from aios.daemon import Daemon
 from aios.kernel.records import ProcessState
-from aios.sdk import Agent, Context, Manifest, PermissionDenied, UnknownProcess, connect, connect_async
+from aios.sdk import (
+    Agent,
+    Context,
+    Manifest,
+    PermissionDenied,
+    UnknownProcess,
+    UserError,
+    connect,
+    connect_async,
+)
 from tests.daemon.conftest import user_token
 
 
@@ -27,8 +42,25 @@ class LocalHelper(Agent):
         return f"{echoed['stdout'].strip()} / {answer.usage.completion_tokens} tokens"
 
 
+class Failing(Agent):
+    manifest = Manifest(name="failing", capabilities=("llm",))
+
+    async def run(self, task: str, ctx: Context) -> str:
+        return check_task(task)
+
+
+def check_task(task: str) -> str:
+    raise ValueError(f"cannot do {task!r}")
+
+
 def url(daemon: Daemon) -> str:
     return f"http://127.0.0.1:{daemon.port}"
+
+
+def in_process_app(daemon: Daemon) -> FastAPI:
+    """The daemon's API as an app in this process, on the daemon's own families (its kernel, its tokens)."""
+    [agents] = [f for f in daemon.families if isinstance(f, AgentSyscalls)]
+    return create_app(daemon.families, Gate(users=daemon.users, channels=agents.channels))
 
 
 async def test_the_sync_client_spawns_streams_waits_and_raises_the_daemons_errors(daemon: Daemon) -> None:
@@ -63,6 +95,28 @@ async def test_an_attached_agent_runs_here_with_the_daemons_tools_and_rules(daem
         ("llm", "local", "ok"),
     ]
     assert narrowed.state == ProcessState.FAILED and "PermissionDenied" in (narrowed.error or "")
+    assert 'echoed = await ctx.tool("shell.exec"' in (narrowed.traceback or ""), "where it failed"
+
+
+async def test_a_client_reaches_the_daemons_app_in_this_process_through_an_httpx_transport(
+    daemon: Daemon,
+) -> None:
+    """No request touches the network: the URL's host cannot even be resolved."""
+    transport = httpx.ASGITransport(app=in_process_app(daemon))
+    token = user_token(daemon, "alice")
+    async with connect_async("http://daemon.invalid", token=token, transport=transport) as client:
+        record = await client.attach(LocalHelper(), "in-process", capabilities=["llm", "shell.exec"])
+        kinds = [event.kind async for event in client.events(record.pid)]
+        failed = await client.attach(Failing(), "that", capabilities=["llm"])
+    async with connect_async("http://daemon.invalid", token="aios_wrong", transport=transport) as stranger:
+        with pytest.raises(UserError, match=r"^Unauthorized: ") as refused:
+            await stranger.processes()
+    assert record.state == ProcessState.DONE and record.result == "in-process / 4 tokens"
+    assert kinds[0] == "spawned" and kinds[-1] == "end"
+    assert failed.state == ProcessState.FAILED and failed.error == "ValueError: cannot do 'that'"
+    assert failed.traceback is not None and failed.traceback.startswith("Traceback (most recent call last)")
+    assert "in check_task" in failed.traceback, "the agent's own frames reach the record"
+    assert refused.value.__notes__ == ["the daemon answered HTTP 401"]
 
 
 @contextlib.asynccontextmanager

@@ -8,12 +8,12 @@ from aios.daemon import Daemon
 from aios.kernel.access import user_defaults, within
 from aios.tools.mcp_config import McpConfig
 from aios.tools.registry import build_mcp_drivers
-from tests.daemon.conftest import admin_token, client, user_token
+from tests.daemon.conftest import admin_token, asgi_client, user_token
 
 
-async def test_a_plain_user_cannot_give_itself_what_acts_as_the_daemon(daemon: Daemon) -> None:
-    bob = user_token(daemon, "bob")
-    async with client(daemon, bob) as api:
+async def test_a_plain_user_cannot_give_itself_what_acts_as_the_daemon(fake_daemon: Daemon) -> None:
+    bob = user_token(fake_daemon, "bob")
+    async with asgi_client(fake_daemon, bob) as api:
         refused = await api.post(
             "/v1/processes/attach",
             json={"name": "burglar", "task": "x", "capabilities": ["llm", "ansible.apply"]},
@@ -41,18 +41,18 @@ async def test_a_plain_user_cannot_give_itself_what_acts_as_the_daemon(daemon: D
         assert (await api.put("/v1/users/bob/capabilities", json={"capabilities": ["*"]})).status_code == 403
 
 
-async def test_the_daemons_own_files_stay_out_of_a_users_reach(daemon: Daemon) -> None:
+async def test_the_daemons_own_files_stay_out_of_a_users_reach(fake_daemon: Daemon) -> None:
     """What bob's attached process can do with the shell: the data dir and its admin token stay hidden."""
-    async with client(daemon, user_token(daemon, "bob")) as api:
+    async with asgi_client(fake_daemon, user_token(fake_daemon, "bob")) as api:
         attached = await api.post(
             "/v1/processes/attach",
             json={"name": "burglar", "task": "x", "capabilities": ["llm", "shell.exec"]},
         )
         assert attached.status_code == 201, attached.text
         token, pid = attached.json()["token"], attached.json()["process"]["pid"]
-        target = daemon.settings.cli_token_path
+        target = fake_daemon.settings.cli_token_path
         command = f"cat {target}; ls -A {target.parent}"
-        async with client(daemon, token) as agent:
+        async with asgi_client(fake_daemon, token) as agent:
             ran = await agent.post(
                 "/v1/syscalls", json={"kind": "tool", "name": "shell.exec", "arguments": {"cmd": command}}
             )
@@ -65,14 +65,14 @@ async def test_the_daemons_own_files_stay_out_of_a_users_reach(daemon: Daemon) -
         assert (await api.get(f"/v1/processes/{pid}/wait")).json()["state"] == "done"
 
 
-async def test_an_admin_grants_and_resets_what_a_user_may_hold(daemon: Daemon) -> None:
+async def test_an_admin_grants_and_resets_what_a_user_may_hold(fake_daemon: Daemon) -> None:
     async with (
-        client(daemon, admin_token(daemon)) as root,
-        client(daemon, user_token(daemon, "carol")) as carol,
+        asgi_client(fake_daemon, admin_token(fake_daemon)) as root,
+        asgi_client(fake_daemon, user_token(fake_daemon, "carol")) as carol,
     ):
         granted = await root.put("/v1/users/carol/capabilities", json={"capabilities": ["llm", "ansible.*"]})
         assert granted.status_code == 200 and granted.json()["explicit"]
-        assert granted.json()["updated_by"] == daemon.settings.owner
+        assert granted.json()["updated_by"] == fake_daemon.settings.owner
         attached = await carol.post(
             "/v1/processes/attach",
             json={"name": "ops", "task": "x", "capabilities": ["llm", "ansible.apply"]},
@@ -88,13 +88,13 @@ async def test_an_admin_grants_and_resets_what_a_user_may_hold(daemon: Daemon) -
         assert listed["carol"]["capabilities"] == ["llm", "ansible.*"]
         reset = await root.delete("/v1/users/carol/capabilities")
         assert reset.json()["explicit"] is False and "ansible.apply" not in reset.json()["capabilities"]
-        async with client(daemon, attached.json()["token"]) as agent:
+        async with asgi_client(fake_daemon, attached.json()["token"]) as agent:
             await agent.post("/v1/self/exit", json={"result": "done"})
 
 
-def test_the_default_leaves_out_every_operation_that_acts_as_the_daemon(daemon: Daemon) -> None:
-    defaults = user_defaults(daemon.kernel.drivers.values())
-    assert daemon.kernel.user_capabilities() == defaults
+def test_the_default_leaves_out_every_operation_that_acts_as_the_daemon(fake_daemon: Daemon) -> None:
+    defaults = user_defaults(fake_daemon.kernel.drivers.values())
+    assert fake_daemon.kernel.user_capabilities() == defaults
     for unconfined in ("ansible.apply", "kubernetes.get", "kubernetes.delete", "browser.open", "gui.click"):
         assert within(defaults, [unconfined]) == [], unconfined
     for confined in ("shell.exec", "ansible.check", "memory.own", "memory.read.diary", "llm"):

@@ -12,9 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aios.boot import boot, spawn_agent
+from aios.agent_host import AgentHost, start_agent_host
+from aios.agent_launch import spawn_agent
+from aios.boot import boot
 from aios.config import Settings
-from aios.isolation.host import AgentHost, start_agent_host
 from aios.kernel.engines.local import LocalEngine
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from aios.boot import boot, resume_agent, spawn_agent
+from aios.agent_launch import resume_agent, spawn_agent
+from aios.boot import boot
 from aios.config import Settings
 from aios.kernel.engines.local import LocalEngine
 from aios.kernel.errors import InvalidSyscall

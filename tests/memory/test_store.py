@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from aios.memory.keyword_search import query_terms
 from aios.memory.schema import scope_token
-from aios.memory.store import MemoryStore, query_terms
+from aios.memory.store import MemoryStore
 
 
 def _scope() -> str:

@@ -21,8 +21,11 @@ from aios.kernel.errors import InvalidSyscall, PermissionDenied, ToolTimeout
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
 from aios.kernel.syscalls import ToolSyscall
-from aios.tools.ansible import AnsibleConfig, AnsibleDriver, PlaybookArgs
-from aios.tools.playbook_guard import GuardPolicy, guard_playbook, parse_inventory
+from aios.tools.ansible import AnsibleDriver
+from aios.tools.ansible_args import PlaybookArgs
+from aios.tools.ansible_inventory import parse_inventory
+from aios.tools.configs import AnsibleConfig
+from aios.tools.playbook_guard import GuardPolicy, guard_playbook
 
 from ..fakes import until
 
@@ -311,7 +314,7 @@ def test_the_guard_checks_inventories_and_extra_vars(tmp_path: Path) -> None:
         ),
         ("[all:vars]\nansible_connection=ssh\n[web]\nlocalhost\n", "connection 'ssh' is not allowed"),
         ("web1.example.com\n", "set no ansible_connection, so ansible would use ssh"),
-        ("[web\nlocalhost\n", "not a valid section header"),
+        ("[web\nlocalhost\n", "ansible cannot read the inventory"),
     ):
         with pytest.raises(InvalidSyscall, match=problem):
             guard_inventory(tmp_path, inventory)

@@ -37,7 +37,7 @@ from aios.tools.gui import (
     TypeArgs,
 )
 from aios.tools.sandbox_user import for_process
-from aios.tools.xdisplay import reap_orphans
+from aios.tools.xserver import reap_orphans
 
 from ..fakes import until
 
@@ -445,7 +445,7 @@ def test_a_display_left_by_a_killed_aios_is_reaped_by_the_next(tmp_path: Path) -
     """SIGKILL leaves Xvfb and openbox running; the next display start finds them by owner and kills them."""
     script = (
         "import sys, time\n"
-        "from aios.tools.xdisplay import VirtualDisplay\n"
+        "from aios.tools.xserver import VirtualDisplay\n"
         "d = VirtualDisplay(width=320, height=200, depth=24, window_manager='openbox', start_timeout_s=10)\n"
         "d.start()\n"
         "print(d.server.pid, d.wm.pid, flush=True)\n"

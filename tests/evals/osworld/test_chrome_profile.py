@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from aios.evals.osworld import chrome_profile as cp
+from aios.evals.osworld import metrics_chrome as cp
 from aios.evals.osworld.getters import GetterContext
 from aios.evals.osworld.guest import CommandResult
 from aios.evals.osworld.unsupported import Unsupported

@@ -12,13 +12,11 @@ from typing import Any
 
 import pytest
 
-from aios.evals.osworld import metrics_apps as apps
+from aios.evals.osworld import metrics_vlc as apps
+from aios.evals.osworld.catalog import GETTERS, metric
 from aios.evals.osworld.getters import TASK_COMPUTER, GetterContext
 from aios.evals.osworld.guest import CommandResult
 from aios.evals.osworld.unsupported import Unsupported
-
-GETTERS = apps.GETTERS
-metric = apps.METRICS.__getitem__
 
 DEFAULT_VLCRC = """\
 # Record directory (string)

@@ -12,7 +12,7 @@ from docx.enum.text import WD_BREAK, WD_PARAGRAPH_ALIGNMENT, WD_TAB_ALIGNMENT
 from docx.shared import Inches, Pt, RGBColor
 from PIL import Image
 
-from aios.evals.osworld import metrics_docs
+from aios.evals.osworld import metrics_docs_format as metrics_docs
 from aios.evals.osworld.catalog import metric, option_gaps
 
 Build = Callable[[docx.document.Document], None]

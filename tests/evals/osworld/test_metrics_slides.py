@@ -29,9 +29,9 @@ from aios.evals.osworld.metrics_slides import (
     check_presenter_console_disable,
     check_slide_orientation_Portrait,
     check_transition,
-    compare_pptx_files,
     evaluate_presentation_fill_to_rgb_distance,
 )
+from aios.evals.osworld.pptx_compare import compare_pptx_files
 
 Tweak = Callable[[Any], None]
 SHIFT_TEXT = "Elaborate on what you want to discuss."

@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from aios.agent_host import start_agent_host
+from aios.agent_launch import spawn_agent
 from aios.agents.osworld import ACTIONS, to_action
-from aios.boot import boot, spawn_agent
+from aios.boot import boot
 from aios.config import Settings
 from aios.evals.osworld.agents import Observation
 from aios.evals.osworld.driver import TaskComputerDriver
 from aios.evals.osworld.evaluation import SHIPPED, SHIPPED_CACHE, agent_factory, evaluate
 from aios.evals.osworld.runner import RunConfig
 from aios.evals.osworld.task import load_tasks
-from aios.isolation.host import start_agent_host
 from aios.kernel.engines.local import LocalEngine
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState

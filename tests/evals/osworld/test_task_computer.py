@@ -27,7 +27,7 @@ from aios.evals.osworld.scoring import score
 from aios.evals.osworld.setup_steps import StepContext, run_steps
 from aios.evals.osworld.task import Evaluator, Step
 from aios.evals.osworld.unsupported import NeedsNetwork, SetupFailed, Unsupported
-from aios.tools.xdisplay import XSession
+from aios.tools.xclient import XSession
 from tests.fakes import until
 from tests.sandbox_bounds import cgroup_tree
 

@@ -1,19 +1,29 @@
-"""OSWorld's document metrics (LibreOffice Writer tasks), so that a task scores here what it scores there."""
+"""OSWorld's Writer metrics on how a document looks: spacing, fonts, colours, highlights, breaks, footers,
+alignment, images and tab stops (most also need the text to match, as in OSWorld)."""
 
 from __future__ import annotations
 
 import logging
 import math
 import re
-import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
-from rapidfuzz import fuzz
 
 from aios.evals.osworld.metrics import Metric
+from aios.evals.osworld.metrics_docs_text import compare_docx_files
+from aios.evals.osworld.writer_files import (
+    TEXT,
+    OptionGaps,
+    doc_kind,
+    odt_parts,
+    open_document,
+    runs,
+    unknown_options,
+    xml_parser,
+)
 
 if TYPE_CHECKING:
     from docx.document import Document
@@ -23,7 +33,6 @@ log = logging.getLogger(__name__)
 
 _OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
 _STYLE = "{urn:oasis:names:tc:opendocument:xmlns:style:1.0}"
-_TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 _FO = "{urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0}"
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _REGISTRY = "{http://openoffice.org/2001/registry}"
@@ -32,182 +41,11 @@ _YELLOW = "#ffff00"
 _RED, _BLUE = (255, 0, 0), (0, 0, 255)
 
 
-def _xml_parser() -> etree.XMLParser:
-    """Files come from the task computer, so entities and network lookups stay off."""
-    return etree.XMLParser(resolve_entities=False, no_network=True)
-
-
-def _open(path: str | None) -> Document | None:
-    """The document, or None where there is none to read (a missing or damaged file scores 0)."""
-    if not path or not Path(path).is_file():
-        return None
-    import docx
-
-    try:
-        return docx.Document(path)
-    except Exception as error:  # python-docx, zipfile and lxml each raise their own types for a bad file
-        log.info("%s is not a readable .docx: %s", path, error)
-        return None
-
-
-def _kind(path: str) -> str | None:
-    """OSWorld tells formats apart by the (case-sensitive) name ending only."""
-    return next((kind for kind in (".docx", ".odt") if str(path).endswith(kind)), None)
-
-
-def _odt_parts(path: str) -> list[etree._Element] | None:
-    """content.xml then styles.xml: the order in which odfpy, OSWorld's reader, meets their paragraphs."""
-    if not Path(path).is_file():
-        return None
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            if not {"META-INF/manifest.xml", "content.xml"} <= names:
-                return None
-            return [
-                etree.fromstring(archive.read(name), _xml_parser())
-                for name in ("content.xml", "styles.xml")
-                if name in names
-            ]
-    except (zipfile.BadZipFile, etree.XMLSyntaxError, OSError) as error:
-        log.info("%s is not a readable .odt: %s", path, error)
-        return None
-
-
-def _odt_paragraph_text(paragraph: etree._Element) -> str:
-    """Text directly in the paragraph or directly in a span of it; OSWorld skips spaces, tabs and links."""
-    parts = [paragraph.text or ""]
-    for child in paragraph:
-        if child.tag == f"{_TEXT}span":
-            parts.append(child.text or "")
-            parts.extend(inner.tail or "" for inner in child)
-        parts.append(child.tail or "")
-    return "".join(parts)
-
-
-def _paragraph_texts(path: str) -> list[str] | None:
-    if _kind(path) == ".odt":
-        parts = _odt_parts(path)
-        if parts is None:
-            return None
-        return [_odt_paragraph_text(p) for part in parts for p in part.iter(f"{_TEXT}p")]
-    document = _open(path)
-    return None if document is None else [p.text for p in document.paragraphs]
-
-
-def _flatten(texts: Iterable[str]) -> str:
-    """Paragraph breaks and runs of whitespace all become one space, as OSWorld's blank-insensitive mode."""
-    return re.sub(r"\s+", " ", "\n".join(texts)).strip()
-
-
-def _runs(document: Document) -> Iterator[Any]:
-    return (run for paragraph in document.paragraphs for run in paragraph.runs)
-
-
-def compare_docx_files(result: str | None, expected: str | None, **options: Any) -> float:
-    """Same text, both .docx or both .odt; `content_only` scores partial credit by fuzzy ratio instead."""
-    if not result or not expected or _kind(result) is None or _kind(result) != _kind(expected):
-        return 0.0
-    mine, theirs = _paragraph_texts(result), _paragraph_texts(expected)
-    if mine is None or theirs is None:
-        return 0.0
-    if options.get("ignore_order", False):
-        mine, theirs = sorted(mine), sorted(theirs)
-    fold: Callable[[str], str] = str.lower if options.get("ignore_case", False) else str
-    if options.get("content_only", False):
-        return fuzz.ratio(fold(_flatten(mine)), fold(_flatten(theirs))) / 100.0
-    if options.get("ignore_blanks", True):
-        return float(fold(_flatten(mine)) == fold(_flatten(theirs)))
-    return float([fold(t) for t in mine] == [fold(t) for t in theirs])
-
-
-def compare_docx_files_and_ignore_new_lines(
-    result: str | None, expected: str | None, **options: Any
-) -> float:
-    """Like compare_docx_files on .docx, but empty paragraphs never count, even with `ignore_blanks` off."""
-    if not result or not expected or _kind(result) != ".docx" or _kind(expected) != ".docx":
-        return 0.0
-    mine, theirs = _open(result), _open(expected)
-    if mine is None or theirs is None:
-        return 0.0
-    ours = [p.text for p in mine.paragraphs if p.text != ""]
-    gold = [p.text for p in theirs.paragraphs if p.text != ""]
-    if options.get("ignore_blanks", True):
-        return float(_flatten(ours) == _flatten(gold))
-    return float(ours == gold)
-
-
-def compare_docx_lines(result: str | None, expected: str | None) -> float:
-    """The same set of non-empty lines, in any order and with repeats collapsed."""
-    mine, theirs = _open(result), _open(expected)
-    if mine is None or theirs is None:
-        return 0.0
-    return float(_line_set(mine) == _line_set(theirs))
-
-
-def _line_set(document: Document) -> set[str]:
-    return {p.text.strip() for p in document.paragraphs if p.text.strip()}
-
-
-def compare_references(result: str | None, expected: str | None, **options: Any) -> float:
-    """Fuzzy-matched entries after the indicator, rescaled above `reference_base_result`; as in OSWorld,
-    `content_only` changes nothing."""
-    if not result or not expected or _kind(result) != ".docx" or _kind(expected) != ".docx":
-        return 0.0
-    mine, theirs = _open(result), _open(expected)
-    if mine is None or theirs is None:
-        return 0.0
-    indicator = options.get("reference_indicator", "References")
-    ours, gold = _references(mine, indicator), _references(theirs, indicator)
-    if ours is None or gold is None:
-        return float(ours is None and gold is None)
-    if len(ours) != len(gold):
-        return 0.0
-    if not ours:
-        return 1.0
-    similarity = sum(fuzz.ratio(a, b) / 100.0 for a, b in zip(ours, gold, strict=True)) / len(ours)
-    base = float(options.get("reference_base_result", 0.5))
-    if similarity < base:
-        return 0.0
-    return 1.0 if base >= 1.0 else (similarity - base) / (1.0 - base)
-
-
-def _references(document: Document, indicator: str) -> list[str] | None:
-    """Non-empty paragraphs after the first one that is exactly the indicator; None without one."""
-    texts = [p.text for p in document.paragraphs]
-    if indicator not in texts:
-        return None
-    return [t for t in texts[texts.index(indicator) + 1 :] if t.strip()]
-
-
-def compare_docx_tables(result: str | None, expected: str | None) -> float:
-    """Same number and shape of tables and the same cell texts (outer whitespace aside)."""
-    mine, theirs = _open(result), _open(expected)
-    if mine is None or theirs is None or len(mine.tables) != len(theirs.tables):
-        return 0.0
-    return float(all(_same_table(a, b) for a, b in zip(mine.tables, theirs.tables, strict=True)))
-
-
-def _same_table(mine: Any, theirs: Any) -> bool:
-    """A ragged table python-docx cannot index by grid differs (OSWorld crashes on it)."""
-    rows, columns = len(mine.rows), len(mine.columns)
-    if rows != len(theirs.rows) or columns != len(theirs.columns):
-        return False
-    try:
-        return all(
-            mine.cell(i, j).text.strip() == theirs.cell(i, j).text.strip()
-            for i in range(rows)
-            for j in range(columns)
-        )
-    except IndexError:
-        return False
-
-
 def compare_line_spacing(result: str | None, expected: str | None) -> float:
     """Same text, and each paragraph's own line spacing equals the expected one's."""
     if not compare_docx_files(result, expected):
         return 0.0
-    mine, theirs = _open(result), _open(expected)
+    mine, theirs = open_document(result), open_document(expected)
     if mine is None or theirs is None or len(mine.paragraphs) != len(theirs.paragraphs):
         return 0.0
     return float(
@@ -222,10 +60,10 @@ def check_italic_font_size_14(result: str | None, expected: str | None) -> float
     """Same text, and every italic run of the body is explicitly 14 pt."""
     if not compare_docx_files(result, expected):
         return 0.0
-    document = _open(result)
+    document = open_document(result)
     if document is None:
         return 0.0
-    italic = (run for run in _runs(document) if run.italic)
+    italic = (run for run in runs(document) if run.italic)
     return float(all(run.font.size is not None and run.font.size.pt == 14 for run in italic))
 
 
@@ -233,7 +71,7 @@ def evaluate_strike_through_last_paragraph(result: str | None, expected: str | N
     """Same text, and every run of the last paragraph is struck through."""
     if not compare_docx_files(result, expected):
         return 0.0
-    document = _open(result)
+    document = open_document(result)
     if document is None or not document.paragraphs:
         return 0.0
     return float(all(run.font.strike for run in document.paragraphs[-1].runs))
@@ -243,7 +81,7 @@ def evaluate_colored_words_in_tables(result: str | None, expected: str | None, *
     """Same text; in tables, vowel-initial words red and the rest blue, to CIEDE2000 `threshold`."""
     if not compare_docx_files(result, expected):
         return 0.0
-    document = _open(result)
+    document = open_document(result)
     if document is None:
         return 0.0
     threshold = float(options.get("threshold", 3.5))
@@ -321,9 +159,9 @@ def _mean_hue(h1: float, h2: float, achromatic: bool) -> float:
 
 def check_highlighted_words(result: str | None, expected: str | None) -> float:
     """Same text (OSWorld's task is an .odt), and no span of it keeps a yellow (#ffff00) background."""
-    if not result or _kind(result) != ".odt" or not compare_docx_files(result, expected):
+    if not result or doc_kind(result) != ".odt" or not compare_docx_files(result, expected):
         return 0.0
-    parts = _odt_parts(result)
+    parts = odt_parts(result)
     return 0.0 if parts is None or _has_yellow_span(parts) else 1.0
 
 
@@ -332,8 +170,8 @@ def _has_yellow_span(parts: list[etree._Element]) -> bool:
     styles = [_automatic_styles(part) for part in parts]
     for index, part in enumerate(parts):
         lookups = [styles[index], *(s for i, s in enumerate(styles) if i != index)]
-        for span in part.iter(f"{_TEXT}span"):
-            name = span.get(f"{_TEXT}style-name")
+        for span in part.iter(f"{TEXT}span"):
+            name = span.get(f"{TEXT}style-name")
             style = next((found[name] for found in lookups if name and name in found), None)
             if style is not None and any(child.get(f"{_FO}background-color") == _YELLOW for child in style):
                 return True
@@ -351,10 +189,10 @@ def _automatic_styles(part: etree._Element) -> dict[str, etree._Element]:
 
 def compare_font_names(result: str | None, rules: dict[str, Any]) -> float:
     """Every run of the body names `font_name` as its own font (inherited fonts do not count)."""
-    document = _open(result)
+    document = open_document(result)
     if document is None:
         return 0.0
-    return float(all(run.font.name == rules["font_name"] for run in _runs(document)))
+    return float(all(run.font.name == rules["font_name"] for run in runs(document)))
 
 
 def find_default_font(result: str | None, rules: dict[str, Any]) -> float:
@@ -363,7 +201,7 @@ def find_default_font(result: str | None, rules: dict[str, Any]) -> float:
         return 0.0
     found = None
     try:
-        root = etree.parse(result, _xml_parser()).getroot()
+        root = etree.parse(result, xml_parser()).getroot()
     except (etree.XMLSyntaxError, OSError) as error:
         log.info("%s is not readable settings: %s", result, error)
     else:
@@ -378,17 +216,17 @@ def find_default_font(result: str | None, rules: dict[str, Any]) -> float:
 
 def contains_page_break(result: str | None) -> float:
     """Some run of the body holds an explicit page break (a page-break-before paragraph is not one)."""
-    document = _open(result)
+    document = open_document(result)
     if document is None:
         return 0.0
     return float(
-        any(br.get(f"{_W}type") == "page" for run in _runs(document) for br in run.element.iter(f"{_W}br"))
+        any(br.get(f"{_W}type") == "page" for run in runs(document) for br in run.element.iter(f"{_W}br"))
     )
 
 
 def has_page_numbers_in_footers(result: str | None) -> float:
     """A digit in each section footer's first paragraph is OSWorld's stand-in for a page number."""
-    document = _open(result)
+    document = open_document(result)
     if document is None:
         return 0.0
     return float(all(_footer_has_digit(section.footer.paragraphs) for section in document.sections))
@@ -402,7 +240,7 @@ def is_first_line_centered(result: str | None) -> float:
     """Only the paragraph's own alignment counts, as in OSWorld: a centred style alone does not."""
     from docx.enum.text import WD_PARAGRAPH_ALIGNMENT
 
-    document = _open(result)
+    document = open_document(result)
     if document is None or not document.paragraphs:
         return 0.0
     return float(document.paragraphs[0].paragraph_format.alignment == WD_PARAGRAPH_ALIGNMENT.CENTER)
@@ -410,7 +248,7 @@ def is_first_line_centered(result: str | None) -> float:
 
 def compare_subscript_contains(result: str | None, expected: str | None) -> float:
     """Some run is subscript in both files at the same paragraph and run position."""
-    mine, theirs = _open(result), _open(expected)
+    mine, theirs = open_document(result), open_document(expected)
     if mine is None or theirs is None:
         return 0.0
     return float(any(a.font.subscript and b.font.subscript for a, b in _paired_runs(mine, theirs)))
@@ -418,7 +256,7 @@ def compare_subscript_contains(result: str | None, expected: str | None) -> floa
 
 def compare_contains_image(result: str | None, expected: str | None) -> float:
     """At every paragraph and run position both files have a drawing or neither does."""
-    mine, theirs = _open(result), _open(expected)
+    mine, theirs = open_document(result), open_document(expected)
     if mine is None or theirs is None:
         return 0.0
     return float(all(_has_graphic(a) == _has_graphic(b) for a, b in _paired_runs(mine, theirs)))
@@ -436,7 +274,7 @@ def _has_graphic(run: Any) -> bool:
 
 def compare_docx_images(result: str | None, expected: str | None) -> float:
     """The same embedded images in the same order, compared by decoded pixels."""
-    mine, theirs = _open(result), _open(expected)
+    mine, theirs = open_document(result), open_document(expected)
     if mine is None or theirs is None:
         return 0.0
     ours, gold = _image_blobs(mine), _image_blobs(theirs)
@@ -468,7 +306,7 @@ def _same_pixels(one: bytes, two: bytes) -> bool:
 
 def check_tabstops(result: str | None, expected: str | None, **options: Any) -> float:
     """Partial credit: tab stops of the same kinds lose their distance from the expected, per text width."""
-    mine, theirs = _open(result), _open(expected)
+    mine, theirs = open_document(result), open_document(expected)
     if mine is None or theirs is None:
         return 0.0
     ours = [p for p in mine.paragraphs if p.text.strip()]
@@ -522,20 +360,12 @@ def _tab_stops(paragraph: Paragraph) -> list[Any]:
 
 
 _OPTIONS: dict[str, frozenset[str]] = {
-    "compare_docx_files": frozenset({"ignore_blanks", "ignore_case", "ignore_order", "content_only"}),
-    "compare_docx_files_and_ignore_new_lines": frozenset({"ignore_blanks"}),
-    "compare_references": frozenset({"content_only", "reference_base_result", "reference_indicator"}),
     "check_tabstops": frozenset({"word_number_split_by_tabstop", "index"}),
     "evaluate_colored_words_in_tables": frozenset({"threshold"}),
 }
 
 # compare_image_text is left out: OCR (easyocr) needs a model download, so its tasks show as unsupported.
 METRICS: dict[str, Metric] = {
-    "compare_docx_files": compare_docx_files,
-    "compare_docx_files_and_ignore_new_lines": compare_docx_files_and_ignore_new_lines,
-    "compare_docx_lines": compare_docx_lines,
-    "compare_references": compare_references,
-    "compare_docx_tables": compare_docx_tables,
     "compare_line_spacing": compare_line_spacing,
     "check_italic_font_size_14": check_italic_font_size_14,
     "evaluate_strike_through_last_paragraph": evaluate_strike_through_last_paragraph,
@@ -551,15 +381,6 @@ METRICS: dict[str, Metric] = {
     "compare_docx_images": compare_docx_images,
     "check_tabstops": check_tabstops,
 }
-
-
-OptionGaps = Callable[[dict[str, Any]], list[str]]
-
-
-def _unknown_options(name: str) -> OptionGaps:
-    """Options OSWorld's version of the metric would not read either are named, not silently ignored."""
-    known = _OPTIONS.get(name, frozenset())
-    return lambda options: sorted(set(options) - known)
-
-
-OPTION_GAPS: dict[str, OptionGaps] = {name: _unknown_options(name) for name in METRICS}
+OPTION_GAPS: dict[str, OptionGaps] = {
+    name: unknown_options(_OPTIONS.get(name, frozenset())) for name in METRICS
+}
