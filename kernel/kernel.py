@@ -32,7 +32,7 @@ from aios.kernel.contracts import Program
 from aios.kernel.dispatcher import Dispatcher
 from aios.kernel.drivers import Driver, Operation
 from aios.kernel.engines.registry import EngineRegistry
-from aios.kernel.errors import AgentFailed, InvalidSyscall, KernelShutDown
+from aios.kernel.errors import AgentFailed, InvalidSyscall, KernelShutDown, UserError
 from aios.kernel.events import EventBus, KernelEvent
 from aios.kernel.journal import Journal
 from aios.kernel.kv_lifecycle import KVLifecycle
@@ -184,7 +184,7 @@ class Kernel:
             raise KernelShutDown("the kernel is shut down")
         record = self.table.record(pid)
         if record.state != ProcessState.INTERRUPTED:
-            raise InvalidSyscall(f"process {pid} is {record.state.value}; only interrupted processes resume")
+            raise UserError(f"process {pid} is {record.state.value}; only interrupted processes resume")
         fresh: dict[str, Any] = {"state": ProcessState.READY, "error": None, "ended_at": None}
         fresh["host_pid"] = os.getpid()
         if capabilities is not None:

@@ -114,7 +114,9 @@ class ShellDriver(Driver):
             )
         else:
             probe_dir = Path(os.environ.get("TMPDIR", "/tmp"))
-            argv = bwrap_command(
+            # in a thread: building the first command line asks bubblewrap what it supports (cached after)
+            argv = await asyncio.to_thread(
+                bwrap_command,
                 bwrap,
                 "true",
                 user=for_service("shell-probe"),

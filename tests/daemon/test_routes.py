@@ -193,7 +193,7 @@ async def test_a_users_process_is_no_process_at_all_to_another_user(fake_daemon:
         assert (await alice.get("/v1/processes", params={"state": "done"})).json() == []
         logs = (await alice.get(f"/v1/processes/{pid}/logs")).json()
         assert [row["kind"] for row in logs["audit"]] == ["noop"]
-        resumed = problem(await alice.post(f"/v1/processes/{pid}/resume"), 422, "InvalidSyscall")
+        resumed = problem(await alice.post(f"/v1/processes/{pid}/resume"), 400, "UserError")
         assert "only interrupted processes resume" in resumed["detail"]
         assert (await alice.post(f"/v1/processes/{pid}/kill")).json()["state"] == "killed"
         assert (await alice.post(f"/v1/processes/{pid}/kill")).json()["state"] == "killed"

@@ -9,7 +9,7 @@ from aios.agent_launch import resume_agent, spawn_agent
 from aios.boot import boot
 from aios.config import Settings
 from aios.kernel.engines.local import LocalEngine
-from aios.kernel.errors import InvalidSyscall
+from aios.kernel.errors import UserError
 from aios.kernel.kernel import Kernel
 from aios.kernel.records import ProcessState
 from tests.fakes import until
@@ -82,7 +82,7 @@ async def test_a_program_that_asks_for_something_else_on_resume_stops_with_diver
         )
         try:
             await resume_agent(second, with_done.pid)
-        except InvalidSyscall as e:
+        except UserError as e:  # the request is wrong, not a syscall: the API answers 400
             refused = str(e)
     finally:
         await second.shutdown(close_engines=False)
