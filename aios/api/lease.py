@@ -97,8 +97,8 @@ class Leases(Generic[K]):
         one by raising). A None key is a lease of its own, for one request: its holder ends it."""
         if self._closed:
             raise KernelShutDown("shutting down: no new processes are held")
-        self._forget_ended()
         if key is None:
+            self._forget_ended()
             lease = Lease(idle_s=self.idle_s)
             lease.pid = await start(lease.program)
             self._one_off.add(lease)
@@ -108,6 +108,7 @@ class Leases(Generic[K]):
             if lease is not None and self.alive(lease):
                 lease.last_used = time.monotonic()
                 return lease
+            self._forget_ended()  # only when one is made: a request to a live lease is a dict lookup
             if admit is not None:
                 admit()
             lease = Lease(idle_s=self.idle_s)

@@ -28,10 +28,11 @@ async def test_a_held_process_lives_while_used_and_ends_once_idle(kernel: Kernel
     spawned: list[int] = []
     lease = await leases.hold("alice", starter(kernel, spawned))
     assert await leases.hold("alice", starter(kernel, spawned)) is lease
-    with lease.using():
-        await asyncio.sleep(0.6)  # twice the idle time, but a request is in flight
-        assert kernel.process(lease.pid).state == ProcessState.RUNNING
-    record = await asyncio.wait_for(kernel.wait(lease.pid), 5)
+    ended = asyncio.ensure_future(kernel.wait(lease.pid))
+    with lease.using():  # a request in flight for twice the idle time: the process must not end under it
+        done, _ = await asyncio.wait({ended}, timeout=0.6)
+        assert not done and kernel.process(lease.pid).state == ProcessState.RUNNING
+    record = await asyncio.wait_for(ended, 5)
     assert (record.state, record.result) == (ProcessState.DONE, "idle: no request for 0s")
     again = await leases.hold("alice", starter(kernel, spawned))
     assert again is not lease and spawned == [lease.pid, again.pid]

@@ -8,6 +8,7 @@ hangs up.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 
 from aios.config import Settings
 from aios.daemon import Daemon, start_daemon
+from aios.kernel.engines.interface import Engine
 from aios.kernel.engines.local import LocalEngine
 from tests.fakes import FakeEngine
 
@@ -57,15 +59,22 @@ def daemon_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"daemon": settings.daemon.model_copy(update={"port": 0})})
 
 
+@contextlib.asynccontextmanager
+async def started(settings: Settings, cwd: Path, engine: Engine) -> AsyncIterator[Daemon]:
+    """A daemon whose "local" model is `engine`; the engine outlives it (a shared one is not closed)."""
+    running = await start_daemon(settings, cwd=cwd, preload=False)
+    running.kernel.engines.register("local", engine)
+    yield running
+    await running.kernel.shutdown(close_engines=False, interrupt=True)
+    await running.close()
+
+
 @pytest.fixture
 async def daemon(
     daemon_settings: Settings, tmp_path: Path, local_engine: LocalEngine, agents_dist: Path
 ) -> AsyncIterator[Daemon]:
-    running = await start_daemon(daemon_settings, cwd=tmp_path, preload=False)
-    running.kernel.engines.register("local", local_engine)
-    yield running
-    await running.kernel.shutdown(close_engines=False, interrupt=True)
-    await running.close()
+    async with started(daemon_settings, tmp_path, local_engine) as running:
+        yield running
 
 
 @pytest.fixture
@@ -79,10 +88,8 @@ async def fake_daemon(
     daemon_settings: Settings, tmp_path: Path, fake_engine: FakeEngine, agents_dist: Path
 ) -> AsyncIterator[Daemon]:
     """A daemon whose "local" model is the fake engine: every route, no model loaded."""
-    running = await start_daemon(daemon_settings, cwd=tmp_path, preload=False)
-    running.kernel.engines.register("local", fake_engine)
-    yield running
-    await running.close()
+    async with started(daemon_settings, tmp_path, fake_engine) as running:
+        yield running
 
 
 def admin_token(daemon: Daemon) -> str:
