@@ -131,7 +131,7 @@ async def start_daemon(settings: Settings, *, cwd: Path | None = None, preload: 
             AgentSyscalls(kernel, channels),
             System(kernel.records, users, host, secure_cookies=config.tls),
             Users(grants, users),
-            Processes(kernel, kernel.records, grants, channels, host),
+            Processes(kernel, kernel.records, grants, channels, host, attach_idle_s=config.attach_idle_s),
             Events(kernel, events),
             Approvals(kernel, kernel.records),
             Memory(kernel.memory),

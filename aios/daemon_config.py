@@ -25,6 +25,9 @@ class DaemonConfig(BaseModel):
     """At start, resume the processes the previous daemon left interrupted."""
     conversation_idle_s: float = Field(default=300.0, gt=0)
     """An OpenAI-endpoint conversation's process ends (its KV cache freed) after this long without a call."""
+    attach_idle_s: float | None = Field(default=600.0, gt=0)
+    """An attached agent's process fails after this long with no syscall and no exit report (its program is
+    presumed gone); None: it waits for the report however long."""
     max_conversations_per_user: int = Field(default=64, ge=1)
     """Live OpenAI-endpoint conversations one user may hold; past it a new one is refused (429)."""
 

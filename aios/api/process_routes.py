@@ -12,6 +12,7 @@ from aios.agent_launch import AgentSandboxes, resume_agent, spawn_agent
 from aios.api.auth import User
 from aios.api.families import Routes, family
 from aios.api.grants import Capability, UserGrants
+from aios.api.lease import Lease
 from aios.api.params import Id
 from aios.api.tokens import Principal
 from aios.isolation.channels import AgentChannels
@@ -34,12 +35,16 @@ class Processes(Routes, router=router):
         grants: UserGrants,
         channels: AgentChannels,
         host: AgentSandboxes | None,
+        *,
+        attach_idle_s: float | None,
     ) -> None:
         self.kernel = kernel
         self.records = records
         self.grants = grants
         self.channels = channels
         self.host = host
+        self.attach_idle_s = attach_idle_s
+        """An attached process with no syscall and no report for this long fails (`daemon.attach_idle_s`)."""
 
 
 State = Annotated[Processes, Depends(family(Processes))]
@@ -117,14 +122,22 @@ async def spawn(body: SpawnRequest, who: User, state: State) -> ProcessRecord:
 async def attach(body: AttachRequest, who: User, state: State) -> Attached:
     channels = state.channels
     issued: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    lease = Lease(idle_s=state.attach_idle_s)  # held by the caller's syscalls, ended by its exit report
 
     async def program(pid: int) -> str | None:
-        issued.set_result(channels.open(pid))
+        issued.set_result(channels.open(pid, in_use=lease.using))
+        reported = asyncio.ensure_future(channels.reported(pid))
+        reported.add_done_callback(lambda _: lease.end("reported"))
         try:
-            await channels.reported(pid)
+            await lease.program(pid)
         finally:
+            reported.cancel()
             report = await channels.close(pid)
-        assert report is not None
+        if report is None:
+            raise AgentFailed(
+                f"the attached program made no syscall for {state.attach_idle_s:.0f}s and reported no end: "
+                "it is presumed gone (daemon.attach_idle_s)"
+            )
         if report.error is not None:
             raise AgentFailed(report.error, traceback=report.traceback)
         return report.result

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -50,6 +52,8 @@ class _Channel:
     """Running syscall -> how many requests wait for it (the first, and any sent again)."""
     exit: ExitReport | None = None
     reported: asyncio.Event = field(default_factory=asyncio.Event)
+    in_use: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext
+    """Entered while each syscall runs (an attached process's lease: it cannot go idle under one)."""
 
 
 def digest(token: str) -> str:
@@ -71,10 +75,11 @@ class AgentChannels:
         self._by_digest: dict[str, _Channel] = {}
         self._by_pid: dict[int, _Channel] = {}
 
-    def open(self, pid: int) -> str:
-        """A fresh token for `pid` (shown once, to the process it is for)."""
+    def open(self, pid: int, *, in_use: Callable[[], AbstractContextManager[object]] | None = None) -> str:
+        """A fresh token for `pid` (shown once, to the process it is for); `in_use` is entered while each of
+        its syscalls runs."""
         token = PROCESS_TOKEN_PREFIX + secrets.token_urlsafe(32)
-        channel = _Channel(pid=pid, digest=digest(token))
+        channel = _Channel(pid=pid, digest=digest(token), in_use=in_use or contextlib.nullcontext)
         self._by_digest[channel.digest] = channel
         self._by_pid[pid] = channel
         return token
@@ -112,7 +117,8 @@ class AgentChannels:
                 _forget_finished(channel.recent)
         channel.waiting[task] = channel.waiting.get(task, 0) + 1
         try:
-            await asyncio.wait({task})
+            with channel.in_use():
+                await asyncio.wait({task})
         except asyncio.CancelledError:
             if channel.waiting.get(task) == 1:
                 task.cancel()  # the caller went away, and nobody sent it again: so does its syscall

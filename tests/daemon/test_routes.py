@@ -20,8 +20,8 @@ from aios.config import Settings
 from aios.daemon import Daemon, start_daemon
 from aios.kernel.approvals import ApprovalPolicy, PolicyRule
 from aios.kernel.engines.configs import RemoteModelConfig
-from tests.daemon.conftest import admin_token, asgi_client, user_token
-from tests.fakes import EventLog, kind
+from tests.daemon.conftest import admin_token, asgi_client, started, user_token
+from tests.fakes import EventLog, FakeEngine, kind
 
 HELLO = {"model": "local", "messages": [{"role": "user", "content": "Hi"}]}
 ADMIN_ONLY: list[tuple[str, str, Any]] = [
@@ -398,3 +398,30 @@ async def test_a_start_that_fails_midway_raises_and_leaves_no_socket_or_token(
             await start_daemon(settings, cwd=tmp_path, preload=False)
     assert (settings.data_dir / "aios.db").exists(), "it failed midway: the kernel had booted"
     assert not settings.socket_path.exists() and not settings.cli_token_path.exists()
+
+
+async def test_an_attached_program_that_goes_silent_fails_while_one_with_a_call_in_flight_lives(
+    daemon_settings: Settings, tmp_path: Path
+) -> None:
+    """An attached process is a lease: its syscalls hold it, its exit report ends it, and a program gone
+    without a word (killed, its machine off) fails after `daemon.attach_idle_s` instead of running forever."""
+    idle = daemon_settings.daemon.model_copy(update={"attach_idle_s": 0.5})
+    engine = FakeEngine(gated=True)  # an LLM call that lasts until the test opens the gate
+    settings = daemon_settings.model_copy(update={"daemon": idle})
+    async with (
+        started(settings, tmp_path, engine) as daemon,
+        asgi_client(daemon, user_token(daemon, "alice")) as api,
+    ):
+        silent, _ = await attach(api, ["llm"])
+        busy, token = await attach(api, ["llm"])
+        async with asgi_client(daemon, token) as agent:
+            ask = {"kind": "llm", "messages": [{"role": "user", "content": "hi"}]}
+            call = asyncio.ensure_future(agent.post("/v1/syscalls", json=ask))
+            gone = (await api.get(f"/v1/processes/{silent}/wait", params={"timeout_s": 30})).json()
+            assert gone["state"] == "failed" and "presumed gone" in gone["error"]
+            assert daemon.kernel.process(busy).state.value in ("running", "waiting_llm")
+            engine.gate.set()
+            assert (await call).json()["content"] == "echo: hi"
+            assert (await agent.post("/v1/self/exit", json={"result": "bye"})).status_code == 204
+        ended = (await api.get(f"/v1/processes/{busy}/wait", params={"timeout_s": 30})).json()
+        assert (ended["state"], ended["result"]) == ("done", "bye")
