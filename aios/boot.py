@@ -14,6 +14,7 @@ from aios.config import Settings
 from aios.kernel.approvals import ApprovalPolicy
 from aios.kernel.drivers import Driver
 from aios.kernel.engines.registry import EngineRegistry
+from aios.kernel.images import ImageLimits
 from aios.kernel.kernel import Kernel
 from aios.kernel.kv_policy import KVPolicy, create_kv_policy
 from aios.kernel.memory_port import MemoryPort
@@ -60,6 +61,7 @@ async def boot(
         workdir_root=settings.workdir_root,
         memory=memory,
         approvals=settings.approvals.with_file_rules(),
+        image_limits=settings.images,
     )
 
 
@@ -96,6 +98,7 @@ async def assemble(
     workdir_root: Path,
     memory: MemoryPort | None = None,
     approvals: ApprovalPolicy | None = None,
+    image_limits: ImageLimits | None = None,
 ) -> Kernel:
     """A started kernel from parts built elsewhere (benchmarks bring their own engine and drivers)."""
     kernel = Kernel(
@@ -107,6 +110,7 @@ async def assemble(
         workdir_root=workdir_root,
         memory=memory,
         approvals=approvals,
+        image_limits=image_limits,
     )
     await kernel.start()
     for name in await kernel.tools.open_at_boot():

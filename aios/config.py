@@ -21,6 +21,7 @@ from aios.isolation.config import AgentsConfig
 from aios.kernel.approvals import ApprovalPolicy
 from aios.kernel.engines.configs import LocalModelConfig, ModelConfig
 from aios.kernel.errors import ConfigError
+from aios.kernel.images import ImageLimits
 from aios.memory.config import MemorySettings
 from aios.tools.browser_config import BrowserConfig
 from aios.tools.configs import AnsibleConfig, GuiConfig, KubernetesConfig, ShellConfig
@@ -66,6 +67,7 @@ class Settings(BaseSettings):
     mcp: McpConfig = Field(default_factory=McpConfig)
     """MCP servers used as drivers (`[[mcp.servers]]`)."""
     memory: MemorySettings = Field(default_factory=MemorySettings)
+    images: ImageLimits = Field(default_factory=ImageLimits)
     approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     agents: AgentsConfig = Field(default_factory=AgentsConfig)
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)

@@ -34,6 +34,7 @@ from aios.kernel.drivers import Driver, Operation
 from aios.kernel.engines.registry import EngineRegistry
 from aios.kernel.errors import AgentFailed, InvalidSyscall, KernelShutDown, UserError
 from aios.kernel.events import EventBus, KernelEvent
+from aios.kernel.images import ImageLimits
 from aios.kernel.journal import Journal
 from aios.kernel.kv_lifecycle import KVLifecycle
 from aios.kernel.kv_policy import CostModelPolicy, KVPolicy, ToolDurations
@@ -70,6 +71,7 @@ class Kernel:
         durations: ToolDurations | None = None,
         memory: MemoryPort | None = None,
         approvals: ApprovalPolicy | None = None,
+        image_limits: ImageLimits | None = None,
     ) -> None:
         self.store = store
         self.engines = engines
@@ -89,7 +91,15 @@ class Kernel:
             self.table,
             Auditor(store, self.events),
             engines,
-            LLMPath(self.table, engines, self.dispatcher, self.kv, memory_glue),
+            LLMPath(
+                self.table,
+                engines,
+                self.dispatcher,
+                self.kv,
+                memory_glue,
+                workdir=self.tools.workdir,
+                image_limits=image_limits or ImageLimits(),
+            ),
             self.tools,
             memory_glue,
             self.journal,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from aios.kernel.access import LLM_CAPABILITY, require
@@ -13,7 +15,9 @@ from aios.kernel.auditor import SyscallAudit
 from aios.kernel.dispatcher import Dispatcher
 from aios.kernel.engines.interface import Engine
 from aios.kernel.engines.registry import EngineRegistry
+from aios.kernel.errors import InvalidSyscall
 from aios.kernel.events import KernelEvent
+from aios.kernel.images import ImageLimits, inline_images
 from aios.kernel.kv_lifecycle import KVLifecycle
 from aios.kernel.memory_glue import MemoryGlue
 from aios.kernel.process_table import LiveProcess, ProcessTable
@@ -31,18 +35,25 @@ class LLMPath:
         dispatcher: Dispatcher,
         kv: KVLifecycle,
         memory: MemoryGlue,
+        *,
+        workdir: Callable[[int], Path],
+        image_limits: ImageLimits,
     ) -> None:
         self.table = table
         self.engines = engines
         self.dispatcher = dispatcher
         self.kv = kv
         self.memory = memory
+        self.workdir = workdir
+        self.image_limits = image_limits
         self._seq = itertools.count()
 
     async def call(self, proc: LiveProcess, request: LLMSyscall, audit: SyscallAudit) -> LLMResult:
         pid = proc.pid
         require(proc.record.capabilities, LLM_CAPABILITY, pid=pid, syscall_id=audit.syscall_id)
         engine = await self.engines.acquire(request.model or proc.record.model)
+        if any(m.images for m in request.messages):
+            request, audit.detail["images"] = await self._inline_images(proc, request, engine)
         original = request
         if request.memory:
             request = await self.memory.page_in(proc, request, engine.capacity().context_tokens)
@@ -92,6 +103,18 @@ class LLMPath:
             },
         )
         return result
+
+    async def _inline_images(
+        self, proc: LiveProcess, request: LLMSyscall, engine: Engine
+    ) -> tuple[LLMSyscall, list[dict[str, Any]]]:
+        """The request with its images checked and inlined, and what the audit keeps of them."""
+        blind = engine.cannot_see()
+        if blind is not None:
+            raise InvalidSyscall(f"model {engine.info().model!r} ({engine.name}) cannot read images: {blind}")
+        messages, facts = await asyncio.to_thread(
+            inline_images, request.messages, self.workdir(proc.pid), self.image_limits
+        )
+        return request.model_copy(update={"messages": messages}), [f.as_detail() for f in facts]
 
     async def _run(
         self, proc: LiveProcess, request: LLMSyscall, engine: Engine, audit: SyscallAudit

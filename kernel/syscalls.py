@@ -28,15 +28,74 @@ class ToolCall(_Strict):
     """Arguments, already valid against the operation's JSON schema when produced by a grammar."""
 
 
+class ImageSource(_Strict):
+    """Where an image's bytes are: inline, or a file of the process's work folder that the kernel reads
+    (a screenshot travels as its path, not as megabytes of base64). Never a remote URL: the kernel fetches
+    nothing on an agent's behalf."""
+
+    url: str | None = None
+    """A `data:image/...;base64,` URL."""
+    path: str | None = None
+    """A file in the process's work folder: relative to it, or absolute as a driver or the agent sees it."""
+    detail: Literal["auto", "low", "high"] = "auto"
+    """How closely the provider should look (OpenAI's `detail`); engines that have no such knob ignore it."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ImageSource:
+        if (self.url is None) == (self.path is None):
+            raise ValueError("an image has either url (a data: URL) or path (a file in the work folder)")
+        if self.url is not None and not self.url.startswith("data:"):
+            raise ValueError(
+                "an image url must be a data: URL; the kernel fetches no remote image "
+                "(save it in the work folder and give its path, or inline it)"
+            )
+        return self
+
+
+class TextPart(_Strict):
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ImagePart(_Strict):
+    """An image in a message, in the shape of OpenAI's chat API (plus `path`)."""
+
+    type: Literal["image_url"] = "image_url"
+    image_url: ImageSource
+
+
+ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+
+
 class Message(_Strict):
     """One chat message; `tool` messages carry a tool's output back to the model."""
 
     role: Literal["system", "user", "assistant", "tool"]
-    content: str = ""
+    content: str | tuple[ContentPart, ...] = ""
+    """Text, or parts (text and images) as in OpenAI's chat API; images only in user messages."""
     tool_calls: tuple[ToolCall, ...] = ()
     """Calls the assistant made in this turn (assistant messages only)."""
     tool_call_id: str | None = None
     """The call this message answers (tool messages only)."""
+
+    @model_validator(mode="after")
+    def _images_from_the_user(self) -> Message:
+        if self.role != "user" and self.images:
+            raise ValueError(f"images go in user messages, not in {self.role} messages")
+        return self
+
+    @property
+    def text(self) -> str:
+        """The text of the message; its images left out."""
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(part.text for part in self.content if isinstance(part, TextPart))
+
+    @property
+    def images(self) -> tuple[ImageSource, ...]:
+        if isinstance(self.content, str):
+            return ()
+        return tuple(part.image_url for part in self.content if isinstance(part, ImagePart))
 
 
 class ToolSpec(_Strict):

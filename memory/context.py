@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from aios.kernel.syscalls import Message
+from aios.kernel.syscalls import Message, TextPart
 from aios.memory.schema import MemoryRow
 from aios.memory.store import estimate_tokens
 
@@ -14,9 +14,22 @@ ANSWER_CHARS = 120
 """An earlier answer is shortened to this in a memory line (the user's words are the memory)."""
 
 
+IMAGE_TOKENS = 800
+"""What an image is guessed to cost in a prompt (a provider's 1080p screenshot: 765 to 1,100 tokens)."""
+
+
+def message_text(message: Message) -> str:
+    """What memory keeps of a message: its text, and a mention of each image (never the image)."""
+    return message.text + " [an image]" * len(message.images)
+
+
+def message_tokens(message: Message) -> int:
+    return estimate_tokens(message.text) + IMAGE_TOKENS * len(message.images)
+
+
 def page_text(messages: Sequence[Message]) -> str:
     """How a page is stored and searched: one `role: text` line per message."""
-    return "\n".join(f"{m.role}: {m.content}" for m in messages if m.content)
+    return "\n".join(f"{m.role}: {text}" for m in messages if (text := message_text(m)))
 
 
 def page_messages(page: MemoryRow) -> list[Message]:
@@ -94,5 +107,10 @@ def assemble(messages: Sequence[Message], block: str, history: Sequence[Message]
             system = [*system, Message(role="system", content=block)]
         else:
             turn = rest[last_user]
-            rest[last_user] = turn.model_copy(update={"content": f"{block}\n\n{turn.content}"})
+            content = (
+                f"{block}\n\n{turn.content}"
+                if isinstance(turn.content, str)
+                else (TextPart(text=block), *turn.content)
+            )
+            rest[last_user] = turn.model_copy(update={"content": content})
     return [*system, *history, *rest]

@@ -252,7 +252,7 @@ class MemoryManager(MemoryPort):
             kind="page",
             text=context.page_text(messages),
             source="dialogue",
-            meta={"messages": [{"role": m.role, "content": m.content} for m in messages]},
+            meta={"messages": [{"role": m.role, "content": context.message_text(m)} for m in messages]},
         )
         paged_out = await asyncio.to_thread(self._page_out, scope)
         self.indexer.poke()
@@ -281,12 +281,12 @@ class MemoryManager(MemoryPort):
     async def assemble(self, scope: MemoryScope, request: LLMSyscall, context_tokens: int) -> LLMSyscall:
         _require(scope, MEMORY_OWN)
         room = max(0, context_tokens - request.max_tokens - 64)
-        own = sum(context.estimate_tokens(m.content) + 4 for m in request.messages)
+        own = sum(context.message_tokens(m) + 4 for m in request.messages)
         short_budget = min(self.settings.short_term_tokens, max(0, room - own - self.settings.memory_tokens))
         memory_budget = min(self.settings.memory_tokens, max(0, room - own))
         pages = await asyncio.to_thread(self._short_term, scope)
         recent = context.recent_pages(pages, short_budget) if short_budget else []
-        query = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
+        query = next((m.text for m in reversed(request.messages) if m.role == "user"), "")
         block = ""
         if memory_budget and query.strip():
             pinned = await asyncio.to_thread(

@@ -25,11 +25,12 @@ from aios.kernel.errors import (
     UserError,
 )
 from aios.kernel.memory_port import MemoryHit, MemoryItem
-from aios.kernel.syscalls import LLMResult, Message, ToolCall, ToolSpec, Usage
+from aios.kernel.syscalls import ImagePart, LLMResult, Message, TextPart, ToolCall, ToolSpec, Usage
 from aios.sdk._agent import Agent
 from aios.sdk._context import Context
 from aios.sdk._manifest import Manifest
 from aios.sdk._memory import Memory
+from aios.sdk._messages import image, user
 from aios.sdk._transport import Transport
 
 if TYPE_CHECKING:  # loaded on first use at run time, below
@@ -58,6 +59,7 @@ __all__ = [
     "ContextOverflow",
     "EngineError",
     "HostBlocked",
+    "ImagePart",
     "InvalidSyscall",
     "KernelShutDown",
     "LLMResult",
@@ -74,6 +76,7 @@ __all__ = [
     "Run",
     "RuntimeFailure",
     "StreamEvent",
+    "TextPart",
     "ToolCall",
     "ToolError",
     "ToolSpec",
@@ -86,4 +89,6 @@ __all__ = [
     "UserError",
     "connect",
     "connect_async",
+    "image",
+    "user",
 ]

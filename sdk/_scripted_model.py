@@ -65,7 +65,7 @@ def _tokens(text: str) -> int:
 
 def _preview(request: LLMSyscall) -> str:
     last = request.messages[-1]
-    text = last.content or ", ".join(c.name for c in last.tool_calls)
+    text = last.text or ", ".join(c.name for c in last.tool_calls)
     return f"{last.role}: {text[:PREVIEW_CHARS]!r}"
 
 
@@ -119,7 +119,7 @@ class ScriptedModel:
         )
         reason = answer.finish_reason or ("tool_calls" if calls else "stop")
         said = answer.content + "".join(c.name + json.dumps(c.arguments) for c in calls)
-        prompt = _tokens("".join(m.content for m in request.messages))
+        prompt = _tokens("".join(m.text for m in request.messages))
         usage = Usage(prompt_tokens=prompt, completion_tokens=_tokens(said), prefilled_tokens=prompt)
         return LLMResult(
             content=answer.content, tool_calls=calls, finish_reason=reason, usage=usage, model=self.model

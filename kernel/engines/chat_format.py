@@ -107,7 +107,7 @@ def _example_call(tool: ToolSpec) -> str | None:
 
 def _assistant_text(message: Message) -> str:
     if not message.tool_calls:
-        return message.content
+        return message.text
     call = message.tool_calls[0]
     return json.dumps({"tool": call.name, "arguments": call.arguments})
 
@@ -125,9 +125,9 @@ def template_messages(request: LLMSyscall) -> list[dict[str, str]]:
             out.append({"role": "assistant", "content": _assistant_text(message)})
         elif message.role == "tool":
             # templates of small models know no tool role; the kernel has already fenced it as untrusted
-            out.append({"role": "user", "content": message.content})
+            out.append({"role": "user", "content": message.text})
         else:
-            out.append({"role": message.role, "content": message.content})
+            out.append({"role": message.role, "content": message.text})
     if tools:
         text = tool_instructions(tools)
         if out and out[0]["role"] == "system":

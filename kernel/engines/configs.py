@@ -86,6 +86,9 @@ class RemoteModelConfig(BaseModel):
     to fit it (the provider itself rejects prompts that are too long)."""
     cache_hints: CacheHints = "auto"
     """Cache controls to send: guessed from the model prefix (anthropic/, openai/, hosted_vllm/) or named."""
+    vision: bool | None = None
+    """Whether the model reads images: None asks litellm's model list (`litellm.supports_vision`); set it
+    for a model litellm does not know (a self-hosted one)."""
     llamacpp_slots: int = Field(default=4, ge=1)
     """Slots of a llama.cpp server (cache_hints = "llamacpp"): each process sticks to one."""
 

@@ -104,6 +104,10 @@ class Engine(ABC):
     async def release(self, owner: int) -> None:  # noqa: B027 - optional hook, nothing to free by default
         """Forget what was kept for `owner` (its KV cache, paused generations)."""
 
+    def cannot_see(self) -> str | None:
+        """Why its model cannot read images (the kernel then refuses calls with images); None if it can."""
+        return "this engine reads text only"
+
     def kv_entries(self) -> list[KVEntry]:
         """What the engine holds per process (empty for engines without a local KV cache)."""
         return []

@@ -40,8 +40,15 @@ def _unwire_name(name: str, offered: tuple[ToolSpec, ...]) -> str:
     return name
 
 
+def _wire_content(message: Message) -> str | list[dict[str, Any]]:
+    """Text, or OpenAI's content parts (litellm turns them into each provider's own image format)."""
+    if isinstance(message.content, str) or message.role != "user":
+        return message.text
+    return [part.model_dump(exclude_none=True) for part in message.content]
+
+
 def _wire_message(message: Message) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    out: dict[str, Any] = {"role": message.role, "content": _wire_content(message)}
     if message.tool_calls:
         out["tool_calls"] = [
             {
@@ -112,6 +119,22 @@ class LiteLLMEngine(Engine):
 
     async def release(self, owner: int) -> None:
         self._owner_to_decision.pop(owner, None)
+
+    def cannot_see(self) -> str | None:
+        if self.config.vision is not None:
+            return None if self.config.vision else "its configuration says vision = false"
+        import litellm
+
+        try:
+            sees = litellm.supports_vision(model=self.config.model)
+        except Exception:
+            sees = False
+        if sees:
+            return None
+        return (
+            "litellm does not list it as a vision model (if it is one, set vision = true in its "
+            "[models.<name>] section)"
+        )
 
     def info(self) -> EngineInfo:
         return EngineInfo(

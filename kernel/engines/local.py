@@ -129,6 +129,12 @@ class LocalEngine(Engine):
     def capacity(self) -> EngineCapacity:
         return self._capacity
 
+    def cannot_see(self) -> str | None:
+        return (
+            "the embedded engine runs a text-only model; serve a vision model through litellm (a llama.cpp "
+            "server started with its --mmproj file, Ollama, vLLM) and name it in the call"
+        )
+
     def info(self) -> EngineInfo:
         config = self.config
         layout = "per-sequence streams" if config.deterministic else "shared"
