@@ -108,7 +108,9 @@ def _specs(staging: Callable[[], DownloadStaging]) -> dict[str, _Spec]:
         "screenshot": _Spec(
             args_model=ScreenshotArgs,
             risk=RiskLevel.READ,
-            description="Save a PNG screenshot of the page in the work folder and get its path.",
+            description="Save a screenshot of the page in the work folder (scaled and encoded per "
+            "[browser.screenshot]); returns its path, width and height, and the page's own screen_width and "
+            "screen_height.",
             handler=lambda s, a, c: s.screenshot(a, c.workdir, for_process(c.pid)),
         ),
         "download": _Spec(

@@ -96,7 +96,15 @@ class SnapshotArgs(_Args):
 class ScreenshotArgs(_Args):
     """Arguments of `browser.screenshot`."""
 
-    full_page: bool = Field(default=False, description="The whole page, not only the visible part.")
+    full_page: bool = Field(
+        default=False,
+        description="The whole page, not just what is in view: as wide as a usual shot, as long as the page.",
+    )
+    """A full page keeps its length: only its width is scaled to `[browser.screenshot] max_width`."""
+    full_size: bool = Field(
+        default=False,
+        description="At the page's own pixel size, not scaled down: for small print (a larger image).",
+    )
 
 
 class DownloadArgs(_Args):

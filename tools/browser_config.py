@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aios.tools.browser_network import parse_host_entry
+from aios.tools.screen_images import ScreenshotConfig
 
 LAUNCH_ARGS = (
     "--headless",
@@ -47,6 +48,8 @@ class BrowserConfig(BaseModel):
     """Downloads past this size are cancelled and deleted."""
     viewport_width: int = Field(default=1280, ge=200, le=7680)
     viewport_height: int = Field(default=800, ge=200, le=4320)
+    screenshot: ScreenshotConfig = Field(default_factory=ScreenshotConfig)
+    """How `browser.screenshot` scales and encodes the page for a model (`[browser.screenshot]`)."""
 
     @field_validator("allow_hosts")
     @classmethod

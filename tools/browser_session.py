@@ -7,7 +7,6 @@ import contextlib
 import functools
 import logging
 import re
-import struct
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from aios.tools.browser_download import DownloadStaging, Save, name_from_url, wr
 from aios.tools.browser_network import BLANK, HostPolicy
 from aios.tools.browser_targets import locate
 from aios.tools.sandbox_user import SandboxUser
+from aios.tools.screen_images import encode_png
 from aios.tools.workdir_files import save_for
 
 logger = logging.getLogger(__name__)
@@ -278,13 +278,18 @@ class BrowserSession:
         return {**await self.where(), "snapshot": snapshot, "truncated": truncated}
 
     async def screenshot(self, args: ScreenshotArgs, workdir: Path, user: SandboxUser) -> dict[str, Any]:
-        data = await self.page.screenshot(
+        png = await self.page.screenshot(
             full_page=args.full_page, timeout=self.config.navigation_timeout_s * 1000
         )
-        name = f"page-{time.time_ns()}.png"
-        path = await asyncio.to_thread(save_for, workdir, "screenshots", name, data, user)
-        width, height = struct.unpack(">II", data[16:24])  # the PNG header's IHDR chunk
-        return {**await self.where(), "path": str(path), "bytes": len(data), "width": width, "height": height}
+
+        def encode_and_save() -> dict[str, Any]:
+            shot = encode_png(
+                png, self.config.screenshot, use_full_size=args.full_size, fit_height=not args.full_page
+            )
+            name = f"page-{time.time_ns()}{shot.suffix}"
+            return shot.output(save_for(workdir, "screenshots", name, shot.data, user))
+
+        return {**await self.where(), **await asyncio.to_thread(encode_and_save)}
 
     async def download(
         self, args: DownloadArgs, workdir: Path, staging: DownloadStaging, user: SandboxUser

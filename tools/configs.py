@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aios.tools.k8s_args import NAMESPACE_PATTERN
+from aios.tools.screen_images import ScreenshotConfig
 from aios.tools.secret_files import SECRET_FILE_PATTERNS
 
 SAFE_ENVIRONMENT = (
@@ -76,6 +77,8 @@ class GuiConfig(BaseModel):
     app_max_processes: int = Field(default=512, ge=8)
     """Processes and threads of the apps one process launched (RLIMIT_NPROC of its uid, where aios runs
     as root)."""
+    screenshot: ScreenshotConfig = Field(default_factory=ScreenshotConfig)
+    """How `gui.screenshot` scales and encodes the screen for a model (`[gui.screenshot]`)."""
     bwrap: str = "bwrap"
 
     @field_validator("apps")

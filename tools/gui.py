@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import re
 import shutil
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -21,6 +19,7 @@ from aios.kernel.errors import InvalidSyscall, ToolError
 from aios.tools.configs import GuiConfig
 from aios.tools.gui_apps import App, app_argv, clear_setid, start_app
 from aios.tools.sandbox_user import for_process
+from aios.tools.screen_images import encode, fitted_size
 from aios.tools.workdir_files import save_for
 from aios.tools.xclient import WindowInfo, XSession, keysym_for_name
 from aios.tools.xserver import VirtualDisplay
@@ -38,7 +37,16 @@ class _Args(BaseModel):
 
 
 class NoArgs(_Args):
-    """Arguments of `gui.screenshot` and `gui.list_windows`: none."""
+    """Arguments of `gui.list_windows`: none (`gui.screenshot` takes them too, as its defaults)."""
+
+
+class ScreenshotArgs(_Args):
+    """Arguments of `gui.screenshot`."""
+
+    full_size: bool = Field(
+        default=False,
+        description="The screen at its own size, not scaled down: for small print (a larger image).",
+    )
 
 
 class PointArgs(_Args):
@@ -118,11 +126,16 @@ class GuiDriver(Driver):
 
     def operations(self) -> dict[str, Operation]:
         size = f"{self.config.width}x{self.config.height}"
+        shot = self.config.screenshot
+        image_size = "x".join(map(str, fitted_size(self.config.width, self.config.height, shot)))
         specs: list[tuple[str, str, type[BaseModel], RiskLevel]] = [
             (
                 "screenshot",
-                f"Save a PNG of the {size} screen in the work dir; returns its path.",
-                NoArgs,
+                f"Save the {size} screen as a {image_size} {shot.format.upper()} in the work dir; returns "
+                "its path, width and height, and the screen's screen_width and screen_height. A point (x, y) "
+                "of the image is (x * screen_width / width, y * screen_height / height) on the screen, where "
+                "clicks go.",
+                ScreenshotArgs,
                 RiskLevel.READ,
             ),
             (
@@ -292,8 +305,10 @@ class GuiDriver(Driver):
             )
             self._check_point(operation, *points)
         match operation, args:
+            case "screenshot", ScreenshotArgs(full_size=full_size):
+                return await self._screenshot(ctx, use_full_size=full_size)
             case "screenshot", NoArgs():
-                return await self._screenshot(ctx)
+                return await self._screenshot(ctx, use_full_size=False)
             case "list_windows", NoArgs():
                 windows = await self._x(lambda s: s.windows())
                 return {"windows": [w.model_dump() for w in windows]}
@@ -325,18 +340,18 @@ class GuiDriver(Driver):
                 return await self._launch(args, ctx)
         raise InvalidSyscall(f"gui has no operation {operation!r} taking {type(args).__name__}")
 
-    async def _screenshot(self, ctx: CallContext) -> dict[str, Any]:
+    async def _screenshot(self, ctx: CallContext, *, use_full_size: bool) -> dict[str, Any]:
         image = await self._x(lambda s: s.screenshot())
+        config = self.config.screenshot
 
-        def save() -> Path:
+        def encode_and_save() -> dict[str, Any]:  # scaling and compressing take a CPU for tens of ms
+            shot = encode(image, config, use_full_size=use_full_size)
             ctx.workdir.mkdir(parents=True, exist_ok=True)
-            png = io.BytesIO()
-            image.save(png, "PNG", compress_level=1)  # local files: latency matters more than size
-            name = f"screenshot-{time.time_ns()}.png"
-            return save_for(ctx.workdir, ".", name, png.getvalue(), for_process(ctx.pid))  # the agent's
+            name = f"screenshot-{time.time_ns()}{shot.suffix}"
+            path = save_for(ctx.workdir, ".", name, shot.data, for_process(ctx.pid))  # owned by the agent
+            return shot.output(path)
 
-        path = await asyncio.to_thread(save)
-        return {"path": str(path), "width": image.width, "height": image.height}
+        return await asyncio.to_thread(encode_and_save)
 
     async def _focus(self, target: int | str) -> WindowInfo:
         windows = await self._x(lambda s: s.windows())
