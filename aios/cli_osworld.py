@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from aios.evals.osworld.results import TaskOutcome
     from aios.evals.osworld.runner import RunConfig
     from aios.evals.osworld.task import Task
+    from aios.tools.screen_images import ScreenshotConfig
 
 
 def eval_osworld(
@@ -44,8 +45,22 @@ def eval_osworld(
     timeout: Annotated[float, typer.Option(min=1, help="Seconds per task.")] = 600.0,
     action_space: Annotated[str, typer.Option(help="pyautogui or computer_13.")] = "pyautogui",
     observation: Annotated[
-        str, typer.Option(help="screenshot, a11y_tree or screenshot_a11y_tree.")
+        str,
+        typer.Option(
+            help="What the agent is shown each step: a11y_tree (the accessibility tree as text, any model), "
+            "screenshot or screenshot_a11y_tree (the screen as an image: the model must see)."
+        ),
     ] = "a11y_tree",
+    screenshot_max_width: Annotated[
+        int | None, typer.Option(help="Screenshots shown to the model fit this width (default 1280).")
+    ] = None,
+    screenshot_max_height: Annotated[
+        int | None,
+        typer.Option(help="Screenshots shown to the model fit this height (default 800); never scaled up."),
+    ] = None,
+    screenshot_format: Annotated[
+        str | None, typer.Option(help="png (default, crisp text), jpeg or webp (smaller).")
+    ] = None,
     results: Annotated[Path, typer.Option(help="Results folder (OSWorld's layout).")] = Path("results"),
 ) -> None:
     """Score an agent on OSWorld-format tasks; the oracle run also measures the parallel speed-up."""
@@ -54,6 +69,7 @@ def eval_osworld(
     from aios.evals.osworld.runner import ACTION_SPACES, OBSERVATION_TYPES, RunConfig
     from aios.evals.osworld.task import TaskFormatError, load_tasks
 
+    screenshots = _screenshots(screenshot_max_width, screenshot_max_height, screenshot_format)
     if action_space not in ACTION_SPACES:
         raise typer.BadParameter(f"one of {', '.join(ACTION_SPACES)}", param_hint="--action-space")
     if observation not in OBSERVATION_TYPES:
@@ -87,11 +103,28 @@ def eval_osworld(
     # the agent process must not read the tasks' solutions and expected files on its import path
     answers = [SHIPPED, SHIPPED_CACHE, source if source.is_dir() else source.parent]
     hidden = [p.resolve() for p in (*answers, config.cache_dir) if p is not None and p.is_dir()]
-    evaluation = asyncio.run(_run(tasks, agent, config, hidden))
+    evaluation = asyncio.run(_run(tasks, agent, config, hidden, screenshots))
     _print(evaluation)
 
 
-async def _run(tasks: list[Task], agent: str, config: RunConfig, hidden: list[Path]) -> Evaluation:
+def _screenshots(max_width: int | None, max_height: int | None, image_format: str | None) -> ScreenshotConfig:
+    """The screenshot options over ScreenshotConfig's defaults."""
+    from pydantic import ValidationError
+
+    from aios.tools.screen_images import ScreenshotConfig
+
+    given = {"max_width": max_width, "max_height": max_height, "format": image_format}
+    try:
+        return ScreenshotConfig(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as e:
+        first = e.errors()[0]
+        option = "--screenshot-" + str(first["loc"][0]).replace("_", "-")
+        raise typer.BadParameter(first["msg"], param_hint=option) from e
+
+
+async def _run(
+    tasks: list[Task], agent: str, config: RunConfig, hidden: list[Path], screenshots: ScreenshotConfig
+) -> Evaluation:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from aios.evals.osworld.agents import BUILTIN
@@ -116,25 +149,36 @@ async def _run(tasks: list[Task], agent: str, config: RunConfig, hidden: list[Pa
         if agent in BUILTIN:
             make = agent_factory(agent, config)
             return await evaluate(tasks, agent, config, make, on_done=done, compare_serial=compare)
-        return await _on_kernel(tasks, agent, config, done, hidden)
+        return await _on_kernel(tasks, agent, config, done, hidden, screenshots)
 
 
 async def _on_kernel(
-    tasks: list[Task], agent: str, config: RunConfig, done: Callable[[TaskOutcome], None], hidden: list[Path]
+    tasks: list[Task],
+    agent: str,
+    config: RunConfig,
+    done: Callable[[TaskOutcome], None],
+    hidden: list[Path],
+    screenshots: ScreenshotConfig,
 ) -> Evaluation:
     from aios.boot import boot
     from aios.evals.osworld.driver import TaskComputerDriver
     from aios.evals.osworld.evaluation import agent_factory, evaluate
 
     settings = _settings()
-    driver = TaskComputerDriver()
+    driver = TaskComputerDriver(screenshots)
     kernel = await boot(settings, cwd=Path.cwd(), extra_drivers=[driver])
     host = None
     try:
         if settings.agents.isolation == "process":
             from aios.agent_host import start_agent_host
 
-            host = await start_agent_host(kernel, settings.agents, data_dir=settings.data_dir, hidden=hidden)
+            host = await start_agent_host(
+                kernel,
+                settings.agents,
+                data_dir=settings.data_dir,
+                hidden=hidden,
+                image_bytes=settings.images.max_call_bytes,
+            )
         make = agent_factory(agent, config, kernel=kernel, driver=driver, host=host, model=config.model)
         return await evaluate(tasks, agent, config, make, on_done=done)
     finally:
@@ -204,7 +248,12 @@ def _rate(value: float | None) -> str:
 
 
 def _print(evaluation: Evaluation) -> None:
+    from collections import Counter
+
+    from rich.markup import escape
     from rich.table import Table
+
+    from aios.evals.osworld.results import Status
 
     s = evaluation.summary
     table = Table(title=f"{s.agent} ({s.model}) on {s.tasks} tasks")
@@ -216,6 +265,9 @@ def _print(evaluation: Evaluation) -> None:
     console.print(table)
     if s.unsupported:
         console.print("unsupported: " + ", ".join(f"{k} ({v})" for k, v in s.unsupported.items()))
+    crashes = Counter(o.detail for o in evaluation.outcomes if o.status == Status.CRASHED)
+    for detail, count in crashes.most_common(3):  # often one cause for every task (a model that cannot see)
+        console.print(f"[red]crashed[/] ({count} {'task' if count == 1 else 'tasks'}): {escape(detail)}")
     console.print(f"[dim]results in {evaluation.folder}[/]")
     print(evaluation.last_line())
 

@@ -4,13 +4,12 @@ for actions through the `osworld` driver, so it is scheduled, audited and confin
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 from typing import TYPE_CHECKING
 
 from aios.agent_launch import spawn_agent
 from aios.evals.osworld.agents import Observation, Prediction
-from aios.evals.osworld.driver import Exchange, TaskComputerDriver
+from aios.evals.osworld.driver import Exchange, TaskComputerDriver, View
 from aios.evals.osworld.task import Task
 from aios.kernel.contracts import KernelAPI
 from aios.kernel.records import ProcessRecord, ProcessState
@@ -60,18 +59,16 @@ class KernelAgent:
     async def predict(self, observation: Observation) -> Prediction:
         assert self.pid is not None and self._ended is not None, "reset first"
         self._step += 1
-        view = {
+        fields = {
             "done": False,
             "step": self._step,
             "instruction": observation.instruction,
             "action_space": self.action_space,
             "observation_type": self.observation_type,
             "accessibility_tree": observation.accessibility_tree,
-            "screenshot_png_base64": base64.b64encode(observation.screenshot).decode()
-            if observation.screenshot
-            else None,
         }
-        self.exchange.observations.put_nowait(view)
+        # the driver saves the screenshot, sized for the model, as a file in the agent's work folder
+        self.exchange.observations.put_nowait(View(fields, screenshot_png=observation.screenshot or None))
         answer = asyncio.ensure_future(self.exchange.actions.get())
         await asyncio.wait({answer, self._ended}, return_when=asyncio.FIRST_COMPLETED)
         if not answer.done():
