@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aios.sdk import Agent, AiosError, Context, Manifest, Message, ToolSpec
+from aios.sdk import Agent, AiosError, Context, LLMResult, Manifest, Message, ToolCall, ToolSpec
 
 OBSERVATION_CHARS = 1500
 
@@ -50,6 +50,18 @@ class ReactAgent(Agent):
         """Whether an output (not an error) still means the call failed, so repeating it is pointless."""
         return isinstance(output, dict) and output.get("exit_code", 0) != 0
 
+    def show(self, call: ToolCall, output: Any) -> list[Message]:
+        """Messages that follow a tool's result (a screenshot itself, for a model that sees); none here."""
+        return []
+
+    def repeatable(self, call: ToolCall) -> bool:
+        """Whether the same call again can tell something new (a fresh screenshot after an action)."""
+        return False
+
+    async def complete(self, ctx: Context, messages: list[Message], **options: Any) -> LLMResult:
+        """One model call; where a subclass shapes what the model is shown of the dialogue."""
+        return await ctx.llm(messages, **options)
+
     async def run(self, task: str, ctx: Context) -> str:
         tools = await ctx.tools()
         messages: list[Message] = [
@@ -60,8 +72,8 @@ class ReactAgent(Agent):
         for step in range(self.max_steps):
             # the first step must act: small models otherwise answer from thin air
             choice = "required" if step == 0 and tools else "auto"
-            result = await ctx.llm(
-                messages, tools=tools, tool_choice=choice, max_tokens=self.max_tokens, repeat_penalty=1.1
+            result = await self.complete(
+                ctx, messages, tools=tools, tool_choice=choice, max_tokens=self.max_tokens, repeat_penalty=1.1
             )
             if not result.tool_calls:
                 if result.finish_reason == "stop" and result.content.strip():
@@ -71,7 +83,7 @@ class ReactAgent(Agent):
             call = result.tool_calls[0]
             messages.append(Message(role="assistant", tool_calls=(call,)))
             key = f"{call.name} {json.dumps(call.arguments, sort_keys=True)}"
-            if key in seen:
+            if key in seen and not self.repeatable(call):
                 note = "that call failed before; stopping" if seen[key] else "that call was already made"
                 messages.append(Message(role="tool", tool_call_id=call.id, content=f"({note})"))
                 if seen[key]:
@@ -79,13 +91,15 @@ class ReactAgent(Agent):
                         ctx, messages, tools, reason=f"repeated failing call {key}"
                     )
                 break
+            shown: list[Message] = []
             try:
                 output = await ctx.tool(call.name, **call.arguments)
                 observation, failed = self.observe(output), self.failed(output)
+                shown = self.show(call, output)
             except AiosError as e:
                 observation, failed = f"error: {e}", True
             seen[key] = failed
-            messages.append(Message(role="tool", tool_call_id=call.id, content=observation))
+            messages += [Message(role="tool", tool_call_id=call.id, content=observation), *shown]
         return await self._final_answer(ctx, messages, tools, reason="no final answer within the step budget")
 
     async def _final_answer(
@@ -96,7 +110,8 @@ class ReactAgent(Agent):
         prompt = Message(
             role="user", content="Give your final answer now, in plain text, in one or two sentences."
         )
-        result = await ctx.llm(
+        result = await self.complete(
+            ctx,
             [*messages, prompt],
             tools=tools,
             tool_choice="none",
