@@ -47,16 +47,20 @@ async def start_agent_host(
     *,
     data_dir: Path,
     hidden: Sequence[Path] = (),
+    image_bytes: int = 0,
 ) -> AgentHost:
     """A private socket (in a fresh 0700 folder) that only this kernel's agent processes get a token for.
 
-    `hidden` folders stay invisible to agents even where they lie on the import path.
+    `hidden` folders stay invisible to agents even where they lie on the import path; `image_bytes` is what
+    one syscall's inline images may add to its body (`[images] max_call_bytes`).
     """
     scratch = Path(tempfile.mkdtemp(prefix="aios-"))  # short: a socket path has at most 107 bytes
     socket = scratch / "kernel.sock"
     channels = AgentChannels(max_inflight=config.max_inflight_syscalls)
     server = ApiServer()
-    app = create_app([AgentSyscalls(kernel, channels)], Gate(users=None, channels=channels))
+    app = create_app(
+        [AgentSyscalls(kernel, channels)], Gate(users=None, channels=channels), image_bytes=image_bytes
+    )
     await server.listen(app, unix_listener(socket))
     # sandboxed agents run as uids of their own: they may connect (the 0700 folder keeps everyone else out,
     # and a process token is still needed to say anything)

@@ -103,7 +103,9 @@ async def run_agent(
     if settings.agents.isolation == "process":
         from aios.agent_host import start_agent_host
 
-        host = await start_agent_host(kernel, settings.agents, data_dir=settings.data_dir)
+        host = await start_agent_host(
+            kernel, settings.agents, data_dir=settings.data_dir, image_bytes=settings.images.max_call_bytes
+        )
     kernel.subscribe(Printer(started))
     loop = asyncio.get_running_loop()
     kernel.subscribe(Prompter(kernel, loop))
@@ -204,7 +206,12 @@ async def resume_locally(settings: Settings, pid: int) -> ProcessRecord:
         if kernel.process(pid).isolated:
             from aios.agent_host import start_agent_host
 
-            host = await start_agent_host(kernel, settings.agents, data_dir=settings.data_dir)
+            host = await start_agent_host(
+                kernel,
+                settings.agents,
+                data_dir=settings.data_dir,
+                image_bytes=settings.images.max_call_bytes,
+            )
         kernel.subscribe(Printer(time.monotonic()))
         await resume_agent(kernel, pid, host=host)
         return await kernel.wait(pid)

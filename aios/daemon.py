@@ -110,7 +110,12 @@ async def start_daemon(settings: Settings, *, cwd: Path | None = None, preload: 
         stack.push_async_callback(kernel.shutdown)  # if a later part fails to start
         host = None
         if settings.agents.isolation == "process":
-            host = await start_agent_host(kernel, settings.agents, data_dir=settings.data_dir)
+            host = await start_agent_host(
+                kernel,
+                settings.agents,
+                data_dir=settings.data_dir,
+                image_bytes=settings.images.max_call_bytes,
+            )
             stack.push_async_callback(host.close)
         channels = (
             host.agents.channels
@@ -142,7 +147,9 @@ async def start_daemon(settings: Settings, *, cwd: Path | None = None, preload: 
         ]
         for family in families:
             stack.push_async_callback(family.aclose)
-        app = create_app(families, Gate(users=users, channels=channels))
+        app = create_app(
+            families, Gate(users=users, channels=channels), image_bytes=settings.images.max_call_bytes
+        )
         await server.listen(app, unix_listener(settings.socket_path))
         port = None
         if config.port is not None:

@@ -18,9 +18,10 @@ from aios.kernel.errors import AiosError
 API_VERSION = "1"
 
 
-def create_app(families: list[Family], gate: Gate) -> FastAPI:
+def create_app(families: list[Family], gate: Gate, *, image_bytes: int = 0) -> FastAPI:
     """The API. Without user tokens (`gate.users` None) it serves agent processes only: the private socket
-    of a kernel that `aios run` booted, and the socket bound into agents' sandboxes."""
+    of a kernel that `aios run` booted, and the socket bound into agents' sandboxes. `image_bytes`: what
+    one call's images may add to a body (the kernel's `[images] max_call_bytes`)."""
     app = FastAPI(
         title="aios",
         version=importlib.metadata.version("aios-runtime"),
@@ -30,7 +31,7 @@ def create_app(families: list[Family], gate: Gate) -> FastAPI:
         openapi_url="/v1/openapi.json" if gate.users is not None else None,
     )
     app.state.gate = gate
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyLimit, image_bytes=image_bytes)
     app.add_exception_handler(AiosError, problems.aios_error)
     app.add_exception_handler(RequestValidationError, problems.validation_error)
     app.add_exception_handler(HTTPException, problems.http_error)

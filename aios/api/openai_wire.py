@@ -11,10 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from aios.kernel.errors import InvalidSyscall, describe_validation
 from aios.kernel.syscalls import (
     FUNCTION_NAME_PATTERN,
+    ImagePart,
+    ImageSource,
     LLMResult,
     LLMSyscall,
     Message,
     Sampling,
+    TextPart,
     ToolCall,
     ToolSpec,
 )
@@ -28,6 +31,7 @@ MAX_TOKENS_CAP = 32768
 GENERIC_OBJECT: dict[str, Any] = {"type": "object"}
 """`response_format: json_object`: any JSON object."""
 NO_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
+INLINE_HINT = "send the image inline as a data: URL (data:image/png;base64,...; PNG, JPEG or WebP)"
 
 
 class WireError(InvalidSyscall):
@@ -63,7 +67,7 @@ class WireToolCall(_In):
 class ChatMessage(_In):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[dict[str, Any]] | None = None
-    """A string, or a list of content parts (only `text` parts are supported)."""
+    """A string, or a list of content parts: `text`, and `image_url` (a data: URL) in user messages."""
     name: str | None = Field(default=None, max_length=200)
     tool_calls: list[WireToolCall] | None = None
     tool_call_id: str | None = Field(default=None, max_length=200)
@@ -177,24 +181,53 @@ def _refuse_unsupported(body: ChatCompletionRequest) -> None:
             raise WireError(f"{param} is not supported by this endpoint{hint}", param=param)
 
 
-def _text(content: str | list[dict[str, Any]] | None, where: str) -> str:
-    """A message's content as text; parts other than text are refused (the models here read text only)."""
+def _content(message: ChatMessage, where: str) -> str | tuple[TextPart | ImagePart, ...]:
+    """A message's content: its text, or a user message's text and images in their order (the kernel checks
+    each image against its limits and the model's sight)."""
+    content = message.content
     if content is None or isinstance(content, str):
         return content or ""
-    texts = []
-    for j, part in enumerate(content):
-        kind = part.get("type")
-        if kind == "text" and isinstance(part.get("text"), str):
-            texts.append(part["text"])
-        elif kind == "refusal" and isinstance(part.get("refusal"), str):
-            texts.append(part["refusal"])
-        else:
-            raise WireError(
-                f"{where}.content[{j}]: {kind!r} parts are not supported (text only: the models served "
-                "here read no images, audio or files)",
-                param=f"{where}.content",
-            )
-    return "\n".join(texts)
+    parts = tuple(_part(part, f"{where}.content", j, message.role) for j, part in enumerate(content))
+    if any(isinstance(part, ImagePart) for part in parts):
+        return parts
+    return "\n".join(part.text for part in parts if isinstance(part, TextPart))
+
+
+def _part(part: dict[str, Any], content: str, j: int, role: str) -> TextPart | ImagePart:
+    where = f"{content}[{j}]"
+    kind = part.get("type")
+    if kind in ("text", "refusal") and isinstance(part.get(kind), str):
+        return TextPart(text=part[kind])
+    if kind == "image_url" and role == "user":
+        return ImagePart(image_url=_image(part.get("image_url"), f"{where}.image_url"))
+    if kind == "image_url":
+        raise WireError(f"{where}: images go in user messages only, not in {role} messages", param=where)
+    raise WireError(
+        f"{where}: {kind!r} parts are not supported (text and image_url parts only: no audio or files)",
+        param=content,
+    )
+
+
+def _image(image: object, where: str) -> ImageSource:
+    """An image given inline: the endpoint fetches no URL, and an API client has no work folder to name."""
+    if isinstance(image, str):  # some clients send the URL itself
+        image = {"url": image}
+    if not isinstance(image, dict):
+        raise WireError(f"{where} must be an object with a url (a data: URL)", param=where)
+    if "path" in image:
+        raise WireError(
+            f"{where}.path names a file in an agent's work folder; an API client has none: {INLINE_HINT}",
+            param=f"{where}.path",
+        )
+    url = image.get("url")
+    if not isinstance(url, str) or not url.startswith("data:"):
+        remote = isinstance(url, str) and url.lower().startswith(("http://", "https://"))
+        problem = "this endpoint fetches no remote images" if remote else "an image needs a data: URL"
+        raise WireError(f"{where}.url: {problem}; {INLINE_HINT}", param=f"{where}.url")
+    detail = image.get("detail") or "auto"
+    if detail not in ("auto", "low", "high"):
+        raise WireError(f"{where}.detail must be 'auto', 'low' or 'high'", param=f"{where}.detail")
+    return ImageSource.model_validate({"url": url, "detail": detail})
 
 
 def _arguments(call: WireToolCall, where: str) -> dict[str, Any]:
@@ -212,21 +245,22 @@ def _arguments(call: WireToolCall, where: str) -> dict[str, Any]:
 
 def _message(message: ChatMessage, i: int) -> Message:
     where = f"messages[{i}]"
-    text = _text(message.content, where)
-    if message.role in ("system", "developer"):
-        return Message(role="system", content=text)
+    content = _content(message, where)
     if message.role == "user":
-        return Message(role="user", content=text)
+        return Message(role="user", content=content)
+    assert isinstance(content, str), "only a user message may carry images"
+    if message.role in ("system", "developer"):
+        return Message(role="system", content=content)
     if message.role == "assistant":
         calls = tuple(
             ToolCall(id=c.id, name=c.function.name, arguments=_arguments(c, f"{where}.tool_calls[{j}]"))
             for j, c in enumerate(message.tool_calls or ())
         )
-        return Message(role="assistant", content=text, tool_calls=calls)
+        return Message(role="assistant", content=content, tool_calls=calls)
     if message.role == "tool":
         if not message.tool_call_id:
             raise WireError(f"{where}: a tool message needs tool_call_id", param=f"{where}.tool_call_id")
-        return Message(role="tool", content=text, tool_call_id=message.tool_call_id)
+        return Message(role="tool", content=content, tool_call_id=message.tool_call_id)
     raise WireError(f"{where}: the 'function' role is not supported (use 'tool')", param=f"{where}.role")
 
 

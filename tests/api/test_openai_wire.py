@@ -112,7 +112,6 @@ def test_the_legacy_function_role_is_refused() -> None:
 @pytest.mark.parametrize(
     "part",
     [
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
         {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
         {"type": "file", "file": {"file_id": "file-1"}},
         {"type": "text", "text": 42},

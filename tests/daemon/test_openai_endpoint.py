@@ -325,7 +325,7 @@ async def test_bad_requests_raise_the_openai_clients_own_errors(fake_daemon: Dae
             (openai.BadRequestError, "n=2", {"messages": hello, "n": 2}),
             (
                 openai.BadRequestError,
-                "'image_url' parts are not supported",
+                "fetches no remote images",
                 {"messages": [{"role": "user", "content": [IMAGE]}]},
             ),
             (openai.BadRequestError, "not valid JSON", {"messages": [
