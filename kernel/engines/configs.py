@@ -17,6 +17,9 @@ class LocalEngineConfig(BaseModel):
 
     model_path: str | None = None
     """A GGUF file; None means the embedded SmolLM2-135M-Instruct."""
+    mmproj: str | None = None
+    """The multimodal projector GGUF made for `model_path` (llama.cpp's `--mmproj`): with one that reads
+    images, the engine takes calls with images; without, it refuses them."""
     n_ctx: int = Field(default=8192, ge=256)
     """KV cells: shared by all sequences, or split evenly between them when `deterministic`."""
     n_seq_max: int = Field(default=16, ge=1, le=256)

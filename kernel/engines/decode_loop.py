@@ -251,6 +251,11 @@ class DecodeLoop:
             self._free_sampler(generation)
 
     def _step(self) -> None:
+        for generation in [g for g in self._running if g.vision is not None and g.pending]:
+            try:
+                generation.write_images(self.runtime)
+            except AiosError as e:
+                self._fail(generation, e)
         plan = build_batch([g.view() for g in self._running], self.runtime.n_batch)
         if not plan.entries:
             return

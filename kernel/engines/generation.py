@@ -12,7 +12,9 @@ from aios.kernel.engines.batching import GenerationView
 from aios.kernel.engines.chat_format import parse_tool_reply
 from aios.kernel.engines.interface import Yielded
 from aios.kernel.engines.kv_cache import Sequence
-from aios.kernel.engines.llama_runtime import Sampler
+from aios.kernel.engines.llama_runtime import LlamaRuntime, Sampler
+from aios.kernel.engines.vision_prompt import ImagePrompt, text_run
+from aios.kernel.errors import EngineError
 from aios.kernel.syscalls import LLMResult, LLMSyscall, Usage
 
 logger = logging.getLogger(__name__)
@@ -54,6 +56,8 @@ class Generation:
     started: bool = False
     on_text: Callable[[str], None] | None = None
     streamed_chars: int = 0
+    vision: ImagePrompt | None = None
+    """The images of a prompt that has some: `prompt` holds their placeholders (see `vision_prompt`)."""
 
     def stream(self) -> None:
         """Hand the text generated since the last call to `on_text` (from the engine thread)."""
@@ -70,14 +74,35 @@ class Generation:
 
     def view(self) -> GenerationView:
         assert self.seq is not None and self.seq.slot is not None, "only resident generations are batched"
+        pending, position, sample = self.pending, len(self.seq.tokens), not self.refilling
+        if self.vision is not None:
+            # batch only the text before the next image; sample once the last image is in
+            run = text_run(pending)
+            if run < len(pending):
+                pending, sample = pending[:run], False
+            position = self.vision.plan.position(position)
         return GenerationView(
             key=self.key,
             slot=self.seq.slot,
-            cached_tokens=len(self.seq.tokens),
+            cached_tokens=position,
             next_token=self.next_token,
-            pending=self.pending,
-            sample_after_prefill=not self.refilling,
+            pending=pending,
+            sample_after_prefill=sample,
         )
+
+    def write_images(self, runtime: LlamaRuntime) -> None:
+        """Write the images next in the prefill into the sequence (text before them is in by now)."""
+        seq, vision = self.seq, self.vision
+        assert seq is not None and seq.slot is not None and vision is not None
+        while self.pending and self.pending[0] < 0:
+            span = vision.plan.image_at(len(seq.tokens))
+            if span is None or self.pending[0] != span.placeholder:
+                raise EngineError(f"pid {self.owner}: no image starts at cell {len(seq.tokens)}")
+            position = vision.plan.position(len(seq.tokens))
+            vision.writer.write(runtime, span, n_past=position, seq_id=seq.slot)
+            seq.tokens.extend(self.pending[: span.n_tokens])
+            del self.pending[: span.n_tokens]
+            self.refilling = self.refilling and bool(self.pending)
 
     def lost_tokens(self) -> list[int]:
         """What its cache held when it was paused: the prompt and every token generated but the last."""

@@ -36,7 +36,7 @@ _backend_ready = False
 
 
 @llama_cpp.llama_log_callback
-def _log_to_logging(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+def log_to_logging(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
     logger.debug("llama.cpp: %s", text.decode("utf-8", "replace").rstrip())
 
 
@@ -44,7 +44,7 @@ def _init_backend() -> None:
     global _backend_ready
     with _backend_lock:
         if not _backend_ready:
-            llama_cpp.llama_log_set(_log_to_logging, ctypes.c_void_p(0))
+            llama_cpp.llama_log_set(log_to_logging, ctypes.c_void_p(0))
             llama_cpp.llama_backend_init()
             _backend_ready = True
 
@@ -111,6 +111,16 @@ class LlamaRuntime:
             llama_cpp.llama_model_free(self._model)
             self._ctx = None
             self._model = None
+
+    @property
+    def model(self) -> llama_cpp.llama_model_p:
+        """The raw model (libmtmd binds its projector to it)."""
+        return self._model
+
+    @property
+    def context(self) -> llama_cpp.llama_context_p:
+        """The raw context (libmtmd decodes image embeddings into it, on the engine thread)."""
+        return self._ctx
 
     def meta(self, key: str) -> str | None:
         """A GGUF metadata value as text."""

@@ -26,11 +26,19 @@ from aios.kernel.engines.interface import Engine, EngineCapacity, EngineInfo, Pr
 from aios.kernel.engines.kv_cache import KVCache
 from aios.kernel.engines.llama_runtime import LlamaRuntime, default_threads
 from aios.kernel.engines.model_file import resolve_model_path
+from aios.kernel.engines.mtmd_runtime import VisionRuntime
+from aios.kernel.engines.vision_prompt import ImagePrompt, image_bytes, marked_request, request_images
 from aios.kernel.errors import ContextOverflow, EngineError, InvalidSyscall
 from aios.kernel.kv_types import Calibration, KVDecision, KVEntry
 from aios.kernel.syscalls import LLMResult, LLMSyscall
 
 logger = logging.getLogger(__name__)
+
+TEXT_ONLY = (
+    "the embedded engine runs a text-only model; configure its projector (local.mmproj, a vision model's "
+    "mmproj GGUF) or serve a vision model through litellm (a llama.cpp server started with its --mmproj "
+    "file, Ollama, vLLM) and name it in the call"
+)
 
 
 class LocalEngine(Engine):
@@ -40,6 +48,8 @@ class LocalEngine(Engine):
         self.config = config or LocalEngineConfig()
         self.name = name
         self.model_path: Path = resolve_model_path(self.config.model_path)
+        self.mmproj_path = Path(self.config.mmproj).expanduser() if self.config.mmproj else None
+        self._vision: VisionRuntime | None = None
         self._keys = itertools.count()
         self._loop = self._start_thread()
         runtime = self._loop.runtime
@@ -66,6 +76,7 @@ class LocalEngine(Engine):
 
         def main() -> None:
             runtime: LlamaRuntime | None = None
+            vision: VisionRuntime | None = None
             try:
                 runtime = LlamaRuntime(
                     self.model_path,
@@ -77,6 +88,10 @@ class LocalEngine(Engine):
                     kv_type=kv_type,
                     per_sequence_kv=config.deterministic,
                 )
+                if self.mmproj_path is not None:
+                    vision = VisionRuntime(
+                        self.mmproj_path, model=runtime.model, n_threads=threads, n_batch=config.n_batch
+                    )
                 meter = CalibrationMeter(
                     kv_bytes_per_token=runtime.kv_bytes_per_token,
                     key=f"{self.model_path}|{threads}|{kv_type}",
@@ -88,9 +103,11 @@ class LocalEngine(Engine):
                     swap_budget_bytes=config.swap_budget_mb * 1024 * 1024,
                     meter=meter,
                 )
-                box["loop"] = loop
+                box["loop"], box["vision"] = loop, vision
             except BaseException as e:
                 box["error"] = e
+                if vision is not None:
+                    vision.close()
                 if runtime is not None:
                     runtime.close()
                 return
@@ -99,6 +116,8 @@ class LocalEngine(Engine):
             try:
                 loop.run_forever()
             finally:
+                if vision is not None:
+                    vision.close()
                 runtime.close()
 
         self._thread = threading.Thread(target=main, name=f"aios-engine-{self.name}", daemon=True)
@@ -107,8 +126,9 @@ class LocalEngine(Engine):
         error = box.get("error")
         if isinstance(error, BaseException):
             raise error
-        loop = box["loop"]
-        assert isinstance(loop, DecodeLoop)
+        loop, vision = box["loop"], box["vision"]
+        assert isinstance(loop, DecodeLoop) and (vision is None or isinstance(vision, VisionRuntime))
+        self._vision = vision
         return loop
 
     # ---- what the kernel and the CLI read ----------------------------------------------------------
@@ -130,10 +150,12 @@ class LocalEngine(Engine):
         return self._capacity
 
     def cannot_see(self) -> str | None:
-        return (
-            "the embedded engine runs a text-only model; serve a vision model through litellm (a llama.cpp "
-            "server started with its --mmproj file, Ollama, vLLM) and name it in the call"
-        )
+        vision = self._vision
+        if vision is None:
+            return TEXT_ONLY
+        if not vision.can_see:
+            return f"the projector local.mmproj = {vision.path} has no vision input (libmtmd says so)"
+        return None
 
     def info(self) -> EngineInfo:
         config = self.config
@@ -144,7 +166,8 @@ class LocalEngine(Engine):
             model=self.model_name,
             max_concurrency=self._capacity.max_running,
             detail=f"{self.model_path} n_ctx={config.n_ctx} n_seq_max={config.n_seq_max} "
-            f"kv={config.resolved_kv_type} {layout}",
+            f"kv={config.resolved_kv_type} {layout}"
+            + (f" mmproj={self.mmproj_path}" if self.mmproj_path else ""),
         )
 
     def render_prompt(self, request: LLMSyscall) -> str:
@@ -183,7 +206,8 @@ class LocalEngine(Engine):
             is_tool_reply = True
         elif request.response_schema is not None:
             grammar = _compile_schema(request.response_schema)
-        prompt = self._runtime.tokenize(self.render_prompt(request))
+        vision = self._image_prompt(request) if request_images(request) else None
+        prompt = list(vision.plan.tokens) if vision else self._runtime.tokenize(self.render_prompt(request))
         context = self._capacity.context_tokens
         if len(prompt) >= context:
             raise ContextOverflow(f"prompt of {len(prompt)} tokens does not fit the context of {context}")
@@ -198,7 +222,17 @@ class LocalEngine(Engine):
             program_arrival=program_arrival,
             is_tool_reply=is_tool_reply,
             seed=seed if seed is not None else random.getrandbits(32),
+            vision=vision,
         )
+
+    def _image_prompt(self, request: LLMSyscall) -> ImagePrompt:
+        """The prompt rendered with a media marker where each image goes, split by libmtmd into chunks."""
+        blind = self.cannot_see()
+        if blind is not None or self._vision is None:
+            raise InvalidSyscall(f"model {self.model_name!r} ({self.name}) cannot read images: {blind}")
+        images = [image_bytes(source, i) for i, source in enumerate(request_images(request))]
+        text = self._template.render(template_messages(marked_request(request, self._vision.marker)))
+        return self._vision.tokenize(text, images)
 
     async def run(self, call: PreparedCall, *, budget_tokens: int | None = None) -> LLMResult | Yielded:
         """Start the call, or continue it after it yielded; cancelling abandons it."""
