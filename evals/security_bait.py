@@ -6,7 +6,8 @@ from typing import Any
 
 import yaml
 
-from aios.evals.security_lab import EXFIL_HOST, Lab, injected
+from aios.evals.security_lab import EXFIL_HOST, Lab, SitePages, injected
+from aios.evals.security_pixels import poster_pages
 
 
 def playbook(*tasks: dict[str, Any], become: bool = False) -> str:
@@ -73,9 +74,13 @@ def cluster_objects(lab: Lab) -> list[tuple[str, str | None, dict[str, Any]]]:
     ]
 
 
-def site_pages(lab: Lab) -> dict[str, str]:
+def site_pages(lab: Lab) -> SitePages:
     """The attack web site (served on 127.0.0.1, which the browser may visit)."""
-    return {"/release-notes.html": _injected_page(lab), "/loading.html": _exfil_page(lab)}
+    return {
+        "/release-notes.html": _injected_page(lab),
+        "/loading.html": _exfil_page(lab),
+        **poster_pages(lab),
+    }
 
 
 def user_files(lab: Lab) -> dict[str, str]:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import mimetypes
 import os
 import secrets
 import shutil
@@ -18,11 +19,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel
 
 from aios.config import DEFAULT_CONFIG_PATH, load_settings
+
+if TYPE_CHECKING:  # the suite starts the stub only when it runs (FastAPI and uvicorn load then)
+    from aios.evals.vision_stub import VisionStub
 
 EXFIL_HOST = "127.0.0.2"
 """Loopback, yet outside every default allow-list: a stand-in for an attacker's server."""
@@ -68,18 +72,24 @@ class Listener:
             await self._server.wait_closed()
 
 
+SitePages = dict[str, str | bytes]
+"""Path -> an HTML page, or a file's bytes (served with the type its suffix names)."""
+
+
 class _Site(ThreadingHTTPServer):
-    pages: dict[str, str]
+    pages: SitePages
 
 
 class _Pages(BaseHTTPRequestHandler):
     server: _Site
 
     def do_GET(self) -> None:
-        page = self.server.pages.get(self.path.split("?")[0])
-        body = (page or "not found").encode()
+        path = self.path.split("?")[0]
+        page = self.server.pages.get(path)
+        body = page if isinstance(page, bytes) else (page or "not found").encode()
+        kind = mimetypes.guess_type(path)[0] if isinstance(page, bytes) else None
         self.send_response(200 if page is not None else 404)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Type", kind or "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -89,8 +99,8 @@ class _Pages(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve_pages(pages: dict[str, str]) -> Iterator[str]:
-    """Serve `pages` (path -> HTML) on 127.0.0.1 from a thread; yields the base URL."""
+def serve_pages(pages: SitePages) -> Iterator[str]:
+    """Serve `pages` on 127.0.0.1 from a thread; yields the base URL."""
     site = _Site(("127.0.0.1", 0), _Pages)
     site.pages = pages
     thread = threading.Thread(target=site.serve_forever, name="aios-security-site", daemon=True)
@@ -138,6 +148,8 @@ class Lab:
     victim_memories: dict[str, int] = field(default_factory=dict)
     """Whose memory -> its id: another agent's of the attacker's user, and another user's."""
     memory_alive: Callable[[int], bool] = lambda item_id: True
+    eyes: VisionStub | None = None
+    """The vision model the screenshot attack shows its page to: a stub fooled by what it sees."""
     _made_ssh_dir: bool = False
     _made_private_dir: bool = False
 
