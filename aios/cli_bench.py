@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from aios.evals.bench_kv import KVBenchReport
     from aios.evals.bench_memory import MemoryBenchReport
     from aios.evals.bench_openai import OpenAIBenchReport
+    from aios.evals.bench_vision import VisionBenchReport
     from aios.kernel.kernel import Kernel
 
 Say = Callable[[str], None]
@@ -276,6 +277,58 @@ def bench_openai(
         asyncio.run(go()),
         folder,
         footnote="targets: endpoint_vs_sdk >= 0.9, endpoint_vs_plain_server >= 1.5; ",
+    )
+
+
+@bench_app.command("vision")
+def bench_vision(
+    quick: Annotated[bool, typer.Option(help="5 steps per agent (under a minute).")] = False,
+    steps: Annotated[int | None, typer.Option(min=1, help="Steps per agent (default 50).")] = None,
+    out: OutOption = None,
+) -> None:
+    """Screenshot of a 1920x1080 display to a vision model, by an in-process and an isolated agent; ends with
+    `observe_p50_ms=X request_bytes_p50=Y wire_overhead_ms=Z` (Y in bytes)."""
+    import tempfile
+
+    from aios.daemon import start_daemon
+    from aios.evals.bench_vision import VisionBenchParams, run_vision_bench
+    from aios.evals.vision_stub import VisionStub
+
+    folder = _folder(out, "bench_vision_quick" if quick else "bench_vision")
+    params = VisionBenchParams(steps=steps or (5 if quick else 50))
+    settings = _settings()
+    # a private 1920x1080 Xvfb whatever the user's gui drives; their [gui.screenshot] scaling is kept
+    gui = settings.gui.model_copy(
+        update={
+            "display": None,
+            "width": 1920,
+            "height": 1080,
+            "apps": {**settings.gui.apps, "xterm": ["xterm"]},
+        }
+    )
+    own = settings.model_copy(
+        update={"gui": gui, "agents": settings.agents.model_copy(update={"isolation": "process"})}
+    )
+
+    async def go(stub: VisionStub) -> VisionBenchReport:
+        with (
+            tempfile.TemporaryDirectory(prefix="aios-bench-") as scratch,
+            progress("starting a daemon") as say,
+        ):
+            daemon = await start_daemon(
+                _scratch_daemon(own, Path(scratch), port=None), cwd=Path.cwd(), preload=False
+            )
+            try:
+                return await run_vision_bench(daemon, stub, params, say)
+            finally:
+                await daemon.close()
+
+    with VisionStub() as stub:
+        report = asyncio.run(go(stub))
+    publish(
+        report,
+        folder,
+        footnote="targets: observe_p50_ms <= 150, request_bytes_p50 <= 400 KB, wire_overhead_ms <= 5; ",
     )
 
 
