@@ -17,7 +17,6 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
-from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from aios.kernel.errors import InvalidSyscall
@@ -164,6 +163,8 @@ def _relative_parts(workdir: Path, path: str, where: str) -> list[str]:
 
 def _check(data: bytes, limits: ImageLimits, where: str) -> tuple[str, int, int]:
     """The format and dimensions from the header; refuses other formats and oversized canvases."""
+    from PIL import Image  # only calls with images pay for loading Pillow (the CLI reads ImageLimits)
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
