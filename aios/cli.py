@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -257,8 +258,21 @@ def version() -> None:
     console.print(f"aios-runtime {__version__}")
 
 
+class _Signals:
+    terminated = False
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    """SIGTERM, raised as an interrupt where the program is: asyncio then cancels what runs, so its cleanup
+    (an evaluation's task computers, a run's process) happens as on Ctrl-C, instead of the process vanishing
+    without it."""
+    _Signals.terminated = True
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Console-script entry: run the app, turning runtime errors into `Type: message` and exit 2."""
+    signal.signal(signal.SIGTERM, _terminate)  # `aios serve` replaces it with its own orderly stop
     try:
         app()
     except AiosError as e:
@@ -268,3 +282,9 @@ def main() -> None:
         with contextlib.suppress(Exception):
             err_console.print("[yellow]interrupted[/]")
         raise SystemExit(130) from None
+    except SystemExit as e:  # typer ends an interrupted command with 130 itself
+        if _Signals.terminated and e.code == 130:
+            with contextlib.suppress(Exception):
+                err_console.print("[yellow]terminated[/]")
+            raise SystemExit(128 + signal.SIGTERM) from None
+        raise

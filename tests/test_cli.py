@@ -143,3 +143,36 @@ def test_ctrl_c_kills_the_process_cleanly(tmp_path: Path, env: dict[str, str], c
     table = aios("--config", str(config), "ps", env=env, cwd=tmp_path)
     row = next(line for line in table.stdout.splitlines() if "react" in line)
     assert "killed" in row
+
+
+def test_sigterm_lets_a_command_clean_up(tmp_path: Path) -> None:
+    """A terminated command (CI's timeout, `kill`) cancels what runs, so its cleanup happens (an
+    evaluation's task computers): without the handler SIGTERM ends Python with no `finally` run."""
+    import signal
+
+    marker = tmp_path / "cleaned"
+    program = (
+        "import asyncio, sys\n"
+        "from aios import cli\n"
+        "@cli.app.command('hang')\n"
+        "def hang() -> None:\n"
+        "    async def go() -> None:\n"
+        "        try:\n"
+        "            print('ready', flush=True)\n"
+        "            await asyncio.sleep(60)\n"
+        "        finally:\n"
+        f"            open({str(marker)!r}, 'w').write('cleaned')\n"
+        "    asyncio.run(go())\n"
+        "sys.argv = ['aios', 'hang']\n"
+        "cli.main()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", program], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert marker.read_text() == "cleaned"
+    assert "terminated" in err
