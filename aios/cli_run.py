@@ -1,4 +1,8 @@
-"""`aios run`: boot a kernel, spawn one agent, stream what it does, ask for approvals, print the answer."""
+"""`aios run`: boot a kernel, spawn one agent, stream what it does, ask for approvals, print the answer.
+
+With a daemon running the run is the daemon's and this module is only a client: the kernel, the engines and
+the drivers load only for a run of its own (`run_agent`, `resume_locally`).
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,6 @@ from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
-from aios.agent_launch import resume_agent, spawn_agent
-from aios.boot import boot
-from aios.cli_approvals import Prompter
 from aios.cli_common import console, fmt_ms
 from aios.config import Settings
 from aios.kernel.events import KernelEvent
@@ -93,6 +94,10 @@ async def run_agent(
     session: str | None,
 ) -> ProcessRecord:
     """Run one agent to its end; Ctrl-C kills it cleanly."""
+    from aios.agent_launch import spawn_agent
+    from aios.boot import boot
+    from aios.cli_approvals import Prompter
+
     started = time.monotonic()
 
     def loading(name: str) -> None:
@@ -200,6 +205,9 @@ class _DaemonApprovals:
 
 async def resume_locally(settings: Settings, pid: int) -> ProcessRecord:
     """`aios resume` without a daemon: a kernel of its own runs the process to its end."""
+    from aios.agent_launch import resume_agent
+    from aios.boot import boot
+
     kernel = await boot(settings, cwd=Path.cwd())
     host = None
     try:

@@ -4,6 +4,7 @@ stops, or fails to start, without leaving files behind: test_routes.py)."""
 from __future__ import annotations
 
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +15,17 @@ from aios.daemon import check_exposure
 from aios.kernel.errors import ConfigError
 from tests.cli_helpers import aios
 from tests.daemon.test_load_and_sigkill import DaemonProcess
+
+KERNEL_SIDE = ("aios.boot", "aios.kernel.kernel", "aios.tools.registry", "sqlalchemy", "llama_cpp", "litellm")
+CLIENT_ONLY = (
+    "import atexit, sys\n"
+    "from aios.cli import main\n"
+    f"heavy = {KERNEL_SIDE!r}\n"
+    "atexit.register(lambda: print('kernel-side modules loaded:', [m for m in heavy if m in sys.modules]))\n"
+    "sys.argv = ['aios', '-c', sys.argv[1], 'run', 'chat', 'Say hi']\n"
+    "main()\n"
+)
+"""`aios run` as a daemon's client: it must not load (or boot) a kernel of its own."""
 
 
 def test_the_cli_spawns_on_the_daemon_and_manages_its_processes(
@@ -28,6 +40,15 @@ def test_the_cli_spawns_on_the_daemon_and_manages_its_processes(
         assert ran.returncode == 0, ran.stdout + ran.stderr
         assert "on the daemon: pid 1" in ran.stdout and "pid 1 chat done" in ran.stdout
         assert client.process(1).state.value == "done"  # the daemon's process, not a private kernel's
+        ran_light = subprocess.run(
+            [sys.executable, "-c", CLIENT_ONLY, str(config)],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+        assert "on the daemon: pid 2" in ran_light.stdout, ran_light.stdout + ran_light.stderr
+        assert "kernel-side modules loaded: []" in ran_light.stdout  # a client, not a kernel of its own
         sleeper = client.spawn("sleeper", "").pid
         killed = aios("-c", str(config), "kill", str(sleeper), env=env, cwd=tmp_path)
         assert killed.returncode == 0 and f"pid {sleeper}: killed" in killed.stdout
