@@ -163,17 +163,17 @@ def _relative_parts(workdir: Path, path: str, where: str) -> list[str]:
 
 def _check(data: bytes, limits: ImageLimits, where: str) -> tuple[str, int, int]:
     """The format and dimensions from the header; refuses other formats and oversized canvases."""
-    from PIL import Image  # only calls with images pay for loading Pillow (the CLI reads ImageLimits)
+    from PIL import Image, UnidentifiedImageError  # only calls with images load Pillow (the CLI reads limits)
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=tuple(FORMATS)) as image:
                 kind, (width, height) = image.format or "", image.size
+    except UnidentifiedImageError as e:  # its message names a BytesIO object, nothing of use
+        raise InvalidSyscall(f"{where} is not a PNG, JPEG or WebP image (by its content)") from e
     except (OSError, Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-        raise InvalidSyscall(
-            f"{where} is not a PNG, JPEG or WebP image ({type(e).__name__}: {e})".replace(" ()", "")
-        ) from e
+        raise InvalidSyscall(f"{where} is not a PNG, JPEG or WebP image ({type(e).__name__}: {e})") from e
     if kind not in FORMATS:
         raise InvalidSyscall(f"{where} is {kind or 'an unknown format'}; PNG, JPEG and WebP are accepted")
     if width * height > limits.max_pixels:

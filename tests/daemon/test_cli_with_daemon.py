@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,12 +29,22 @@ CLIENT_ONLY = (
 """`aios run` as a daemon's client: it must not load (or boot) a kernel of its own."""
 
 
-def test_the_cli_spawns_on_the_daemon_and_manages_its_processes(
-    tmp_path: Path, agents_dist: Path, calibration_file: Path
-) -> None:
+@pytest.fixture
+def daemon_process(tmp_path: Path, agents_dist: Path, calibration_file: Path) -> Iterator[DaemonProcess]:
+    """A daemon the test starts; killed if the test fails first (a stray one would outlive the suite)."""
     config = tmp_path / "config.toml"
     config.write_text(f"[models.local]\nkind = 'local'\ncalibration_file = '{calibration_file}'\n")
-    daemon = DaemonProcess(tmp_path / "data", config, agents_dist)
+    process = DaemonProcess(tmp_path / "data", config, agents_dist)
+    yield process
+    if process.proc is not None and process.proc.poll() is None:
+        process.stop(signal.SIGKILL)
+
+
+def test_the_cli_spawns_on_the_daemon_and_manages_its_processes(
+    tmp_path: Path, daemon_process: DaemonProcess
+) -> None:
+    daemon = daemon_process
+    config = daemon.config
     env = {**daemon.env, "COLUMNS": "200", "NO_COLOR": "1"}
     with daemon.start() as client:
         ran = aios("-c", str(config), "run", "chat", "Say hi", env=env, cwd=tmp_path)
