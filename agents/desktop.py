@@ -5,10 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aios.agents.react import ReactAgent, format_observation
-from aios.sdk import Context, InvalidSyscall, LLMResult, Manifest, Message, ToolCall, user
-
-BLIND = "cannot read images"
-"""What the kernel says when the model has no eyes (then the agent goes on with text alone)."""
+from aios.sdk import Context, LLMResult, Manifest, Message, ModelCannotSee, ToolCall, user
 
 
 def _window_line(window: dict[str, Any]) -> str:
@@ -107,9 +104,7 @@ class DesktopAgent(ReactAgent):
         if self.sees and any(m.images for m in messages):
             try:
                 return await ctx.llm(latest_image_only(messages), **options)
-            except InvalidSyscall as e:
-                if BLIND not in str(e):
-                    raise
+            except ModelCannotSee as e:
                 ctx.log.info("going on without screenshots: %s", e)
                 self.sees = False
         return await ctx.llm([m for m in messages if not m.images], **options)

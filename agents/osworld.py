@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-from aios.sdk import Agent, Context, InvalidSyscall, Manifest, Message, UserError, user
+from aios.sdk import Agent, Context, Manifest, Message, ModelCannotSee, UserError, user
 
 TREE_CHARS = 3000
 """Accessibility-tree text the model reads per step (a small model's context is short)."""
@@ -123,8 +123,8 @@ class OsworldAgent(Agent):
             messages, schema = self.prompt(view, history)
             try:
                 result = await ctx.llm(messages, response_schema=schema, max_tokens=self.max_tokens)
-            except InvalidSyscall as e:
-                if shot is None or "cannot read images" not in e.message:
+            except ModelCannotSee as e:
+                if shot is None:
                     raise
                 raise UserError(
                     f"--observation {view['observation_type']} shows the model screenshots, but {e.message}. "

@@ -8,12 +8,13 @@ litellm. `answer` decides the reply; `colour_centre` is what a stub policy uses 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,8 +80,10 @@ class VisionStub:
         self.received: list[StubRequest] = []
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(128)  # a request made as soon as the app is up waits in the backlog, not refused
         self.port = self._sock.getsockname()[1]
-        self._server = uvicorn.Server(uvicorn.Config(self._app(), log_level="warning", lifespan="off"))
+        self._ready = threading.Event()
+        self._server = uvicorn.Server(uvicorn.Config(self._app(), log_level="warning", lifespan="on"))
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
         )
@@ -91,11 +94,8 @@ class VisionStub:
 
     def __enter__(self) -> VisionStub:
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the vision stub did not start")
-            time.sleep(0.01)
+        if not self._ready.wait(timeout=10):
+            raise RuntimeError("the vision stub did not start")
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -104,7 +104,12 @@ class VisionStub:
         self._sock.close()
 
     def _app(self) -> FastAPI:
-        app = FastAPI()
+        @contextlib.asynccontextmanager
+        async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+            self._ready.set()
+            yield
+
+        app = FastAPI(lifespan=lifespan)
 
         @app.post("/v1/chat/completions")
         async def complete(request: Request) -> JSONResponse:

@@ -4,6 +4,7 @@ AiosError
 ├── UserError                 the caller asked for something wrong; fix the request
 │   ├── ConfigError           invalid configuration file, key or value
 │   ├── InvalidSyscall        malformed syscall arguments
+│   │   └── ModelCannotSee    a call with images to a model that reads text only
 │   ├── UnknownProcess        no such pid
 │   ├── UnknownApproval       no pending approval request by that id
 │   ├── UnknownAgent          no installed agent by that name
@@ -62,6 +63,10 @@ class ConfigError(UserError):
 
 class InvalidSyscall(UserError):
     """A syscall's arguments failed validation."""
+
+
+class ModelCannotSee(InvalidSyscall):
+    """A call with images went to a model that reads text only: an agent may go on without them."""
 
 
 class UnknownProcess(UserError):

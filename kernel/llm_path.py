@@ -15,7 +15,7 @@ from aios.kernel.auditor import SyscallAudit
 from aios.kernel.dispatcher import Dispatcher
 from aios.kernel.engines.interface import Engine
 from aios.kernel.engines.registry import EngineRegistry
-from aios.kernel.errors import InvalidSyscall
+from aios.kernel.errors import ModelCannotSee
 from aios.kernel.events import KernelEvent
 from aios.kernel.images import ImageLimits, inline_images
 from aios.kernel.kv_lifecycle import KVLifecycle
@@ -110,7 +110,7 @@ class LLMPath:
         """The request with its images checked and inlined, and what the audit keeps of them."""
         blind = engine.cannot_see()
         if blind is not None:
-            raise InvalidSyscall(f"model {engine.info().model!r} ({engine.name}) cannot read images: {blind}")
+            raise ModelCannotSee(f"model {engine.info().model!r} ({engine.name}) cannot read images: {blind}")
         messages, facts = await asyncio.to_thread(
             inline_images, request.messages, self.workdir(proc.pid), self.image_limits
         )

@@ -38,6 +38,7 @@ def test_public_surface_is_pinned() -> None:
         "image",
         "user",
         "ImagePart",
+        "ModelCannotSee",
         "TextPart",
         "ApprovalDenied",
         "Context",

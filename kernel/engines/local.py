@@ -28,7 +28,7 @@ from aios.kernel.engines.llama_runtime import LlamaRuntime, default_threads
 from aios.kernel.engines.model_file import resolve_model_path
 from aios.kernel.engines.mtmd_runtime import VisionRuntime
 from aios.kernel.engines.vision_prompt import ImagePrompt, image_bytes, marked_request, request_images
-from aios.kernel.errors import ContextOverflow, EngineError, InvalidSyscall
+from aios.kernel.errors import ContextOverflow, EngineError, InvalidSyscall, ModelCannotSee
 from aios.kernel.kv_types import Calibration, KVDecision, KVEntry
 from aios.kernel.syscalls import LLMResult, LLMSyscall
 
@@ -229,7 +229,7 @@ class LocalEngine(Engine):
         """The prompt rendered with a media marker where each image goes, split by libmtmd into chunks."""
         blind = self.cannot_see()
         if blind is not None or self._vision is None:
-            raise InvalidSyscall(f"model {self.model_name!r} ({self.name}) cannot read images: {blind}")
+            raise ModelCannotSee(f"model {self.model_name!r} ({self.name}) cannot read images: {blind}")
         images = [image_bytes(source, i) for i, source in enumerate(request_images(request))]
         text = self._template.render(template_messages(marked_request(request, self._vision.marker)))
         return self._vision.tokenize(text, images)
