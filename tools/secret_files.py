@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -31,6 +32,8 @@ def find_secrets(root: Path, patterns: Iterable[str], *, max_scanned: int = MAX_
     patterns = tuple(patterns)
     if not patterns:
         return []
+    # one compiled alternation instead of a glob match per pattern per entry
+    matches = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)).match
     found: dict[Path, None] = {}
     scanned = 0
     for folder, dirs, files in os.walk(root):
@@ -38,7 +41,7 @@ def find_secrets(root: Path, patterns: Iterable[str], *, max_scanned: int = MAX_
         kept = []
         for name in [*dirs, *files]:
             scanned += 1
-            if any(fnmatch.fnmatchcase(name, p) for p in patterns):
+            if matches(name):
                 found[_shown(here / name)] = None
             elif name in dirs and name not in SKIPPED_FOLDERS:
                 kept.append(name)
