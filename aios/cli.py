@@ -48,6 +48,9 @@ app.add_typer(token_app, name="token")
 app.add_typer(users_app, name="users")
 app.add_typer(service_app, name="service")
 
+MAX_PROCESSES_PER_REQUEST = 1000
+"""The daemon lists at most this many processes at once; `aios ps` reads a longer list from the database."""
+
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file.")]
 
 
@@ -124,11 +127,7 @@ def ps(
     """The process table: live and recent processes, newest first."""
     from rich.table import Table
 
-    from aios.kernel.store import ProcessStore
-
-    store = ProcessStore(_settings().db_url)
-    rows = store.list_processes(limit=limit, active_only=active)
-    store.close()
+    rows = _process_rows(limit=limit, active=active)
     table = Table(
         "pid", "agent", "state", "LLM tok in", "LLM tok out", "queue wait", "run time", "KV", "task"
     )
@@ -148,6 +147,25 @@ def ps(
             escape(r.task[:50]),
         )
     console.print(table)
+
+
+def _process_rows(*, limit: int, active: bool) -> list[ProcessRecord]:
+    """Ask the running daemon when one answers (its records of live processes are current), else read the
+    database."""
+    from aios.cli_daemon import daemon_client
+
+    settings = _settings()
+    client = daemon_client(settings) if limit <= MAX_PROCESSES_PER_REQUEST else None
+    if client is not None:
+        with client:
+            return client.processes(limit=limit, active=active)
+    from aios.kernel.store import ProcessStore
+
+    store = ProcessStore(settings.db_url)
+    try:
+        return store.list_processes(limit=limit, active_only=active)
+    finally:
+        store.close()
 
 
 def _fmt_kv(record: ProcessRecord) -> str:

@@ -9,15 +9,16 @@ import json
 import sys
 import threading
 import time
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import typer
 from rich.markup import escape
 
 from aios.cli_common import _settings, console
-from aios.kernel.approvals import ApprovalRecord
-from aios.kernel.errors import UnknownApproval
-from aios.kernel.events import KernelEvent
+
+if TYPE_CHECKING:
+    from aios.kernel.approvals import ApprovalRecord
+    from aios.kernel.events import KernelEvent
 
 
 def _who() -> str:
@@ -45,6 +46,7 @@ def approvals(
     """Requests waiting for a human decision (destructive operations, or what the policy asks about)."""
     from rich.table import Table
 
+    from aios.kernel.errors import UnknownApproval
     from aios.kernel.store import ProcessStore
 
     store = ProcessStore(_settings().db_url)

@@ -19,6 +19,7 @@ from aios.kernel.errors import UserError
 if TYPE_CHECKING:
     from aios.config import Settings
     from aios.daemon import Daemon
+    from aios.kernel.records import AuditRow
     from aios.sdk.client import Client
 
 token_app = typer.Typer(help="User tokens of the daemon's API.", no_args_is_help=True)
@@ -141,6 +142,26 @@ def logs(
                     what = f"{e.syscall or ''} {escape(e.target or '')} {e.status or ''}"
                     console.print(f"{event.id:>6} {e.kind:<18} {what}")
         return
+    client = daemon_client(settings)
+    if client is not None:
+        from aios.kernel.records import AuditRow
+
+        with client:
+            logs = client.logs(pid)
+        rows = [AuditRow.model_validate(row) for row in logs["audit"]]
+        output = logs["output"] or None
+    else:
+        rows, output = _stored_logs(settings, pid)
+    for row in rows:
+        outcome = row.status if row.error is None else f"{row.status}: {row.error}"
+        console.print(f"{row.syscall_id:<10} {row.kind:<7} {escape(row.target):<24} {escape(outcome)}")
+    if output is not None:
+        console.print("[bold]output[/]")
+        console.print(escape(output))
+
+
+def _stored_logs(settings: Settings, pid: int) -> tuple[list[AuditRow], str | None]:
+    """A process's audit rows and what its agent printed (None: no log file), read without a daemon."""
     from aios.kernel.store import ProcessStore
 
     store = ProcessStore(settings.db_url)
@@ -151,13 +172,8 @@ def logs(
         store.close()
     if record is None:
         raise UserError(f"no process {pid}")
-    for row in rows:
-        outcome = row.status if row.error is None else f"{row.status}: {row.error}"
-        console.print(f"{row.syscall_id:<10} {row.kind:<7} {escape(row.target):<24} {escape(outcome)}")
     output = settings.data_dir / "logs" / f"{pid}.log"
-    if output.is_file():
-        console.print("[bold]output[/]")
-        console.print(escape(output.read_text(errors="replace")))
+    return rows, output.read_text(errors="replace") if output.is_file() else None
 
 
 @token_app.command("create")

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 from rich.markup import escape
 
 from aios.cli_common import console, fmt_ms
-from aios.config import Settings
-from aios.kernel.events import KernelEvent
-from aios.kernel.records import ProcessRecord
 
 if TYPE_CHECKING:
+    from aios.config import Settings
+    from aios.kernel.events import KernelEvent
+    from aios.kernel.records import ProcessRecord
     from aios.sdk.client import Client
 
 

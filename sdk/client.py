@@ -157,8 +157,12 @@ class AsyncClient:
         body |= {"model": model, "session": session}
         return ProcessRecord.model_validate(await self._call("POST", "/v1/processes", json=body))
 
-    async def processes(self, *, limit: int = 50, state: str | None = None) -> list[ProcessRecord]:
+    async def processes(
+        self, *, limit: int = 50, state: str | None = None, active: bool = False
+    ) -> list[ProcessRecord]:
+        """Processes, newest first; `active`: only those that have not ended."""
         params: dict[str, Any] = {"limit": limit} | ({"state": state} if state else {})
+        params |= {"active": True} if active else {}
         return [
             ProcessRecord.model_validate(p) for p in await self._call("GET", "/v1/processes", params=params)
         ]
@@ -368,8 +372,10 @@ class Client(AbstractContextManager["Client"]):
         record = self._portal.call(lambda: self.aio.spawn(agent, task, **options))
         return Run(self, record)
 
-    def processes(self, *, limit: int = 50, state: str | None = None) -> list[ProcessRecord]:
-        return self._portal.call(lambda: self.aio.processes(limit=limit, state=state))
+    def processes(
+        self, *, limit: int = 50, state: str | None = None, active: bool = False
+    ) -> list[ProcessRecord]:
+        return self._portal.call(lambda: self.aio.processes(limit=limit, state=state, active=active))
 
     def process(self, pid: int) -> ProcessRecord:
         return self._portal.call(self.aio.process, pid)
