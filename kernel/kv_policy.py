@@ -19,6 +19,21 @@ from aios.kernel.kv_types import Calibration, KVDecision
 FOREVER_S = 1e9
 
 
+class _Window:
+    """The latest `size` samples, kept both in arrival order and sorted (each record costs O(n) moves, each
+    prediction no sort)."""
+
+    def __init__(self, size: int) -> None:
+        self.arrivals: deque[float] = deque(maxlen=size)
+        self.ordered: list[float] = []
+
+    def add(self, seconds: float) -> None:
+        if len(self.arrivals) == self.arrivals.maxlen:
+            del self.ordered[bisect.bisect_left(self.ordered, self.arrivals[0])]
+        self.arrivals.append(seconds)
+        bisect.insort(self.ordered, seconds)
+
+
 class ToolDurations:
     """Per-tool empirical durations of the pause a tool call causes.
 
@@ -32,23 +47,26 @@ class ToolDurations:
         self.min_per_tool = min_per_tool
         self.min_global = min_global
         self.prior_mean_s = prior_mean_s
-        self._tool_to_samples: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=window))
-        self._global: deque[float] = deque(maxlen=window)
+        self._tool_to_samples: dict[str, _Window] = defaultdict(lambda: _Window(window))
+        self._global = _Window(window)
 
     def record(self, tool: str, seconds: float) -> None:
-        self._tool_to_samples[tool].append(seconds)
-        self._global.append(seconds)
+        self._tool_to_samples[tool].add(seconds)
+        self._global.add(seconds)
 
     def count(self, tool: str | None = None) -> int:
-        return len(self._global) if tool is None else len(self._tool_to_samples.get(tool, ()))
+        if tool is None:
+            return len(self._global.ordered)
+        own = self._tool_to_samples.get(tool)
+        return len(own.ordered) if own is not None else 0
 
     def samples(self, tool: str) -> list[float] | None:
-        """Sorted samples to predict `tool` from, or None while the prior applies."""
-        if len(self._global) < self.min_global:
+        """Sorted samples to predict `tool` from (read only), or None while the prior applies."""
+        if len(self._global.ordered) < self.min_global:
             return None
         own = self._tool_to_samples.get(tool)
-        chosen = own if own is not None and len(own) >= self.min_per_tool else self._global
-        return sorted(chosen)
+        chosen = own if own is not None and len(own.ordered) >= self.min_per_tool else self._global
+        return chosen.ordered
 
     def cdf(self, tool: str, tau: float) -> float:
         """P(the process is back within tau seconds)."""
@@ -69,6 +87,19 @@ class ToolDurations:
         if data is None:
             data = [self.quantile(tool, q / 20) for q in range(1, 20)]
         return [0.0, *data]
+
+    def cdf_at_candidates(self, tool: str) -> list[tuple[float, float]]:
+        """(tau, P(back within tau)) for every candidate in one pass over the sorted samples: called at
+        every pause, it must not sort or search per candidate."""
+        data = self.samples(tool)
+        if data is None:
+            return [(tau, self.cdf(tool, tau)) for tau in self.candidates(tool)]
+        n = len(data)
+        points = [(0.0, bisect.bisect_right(data, 0.0) / n)]
+        for i, tau in enumerate(data):
+            if i + 1 == n or data[i + 1] != tau:  # the last of equal samples counts them all
+                points.append((tau, (i + 1) / n))
+        return points
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,7 +182,7 @@ class FixedTTLPolicy(KVPolicy):
 def best_ttl(pause: Pause, durations: ToolDurations, reload_s: float, *, eta: float) -> float:
     """The TTL tau maximising P(tau) * (T * eta + reload) - tau over the candidate durations."""
     gain = pause.queue_delay_s * eta + reload_s
-    return max(durations.candidates(pause.tool), key=lambda tau: durations.cdf(pause.tool, tau) * gain - tau)
+    return max(durations.cdf_at_candidates(pause.tool), key=lambda point: point[1] * gain - point[0])[0]
 
 
 class ContinuumPolicy(KVPolicy):

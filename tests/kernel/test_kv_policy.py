@@ -15,6 +15,7 @@ from aios.kernel.kv_policy import (
     Pause,
     PinForeverPolicy,
     ToolDurations,
+    best_ttl,
     create_kv_policy,
 )
 from aios.kernel.kv_types import Calibration
@@ -86,3 +87,24 @@ def test_unknown_kv_policy_is_a_config_error() -> None:
     assert create_kv_policy("continuum").name == "continuum"
     with pytest.raises(ConfigError, match="unknown KV policy"):
         create_kv_policy("magic")
+
+
+def test_the_window_keeps_the_latest_samples_sorted() -> None:
+    d = ToolDurations(min_per_tool=1, min_global=1, window=4)
+    for x in (5.0, 1.0, 3.0, 1.0, 2.0, 9.0):
+        d.record("t", x)
+    assert d.samples("t") == [1.0, 2.0, 3.0, 9.0]  # 5.0 and the first 1.0 fell out, oldest first
+    assert d.count("t") == d.count() == 4 and d.count("other") == 0
+
+
+def test_cdf_at_candidates_matches_the_cdf_and_best_ttl_is_unchanged() -> None:
+    d = ToolDurations(min_per_tool=1, min_global=1)
+    for x in (0.0, 0.5, 0.5, 0.7, 2.0, 2.0, 2.0, 60.0):
+        d.record("t", x)
+    points = d.cdf_at_candidates("t")
+    assert [tau for tau, _ in points] == [0.0, 0.0, 0.5, 0.7, 2.0, 60.0]
+    assert all(p == d.cdf("t", tau) for tau, p in points)
+    brute = max(d.candidates("t"), key=lambda tau: d.cdf("t", tau) * 5.0 - tau)
+    assert best_ttl(pause("t"), d, 5.0 - 0.5 * 0.5, eta=0.5) == brute == 2.0
+    cold = ToolDurations()
+    assert [tau for tau, _ in cold.cdf_at_candidates("t")] == cold.candidates("t")  # the prior's quantiles
