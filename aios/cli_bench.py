@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from aios.evals.bench_kv import KVBenchReport
     from aios.evals.bench_memory import MemoryBenchReport
     from aios.evals.bench_openai import OpenAIBenchReport
+    from aios.evals.bench_prefix import PrefixBenchReport
     from aios.evals.bench_vision import VisionBenchReport
     from aios.kernel.kernel import Kernel
 
@@ -99,11 +100,30 @@ def bench_kv(
         str | None,
         typer.Option(help="One scheduler for every policy (default: program_fcfs for continuum and ours)."),
     ] = None,
+    simulate: Annotated[
+        str | None,
+        typer.Option(
+            help="Replay on a simulated GPU engine built from published figures instead of the local one "
+            "(gpu: an 8B model on an H100 over PCIe 5.0; gpu_pcie4: over PCIe 4.0); takes seconds."
+        ),
+    ] = None,
     out: OutOption = None,
 ) -> None:
     """KV policies compared on agent programs with tool pauses; ends with the summary line."""
     from aios.evals.bench_kv import QUICK, KVBenchParams, run_kv_bench
 
+    if simulate is not None:
+        _simulate_kv(
+            simulate,
+            quick=quick,
+            trace=trace,
+            shape=shape,
+            seeds=seeds,
+            policy=policy,
+            scheduler=scheduler,
+            out=out,
+        )
+        return
     base = QUICK if quick else KVBenchParams()
     params = base.model_copy(
         update={
@@ -124,6 +144,38 @@ def bench_kv(
             )
 
     report = asyncio.run(go())
+    report.plot(folder / "jct_vs_rate.png")
+    publish(report, folder)
+
+
+def _simulate_kv(
+    profile: str,
+    *,
+    quick: bool,
+    trace: Path | None,
+    shape: str,
+    seeds: int,
+    policy: list[str] | None,
+    scheduler: str | None,
+    out: Path | None,
+) -> None:
+    """`aios bench kv --simulate PROFILE`: the same programs and policies on a simulated GPU engine."""
+    from aios.evals.kv_simulation import QUICK_SIM, SIM_PARAMS, profile_named, run_kv_simulation
+
+    profile_named(profile)  # an unknown name fails before any work
+    base = QUICK_SIM if quick else SIM_PARAMS
+    params = base.model_copy(
+        update={
+            "trace": trace,
+            "shape": shape,
+            "seeds": base.seeds if quick else tuple(range(1, seeds + 1)),
+            "policies": tuple(policy) if policy else base.policies,
+            "scheduler": scheduler,
+        }
+    )
+    folder = _folder(out, f"bench_kv_sim_{profile}")
+    with progress("simulated KV benchmark") as say:
+        report = run_kv_simulation(params, profile, progress=say)
     report.plot(folder / "jct_vs_rate.png")
     publish(report, folder)
 
@@ -355,3 +407,28 @@ def bench_memory(
 
     # the benchmark's store is kept between runs: embedding 100k memories takes minutes
     publish(on_kernel(with_memory_in(settings, folder), work), folder)
+
+
+@bench_app.command("prefix")
+def bench_prefix(
+    quick: Annotated[bool, typer.Option(help="4 agents, 2 calls, one round (under a minute).")] = False,
+    rounds: Annotated[int | None, typer.Option(help="Rounds per mode.")] = None,
+    out: OutOption = None,
+) -> None:
+    """8 agents with one 1,500-token system prompt, shared vs private prefixes; ends with
+    `prefill_shared_vs_private=X ttft_shared_vs_private=Y`."""
+    from aios.evals.bench_prefix import QUICK, PrefixBenchParams, model_configs, run_prefix_bench
+    from aios.kernel.engines.configs import LocalModelConfig
+
+    params = QUICK if quick else PrefixBenchParams()
+    if rounds:
+        params = params.model_copy(update={"rounds": rounds})
+    settings = _settings()
+    local = settings.models.get("local")
+    base = local if isinstance(local, LocalModelConfig) else LocalModelConfig()
+    settings = settings.model_copy(update={"models": {**settings.models, **model_configs(base)}})
+
+    async def work(kernel: Kernel, say: Say) -> PrefixBenchReport:
+        return await run_prefix_bench(kernel, params, say)
+
+    publish(on_kernel(settings, work), _folder(out, "bench_prefix"))

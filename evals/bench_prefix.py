@@ -32,7 +32,7 @@ MODES = {"shared": "user", "private": "none"}
 class PrefixBenchParams(BaseModel):
     agents: int = 8
     calls_per_agent: int = 3
-    tools: int = 30
+    tools: int = 25
     """Tool descriptions in the system prompt (about 50 tokens each)."""
     pause_s: float = 0.3
     """The tool call between two LLM calls."""

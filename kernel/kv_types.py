@@ -65,6 +65,8 @@ class KVState(StrEnum):
     """Copied to host memory; its cells are free."""
     PREEMPTED = "preempted"
     """A generation paused by the scheduler; resumed exactly where it stopped."""
+    RETAINED = "retained"
+    """Its process ended; kept while room allows so later calls can start from its prefix."""
     DROPPED = "dropped"
 
 

@@ -121,7 +121,9 @@ class LLMPath:
     ) -> tuple[LLMResult, float, float, int]:
         """Queue the call and await it; returns the result, queue wait, service time and preemptions."""
         record = proc.record
-        prepared = await engine.prepare(request, owner=proc.pid, program_arrival=record.created_at)
+        prepared = await engine.prepare(
+            request, owner=proc.pid, program_arrival=record.created_at, scope=record.owner
+        )
         prepared.offload_when_evicted = self.kv.policy.offload_when_evicted
         events = self.dispatcher.events
         if events.active:  # the daemon and `aios run` watch output as it comes; benchmarks do not

@@ -75,7 +75,9 @@ class FakeEngine(Engine):
     def capacity(self) -> EngineCapacity:
         return self._capacity
 
-    async def prepare(self, request: LLMSyscall, *, owner: int, program_arrival: float) -> PreparedCall:
+    async def prepare(
+        self, request: LLMSyscall, *, owner: int, program_arrival: float, scope: str | None = None
+    ) -> PreparedCall:
         prompt = len(request.messages[-1].content)
         return PreparedCall(
             owner=owner,

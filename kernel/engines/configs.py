@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 CacheHints = Literal["auto", "anthropic", "openai", "vllm", "llamacpp", "none"]
 KVType = Literal["f16", "bf16", "q8_0"]
+PrefixSharing = Literal["user", "all", "none"]
+Weights = Literal["as_is", "q4_0"]
 
 
 class LocalEngineConfig(BaseModel):
@@ -32,11 +34,18 @@ class LocalEngineConfig(BaseModel):
     use_extra_buffers: bool = False
     """llama.cpp's repacked weight buffers (AMX and the like): they crashed on an AMX virtual machine, and
     they make a token's arithmetic depend on how many tokens share its batch."""
+    weights: Weights = "as_is"
+    """The model file as it is, or requantized once to Q4_0 (kept in the data dir, next to the calibration
+    file) and run with llama.cpp's repacked weight buffers: faster decode for a small loss of quality."""
     kv_type: KVType | None = None
     """How the KV cache is stored; default f16, or bf16 when `deterministic`."""
     deterministic: bool = False
     """Greedy output independent of what else runs and of preemption: every sequence gets its own KV
     stream of n_ctx // n_seq_max cells, stored as bf16 or q8_0 (see docs/architecture.md)."""
+    share_prefixes: PrefixSharing = "user"
+    """Start a call from the longest prompt prefix another sequence holds: among one user's processes
+    (`user`), among everyone's (`all`: the time to first token then tells one user what another's prompts
+    begin with), or never (`none`)."""
     swap_budget_mb: int = Field(default=1024, ge=0)
     """Host memory for KV caches swapped out of the engine."""
     calibration_file: str | None = None
@@ -51,6 +60,11 @@ class LocalEngineConfig(BaseModel):
             )
         if self.deterministic and self.use_extra_buffers:
             raise ValueError("deterministic cannot use_extra_buffers: repacked weights round by batch size")
+        if self.deterministic and self.weights != "as_is":
+            raise ValueError(
+                f"deterministic cannot use weights {self.weights!r}: they run on repacked weight buffers, "
+                "which round by batch size"
+            )
         if self.deterministic and self.n_ctx // self.n_seq_max < 256:
             raise ValueError(
                 f"deterministic gives every sequence n_ctx // n_seq_max = {self.n_ctx // self.n_seq_max} "

@@ -13,14 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel
-
-from aios.kernel.engines.batching import BatchEntry, build_batch
+from aios.kernel.engines.batching import build_batch
 from aios.kernel.engines.calibration import CalibrationMeter
+from aios.kernel.engines.configs import PrefixSharing
+from aios.kernel.engines.engine_stats import EngineStats
 from aios.kernel.engines.generation import Generation, common_prefix, stop_index
 from aios.kernel.engines.interface import Yielded
 from aios.kernel.engines.kv_cache import KVCache
 from aios.kernel.engines.llama_runtime import LlamaRuntime
+from aios.kernel.engines.prefix_sharing import MIN_COPY_TOKENS, leader_done, prefill_leader
 from aios.kernel.errors import AiosError, ContextOverflow, EngineError
 from aios.kernel.kv_types import KVDecision, KVEntry
 
@@ -33,18 +34,6 @@ IDLE_TICK_S = 0.5
 """How often an idle engine wakes to expire pins and refresh its KV snapshot."""
 SNAPSHOT_EVERY_S = 0.25
 """How stale `aios kv` may be while generations run."""
-
-
-class EngineStats(BaseModel):
-    """Counters the tests and benchmarks read."""
-
-    decode_calls: int = 0
-    tokens_decoded: int = 0
-    max_sequences_in_one_decode: int = 0
-    multi_sequence_decodes: int = 0
-    """`llama_decode` calls that carried tokens of more than one sequence."""
-    yields: int = 0
-    """Generations paused because their token budget ran out."""
 
 
 @dataclass(frozen=True)
@@ -60,16 +49,24 @@ class DecodeLoop:
     """Runs on one thread for the engine's lifetime; every other thread talks to it through `send`."""
 
     def __init__(
-        self, runtime: LlamaRuntime, *, model_name: str, swap_budget_bytes: int, meter: CalibrationMeter
+        self,
+        runtime: LlamaRuntime,
+        *,
+        model_name: str,
+        swap_budget_bytes: int,
+        meter: CalibrationMeter,
+        share: PrefixSharing = "none",
     ) -> None:
         self.runtime = runtime
         self.model_name = model_name
-        self.kv = KVCache(runtime, swap_budget_bytes=swap_budget_bytes)
+        self.kv = KVCache(runtime, swap_budget_bytes=swap_budget_bytes, share=share)
         self.meter = meter
         self.stats = EngineStats()
         self._inbox: queue.SimpleQueue[_Command] = queue.SimpleQueue()
         self._running: list[Generation] = []
         self._paused: dict[int, Generation] = {}  # key -> generation that yielded, kept for `resume`
+        self._waiting: list[tuple[Generation, Generation, int]] = []
+        """(generation, leader, tokens): calls waiting for the leader's prefill of their prefix."""
         self._snapshot: list[KVEntry] = []
         self._snapshot_at = 0.0
         self._swap_seen = (0, 0.0, 0, 0.0)
@@ -109,7 +106,7 @@ class DecodeLoop:
 
     def run_forever(self) -> None:
         while True:
-            idle = not self._running
+            idle = not self._running and not self._waiting
             try:
                 command = self._inbox.get(timeout=IDLE_TICK_S) if idle else self._inbox.get_nowait()
             except queue.Empty:
@@ -123,6 +120,7 @@ class DecodeLoop:
                 self._drop_cancelled()
                 now = time.monotonic()
                 self.kv.expire(now)
+                self._admit_waiting()
                 if self._running:
                     self._step()
             except Exception as e:
@@ -132,7 +130,7 @@ class DecodeLoop:
                     self._fail(generation, EngineError(f"engine step failed: {type(e).__name__}: {e}"))
             self._observe_swaps()
             self._refresh_snapshot(force=idle)
-        for generation in [*self._running, *self._paused.values()]:
+        for generation in [*self._running, *self._paused.values(), *(w[0] for w in self._waiting)]:
             self._fail(generation, EngineError("engine stopped"))
         self.meter.save()
 
@@ -172,6 +170,30 @@ class DecodeLoop:
         return sum(len(g.pending) + g.max_new - len(g.generated) for g in self._running)
 
     def _start(self, generation: Generation) -> None:
+        """Admit a call, unless a running call is prefilling a long prefix of its prompt: then it waits
+        for those cells and copies them (eight agents started together prefill their prompt once)."""
+        own = self.kv.find(generation.owner)
+        cached = len(own.tokens) if own is not None else 0
+        leader = prefill_leader(self._running, generation, mode=self.kv.share, cached=cached)
+        if leader is None:
+            self._admit(generation)
+            return
+        generation.started = True
+        self._waiting.append((generation, *leader))
+        self.stats.prefix_waits += 1
+
+    def _admit_waiting(self) -> None:
+        for waiting in [w for w in self._waiting if leader_done(w[1], w[2], self._running)]:
+            self._waiting.remove(waiting)
+            generation = waiting[0]
+            try:
+                self._admit(generation)
+            except Exception as e:
+                logger.exception("engine: could not admit pid %d", generation.owner)
+                error = e if isinstance(e, AiosError) else EngineError(f"could not admit the call: {e}")
+                self._fail(generation, error)
+
+    def _admit(self, generation: Generation) -> None:
         request = generation.request
         sampling = request.sampling
         generation.sampler = self.runtime.new_sampler(
@@ -187,11 +209,14 @@ class DecodeLoop:
         )
         if seq is None:
             raise EngineError("every sequence slot is held by a running generation")
+        seq.scope, seq.prompt_tokens = generation.scope, len(generation.prompt)
         prompt = generation.prompt
         reuse = common_prefix(seq.tokens, prompt)
         if reuse == len(prompt):
             reuse -= 1  # the last prompt token must be decoded again to get its logits
         self.kv.trim(seq, reuse)
+        if generation.vision is None:
+            reuse = self.kv.share_prefix(seq, prompt, min_gain=MIN_COPY_TOKENS)
         generation.seq, generation.reused, generation.pending = seq, reuse, prompt[reuse:]
         self._make_room(generation, now)
         generation.started = True
@@ -237,14 +262,16 @@ class DecodeLoop:
     def _release(self, owner: int) -> None:
         for generation in [g for g in self._running if g.owner == owner]:
             generation.cancelled = True
+        self._waiting = [w for w in self._waiting if w[0].owner != owner]
         self._drop_cancelled()
         for key, generation in list(self._paused.items()):
             if generation.owner == owner:
                 del self._paused[key]
                 self._free_sampler(generation)
-        self.kv.release(owner)
+        self.kv.release(owner, time.monotonic())
 
     def _drop_cancelled(self) -> None:
+        self._waiting = [w for w in self._waiting if not w[0].cancelled]
         for generation in [g for g in self._running if g.cancelled]:
             self._running.remove(generation)
             self._finish_seq(generation)
@@ -265,7 +292,7 @@ class DecodeLoop:
         if rc != 0:
             self._on_decode_failure(rc)
             return
-        self._count(plan.entries)
+        self.stats.count(plan.entries)
         self.meter.observe_batch(
             prefill_tokens=plan.prefill_tokens, total_tokens=len(plan.entries), seconds=seconds
         )
@@ -285,14 +312,6 @@ class DecodeLoop:
             generation = key_to_generation[key]
             assert generation.sampler is not None
             self._advance(generation, self.runtime.sample(generation.sampler, row))
-
-    def _count(self, entries: list[BatchEntry]) -> None:
-        seqs = len({e.seq_id for e in entries})
-        self.stats.decode_calls += 1
-        self.stats.tokens_decoded += len(entries)
-        self.stats.max_sequences_in_one_decode = max(self.stats.max_sequences_in_one_decode, seqs)
-        if seqs > 1:
-            self.stats.multi_sequence_decodes += 1
 
     def _on_decode_failure(self, rc: int) -> None:
         """No KV room (rc 1) or a hard error: free idle cells, else fail the youngest generation."""
@@ -349,6 +368,7 @@ class DecodeLoop:
         if generation in self._running:
             self._running.remove(generation)
         self._paused.pop(generation.key, None)
+        self._waiting = [w for w in self._waiting if w[0] is not generation]
         self._finish_seq(generation, drop=drop_kv)
         self._free_sampler(generation)
         generation.deliver(error)

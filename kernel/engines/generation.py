@@ -58,6 +58,8 @@ class Generation:
     streamed_chars: int = 0
     vision: ImagePrompt | None = None
     """The images of a prompt that has some: `prompt` holds their placeholders (see `vision_prompt`)."""
+    scope: str | None = None
+    """Whose call it is (the user): prompt prefixes are shared only within a scope."""
 
     def stream(self) -> None:
         """Hand the text generated since the last call to `on_text` (from the engine thread)."""

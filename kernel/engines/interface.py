@@ -90,8 +90,11 @@ class Engine(ABC):
     def capacity(self) -> EngineCapacity:
         """How many calls may run at once and how much KV they may hold."""
 
-    async def prepare(self, request: LLMSyscall, *, owner: int, program_arrival: float) -> PreparedCall:
-        """Count a call before it is queued; engines that cannot count report only its output budget."""
+    async def prepare(
+        self, request: LLMSyscall, *, owner: int, program_arrival: float, scope: str | None = None
+    ) -> PreparedCall:
+        """Count a call before it is queued (`scope`: whose call it is, for what may be shared between
+        calls); engines that cannot count report only its output budget."""
         return PreparedCall(owner=owner, request=request, prompt_tokens=0, max_new_tokens=request.max_tokens)
 
     @abstractmethod

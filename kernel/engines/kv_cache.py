@@ -13,6 +13,9 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
+from aios.kernel.engines.cell_runs import CellRuns, distinct_cells, exclusive_counts
+from aios.kernel.engines.configs import PrefixSharing
+from aios.kernel.engines.prefix_sharing import RETAIN_S, may_share, text_prefix
 from aios.kernel.kv_types import KVEntry, KVState
 
 logger = logging.getLogger(__name__)
@@ -27,6 +30,7 @@ class Backend(Protocol):
     """Each sequence has its own stream of cells: only sequence slots are shared, not cells."""
 
     def seq_remove(self, seq_id: int, start: int, end: int = -1) -> None: ...
+    def seq_copy(self, src: int, dst: int, end: int) -> None: ...
     def state_get(self, seq_id: int) -> bytes: ...
     def state_set(self, seq_id: int, data: bytes) -> bool: ...
 
@@ -47,6 +51,12 @@ class Sequence:
     arrival: float = 0.0
     """When the owning program arrived; under pressure pins of later programs go first."""
     pinned_since: float | None = None
+    scope: str | None = None
+    """Whose prompts it holds (the owning user): prefixes are shared only within one scope."""
+    prompt_tokens: int = 0
+    """Tokens of the prompt of its latest call (what it keeps when its process ends)."""
+    cells: CellRuns = field(default_factory=CellRuns)
+    """Which cells its tokens live in (shared ones after a prefix copy count once)."""
 
 
 class KVStats(BaseModel):
@@ -64,14 +74,18 @@ class KVStats(BaseModel):
     evictions: int = 0
     pressure_reclaims: int = 0
     """Pins taken back before their deadline because room was needed."""
+    prefix_copies: int = 0
+    """Calls started from another sequence's prefix instead of prefilling it."""
+    prefix_tokens_copied: int = 0
 
 
 class KVCache:
     """Sequences by owner, the free llama.cpp sequence ids, and the host swap space."""
 
-    def __init__(self, backend: Backend, *, swap_budget_bytes: int) -> None:
+    def __init__(self, backend: Backend, *, swap_budget_bytes: int, share: PrefixSharing = "none") -> None:
         self.backend = backend
         self.swap_budget_bytes = swap_budget_bytes
+        self.share = share
         self._free_slots = list(range(backend.n_seq_max - 1, -1, -1))
         self._sequences: list[Sequence] = []
         self.stats = KVStats()
@@ -80,7 +94,10 @@ class KVCache:
 
     @property
     def used_cells(self) -> int:
-        return sum(len(s.tokens) for s in self._sequences if s.slot is not None)
+        resident = [s for s in self._sequences if s.slot is not None]
+        if self.backend.per_sequence_kv:
+            return sum(len(s.tokens) for s in resident)
+        return distinct_cells([(s.cells, len(s.tokens)) for s in resident])
 
     @property
     def host_bytes(self) -> int:
@@ -94,16 +111,20 @@ class KVCache:
         return None
 
     def entries(self, now: float) -> list[KVEntry]:
+        """One row per sequence; a cell shared by several counts for the first, so the cells sum to
+        what is in use."""
+        held = [(s.cells, len(s.tokens) if s.slot is not None else 0) for s in self._sequences]
+        cells = [n for _, n in held] if self.backend.per_sequence_kv else exclusive_counts(held)
         return [
             KVEntry(
                 owner=s.owner,
                 state=s.state,
                 tokens=len(s.tokens),
-                cells=len(s.tokens) if s.slot is not None else 0,
+                cells=n,
                 host_bytes=len(s.host or b""),
                 deadline_in_s=None if s.deadline is None else round(s.deadline - now, 3),
             )
-            for s in self._sequences
+            for s, n in zip(self._sequences, cells, strict=True)
         ]
 
     # ---- the lifecycle -----------------------------------------------------------------------------
@@ -180,16 +201,69 @@ class KVCache:
             self._drop(seq)
 
     def expire(self, now: float) -> None:
-        """Pins past their deadline become plain cache entries."""
-        for seq in self._sequences:
-            if seq.state == KVState.PINNED and seq.deadline is not None and seq.deadline <= now:
+        """Pins past their deadline become plain cache entries; retained prefixes past theirs go."""
+        for seq in list(self._sequences):
+            if seq.deadline is None or seq.deadline > now:
+                continue
+            if seq.state == KVState.PINNED:
                 self._unpin(seq, now)
                 seq.state = KVState.CACHED
+            elif seq.state == KVState.RETAINED:
+                self._drop(seq)
 
-    def release(self, owner: int) -> None:
-        """The process ended: forget all its sequences."""
+    def release(self, owner: int, now: float = 0.0) -> None:
+        """The process ended: its resident cache stays as a prefix for others while room allows (when
+        prefixes are shared); everything else of it is freed."""
         for seq in [s for s in self._sequences if s.owner == owner and s.state != KVState.ACTIVE]:
-            self._drop(seq)
+            if seq.slot is None or not seq.tokens or not may_share(self.share, seq.scope, seq.scope):
+                self._drop(seq)
+                continue
+            if seq.state == KVState.PINNED:
+                self._unpin(seq, now)
+            # its last reply is rarely the start of another prompt; every idle cell costs each decode of
+            # the shared cache some attention time, so only the prompt is kept, and only for a while
+            self.trim(seq, min(len(seq.tokens), seq.prompt_tokens))
+            if not seq.tokens:
+                self._drop(seq)
+                continue
+            seq.host, seq.evict_to_host, seq.deadline = None, False, now + RETAIN_S
+            seq.state = KVState.RETAINED
+
+    def share_prefix(self, seq: Sequence, prompt: list[int], *, min_gain: int) -> int:
+        """Extend a resident sequence (holding a prefix of `prompt`) with the longest prefix of `prompt`
+        that another sequence of its scope holds, by copying cells; returns the tokens it now holds."""
+        assert seq.slot is not None, "prefix copy into a sequence that is not resident"
+        held = len(seq.tokens)
+        donor, length = self._donor(seq, prompt)
+        if donor is None or length - held < min_gain:
+            return held
+        assert donor.slot is not None
+        self.trim(seq, 0)
+        if self.backend.per_sequence_kv:
+            # each sequence has its own stream: copy the donor's state over, then cut it to the prefix
+            if not self.backend.state_set(seq.slot, self.backend.state_get(donor.slot)):
+                self.backend.seq_remove(seq.slot, 0, -1)
+                return 0
+            self.backend.seq_remove(seq.slot, length, -1)
+        else:
+            self.backend.seq_copy(donor.slot, seq.slot, length)
+            seq.cells.inherit(donor.cells, len(donor.tokens), length)
+        seq.tokens = donor.tokens[:length]
+        self.stats.prefix_copies += 1
+        self.stats.prefix_tokens_copied += length
+        return length
+
+    def _donor(self, seq: Sequence, prompt: list[int]) -> tuple[Sequence | None, int]:
+        """The resident sequence of the same scope holding the longest text prefix of `prompt` (all but
+        its last token, whose logits the call needs)."""
+        best, best_length = None, 0
+        for other in self._sequences:
+            if other is seq or other.slot is None or not may_share(self.share, seq.scope, other.scope):
+                continue
+            length = text_prefix(other.tokens, prompt, len(prompt) - 1)
+            if length > best_length:
+                best, best_length = other, length
+        return best, best_length
 
     def make_room(self, cells: int, *, now: float, keep: Sequence, reserved: int) -> bool:
         """Free cells until `cells` more fit beside `reserved` ones; False if nothing more can go."""
@@ -215,6 +289,7 @@ class KVCache:
         assert seq.slot is not None, "trim of a sequence that is not resident"
         if keep_tokens < len(seq.tokens):
             self.backend.seq_remove(seq.slot, keep_tokens, -1)
+            seq.cells.trim(keep_tokens, len(seq.tokens))
             del seq.tokens[keep_tokens:]
 
     # ---- internals -----------------------------------------------------------------------------------
@@ -228,12 +303,14 @@ class KVCache:
         return self._free_slots.pop() if self._free_slots else None
 
     def _victim(self, now: float, *, keep: Sequence | None) -> Sequence | None:
-        """Cached first (least recently used), then expired pins, then live pins of the latest program,
-        then preempted generations (to host memory if the budget allows)."""
+        """Prefixes of ended processes first, then cached (each least recently used first), then expired
+        pins, then live pins of the latest program, then preempted generations (to host memory if the
+        budget allows)."""
         resident = [s for s in self._sequences if s.slot is not None and s is not keep]
-        cached = [s for s in resident if s.state == KVState.CACHED]
-        if cached:
-            return min(cached, key=lambda s: s.last_used)
+        for state in (KVState.RETAINED, KVState.CACHED):
+            idle = [s for s in resident if s.state == state]
+            if idle:
+                return min(idle, key=lambda s: s.last_used)
         pinned = [s for s in resident if s.state == KVState.PINNED]
         if pinned:
             expired = [s for s in pinned if s.deadline is not None and s.deadline <= now]
@@ -309,6 +386,7 @@ class KVCache:
     def _release_slot(self, seq: Sequence) -> None:
         assert seq.slot is not None
         self.backend.seq_remove(seq.slot, 0, -1)
+        seq.cells.reset()
         self._free_slots.append(seq.slot)
         seq.slot = None
 

@@ -40,7 +40,8 @@ def log_to_logging(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None
     logger.debug("llama.cpp: %s", text.decode("utf-8", "replace").rstrip())
 
 
-def _init_backend() -> None:
+def init_backend() -> None:
+    """Route llama.cpp's log to `logging` and start its backend, once per process."""
     global _backend_ready
     with _backend_lock:
         if not _backend_ready:
@@ -62,14 +63,20 @@ class LlamaRuntime:
         n_batch: int,
         n_threads: int,
         use_extra_buffers: bool = False,
+        repack_weights: bool = False,
         kv_type: KVType = "f16",
         per_sequence_kv: bool = False,
     ) -> None:
-        _init_backend()
+        """`repack_weights`: the block matrices on llama.cpp's CPU_REPACK buffers, for files whose block
+        matrices are all Q4_0 (those `requantize` writes); without AMX, unlike `use_extra_buffers`."""
+        init_backend()
         model_params = llama_cpp.llama_model_default_params()
         model_params.n_gpu_layers = 0
         # repacked weight buffers: AMX ones crashed multi-token decodes on an AMX virtual machine
-        model_params.use_extra_bufts = use_extra_buffers
+        model_params.use_extra_bufts = use_extra_buffers and not repack_weights
+        self._overrides = repack_overrides() if repack_weights else None
+        if self._overrides is not None:
+            model_params.tensor_buft_overrides = ctypes.cast(self._overrides, ctypes.c_void_p)
         self._model = llama_cpp.llama_model_load_from_file(str(model_path).encode(), model_params)
         if not self._model:
             raise ConfigError(f"local.model_path: llama.cpp could not load {model_path}")
@@ -188,6 +195,11 @@ class LlamaRuntime:
         if not llama_cpp.llama_memory_seq_rm(self._memory, seq_id, start, end):
             raise EngineError(f"llama.cpp refused to remove positions {start}..{end} of sequence {seq_id}")
 
+    def seq_copy(self, src: int, dst: int, end: int) -> None:
+        """Give `dst` positions [0, end) of `src` in the shared cache: the cells gain a sequence id, no
+        data is copied or recomputed."""
+        llama_cpp.llama_memory_seq_cp(self._memory, src, dst, 0, end)
+
     def clear(self) -> None:
         """Empty the whole KV cache and reset its layout (after calibration, before any real work)."""
         llama_cpp.llama_memory_clear(self._memory, True)
@@ -232,7 +244,8 @@ class LlamaRuntime:
             llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_top_p(top_p, 1))
             llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_temp(temperature))
             llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_dist(seed))
-        return Sampler(chain=chain, grammar=constraint)
+        is_argmax = temperature == 0.0 and repeat_penalty == 1.0 and constraint is None
+        return Sampler(chain=chain, grammar=constraint, is_argmax=is_argmax)
 
     def sample(self, sampler: Sampler, batch_index: int) -> int:
         """Sample (and accept) the next token from the logits at `batch_index` of the last batch.
@@ -241,11 +254,14 @@ class LlamaRuntime:
         the grammar is applied to the whole vocabulary only when it rejects the choice (as llama.cpp's
         own sampler does): checking 49k candidates every token cost about 20 ms.
         """
-        if sampler.grammar is None:
-            return int(llama_cpp.llama_sampler_sample(sampler.chain, self._ctx, batch_index))
         logits = np.ctypeslib.as_array(
             llama_cpp.llama_get_logits_ith(self._ctx, batch_index), shape=(self.n_vocab,)
         )
+        if sampler.is_argmax:
+            # the first highest logit, as llama.cpp's greedy sampler picks, without its copy of the vocabulary
+            return int(logits.argmax())
+        if sampler.grammar is None:
+            return int(llama_cpp.llama_sampler_sample(sampler.chain, self._ctx, batch_index))
         candidates = self._candidates.fill(logits)
         llama_cpp.llama_sampler_apply(sampler.chain, candidates.pointer)
         token = candidates.chosen()
@@ -271,6 +287,8 @@ class Sampler:
 
     chain: llama_cpp.llama_sampler_p
     grammar: llama_cpp.llama_sampler_p | None = None
+    is_argmax: bool = False
+    """Plain greedy (no penalty, no grammar): the chain is stateless and the pick is the logits' argmax."""
 
 
 _TOKEN_DATA = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
@@ -317,6 +335,42 @@ def _kv_bytes_per_token(model: llama_cpp.llama_model_p, kv_type: KVType) -> floa
     head_dim = llama_cpp.llama_model_n_embd(model) // llama_cpp.llama_model_n_head(model)
     values = n_layer * 2 * llama_cpp.llama_model_n_head_kv(model) * head_dim
     return values * _BYTES_PER_VALUE[kv_type]
+
+
+class _BuftOverride(ctypes.Structure):
+    """llama.h's `llama_model_tensor_buft_override`: tensors whose name matches go to that buffer type."""
+
+    _fields_ = [("pattern", ctypes.c_char_p), ("buft", ctypes.c_void_p)]
+
+
+_BLOCK_MATRICES = rb"^blk\.\d+\.(attn_(q|k|v|output)|ffn_(gate|up|down))\.weight$"
+
+
+def repack_overrides() -> ctypes.Array[_BuftOverride] | None:
+    """Block matrices onto CPU_REPACK, where this CPU has it (None: it has not, load as usual)."""
+    lib = llama_cpp.llama_cpp._lib
+    lib.ggml_backend_dev_by_type.restype = ctypes.c_void_p
+    lib.ggml_backend_dev_by_type.argtypes = [ctypes.c_int]
+    lib.ggml_backend_dev_backend_reg.restype = ctypes.c_void_p
+    lib.ggml_backend_dev_backend_reg.argtypes = [ctypes.c_void_p]
+    lib.ggml_backend_reg_get_proc_address.restype = ctypes.c_void_p
+    lib.ggml_backend_reg_get_proc_address.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    lib.ggml_backend_buft_name.restype = ctypes.c_char_p
+    lib.ggml_backend_buft_name.argtypes = [ctypes.c_void_p]
+    cpu = lib.ggml_backend_dev_by_type(0)  # GGML_BACKEND_DEVICE_TYPE_CPU
+    address = lib.ggml_backend_reg_get_proc_address(
+        lib.ggml_backend_dev_backend_reg(cpu), b"ggml_backend_dev_get_extra_bufts"
+    )
+    if not address:
+        return None
+    extra = ctypes.CFUNCTYPE(ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p)(address)(cpu)
+    i = 0
+    while extra[i]:
+        if lib.ggml_backend_buft_name(extra[i]) == b"CPU_REPACK":
+            return (_BuftOverride * 2)(_BuftOverride(_BLOCK_MATRICES, extra[i]), _BuftOverride(None, None))
+        i += 1
+    logger.info("llama.cpp has no CPU_REPACK buffers on this CPU: the weights load as they are")
+    return None
 
 
 def default_threads() -> int:

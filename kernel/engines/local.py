@@ -20,13 +20,14 @@ from aios.kernel.engines.chat_format import (
     tool_call_schema,
 )
 from aios.kernel.engines.configs import LocalEngineConfig
-from aios.kernel.engines.decode_loop import DecodeLoop, EngineStats
+from aios.kernel.engines.decode_loop import DecodeLoop
+from aios.kernel.engines.engine_stats import EngineStats
 from aios.kernel.engines.generation import Generation
 from aios.kernel.engines.interface import Engine, EngineCapacity, EngineInfo, PreparedCall, Yielded
 from aios.kernel.engines.kv_cache import KVCache
 from aios.kernel.engines.llama_runtime import LlamaRuntime, default_threads
-from aios.kernel.engines.model_file import resolve_model_path
 from aios.kernel.engines.mtmd_runtime import VisionRuntime
+from aios.kernel.engines.requantize import weights_file
 from aios.kernel.engines.vision_prompt import ImagePrompt, image_bytes, marked_request, request_images
 from aios.kernel.errors import ContextOverflow, EngineError, InvalidSyscall, ModelCannotSee
 from aios.kernel.kv_types import Calibration, KVDecision, KVEntry
@@ -47,7 +48,7 @@ class LocalEngine(Engine):
     def __init__(self, config: LocalEngineConfig | None = None, *, name: str = "local") -> None:
         self.config = config or LocalEngineConfig()
         self.name = name
-        self.model_path: Path = resolve_model_path(self.config.model_path)
+        self.model_path: Path = weights_file(self.config)
         self.mmproj_path = Path(self.config.mmproj).expanduser() if self.config.mmproj else None
         self._vision: VisionRuntime | None = None
         self._keys = itertools.count()
@@ -85,6 +86,7 @@ class LocalEngine(Engine):
                     n_batch=config.n_batch,
                     n_threads=threads,
                     use_extra_buffers=config.use_extra_buffers,
+                    repack_weights=config.weights != "as_is",
                     kv_type=kv_type,
                     per_sequence_kv=config.deterministic,
                 )
@@ -102,6 +104,7 @@ class LocalEngine(Engine):
                     model_name=runtime.meta("general.name") or self.model_path.stem,
                     swap_budget_bytes=config.swap_budget_mb * 1024 * 1024,
                     meter=meter,
+                    share=config.share_prefixes,
                 )
                 box["loop"], box["vision"] = loop, vision
             except BaseException as e:
@@ -185,10 +188,13 @@ class LocalEngine(Engine):
 
     # ---- the engine contract -------------------------------------------------------------------------
 
-    async def prepare(self, request: LLMSyscall, *, owner: int, program_arrival: float) -> PreparedCall:
+    async def prepare(
+        self, request: LLMSyscall, *, owner: int, program_arrival: float, scope: str | None = None
+    ) -> PreparedCall:
         """Render, tokenize and compile the grammar off the event loop and off the decode thread."""
         self._check_alive()
         generation = await asyncio.to_thread(self._prepare, request, owner, program_arrival)
+        generation.scope = scope
         return PreparedCall(
             owner=owner,
             request=request,

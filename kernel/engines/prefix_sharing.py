@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 MIN_COPY_TOKENS = 16
 """Fewer tokens than this are prefilled rather than copied (a copy of a whole stream costs a little)."""
+RETAIN_S = 30.0
+"""How long the prompt of an ended process is kept for others to start from (when no one needs the room
+sooner): in llama.cpp's shared cache every decode attends over every cell in use, idle ones included."""
 MIN_WAIT_TOKENS = 64
 """A call waits for a running prefill of its prefix only if that saves it at least this many tokens."""
 

@@ -107,7 +107,9 @@ class EngineRegistry:
                         model=config.model_path or "SmolLM2-135M-Instruct (embedded)",
                         max_concurrency=min(config.max_concurrency, config.n_seq_max),
                         detail=f"n_ctx={config.n_ctx} n_seq_max={config.n_seq_max} "
-                        f"kv={config.resolved_kv_type}" + (" deterministic" if config.deterministic else ""),
+                        f"kv={config.resolved_kv_type}"
+                        + (f" weights={config.weights}" if config.weights != "as_is" else "")
+                        + (" deterministic" if config.deterministic else ""),
                     )
                 )
             else:

@@ -24,6 +24,8 @@ async def test_engine_bench_measures_both_modes_and_batch_invariance(calibration
         n_ctx=2048,
         n_seq_max=8,
         deterministic_n_ctx=8 * 1024,
+        q4_0=False,
+        probe_steps=8,
     )
     steps: list[str] = []
     report = await run_engine_bench(
@@ -40,6 +42,7 @@ async def test_engine_bench_measures_both_modes_and_batch_invariance(calibration
     assert steps[0] == "default mode: loading the model"
     assert re.fullmatch(
         r"decode_tok_s=[\d.]+ aggregate8_tok_s=[\d.]+ grammar_tok_s=[\d.]+ prefill_tok_s=\d+ "
+        r"aggregate8_decode_tok_s=[\d.]+ llama_cpp_decode_tok_s=[\d.]+ llama_cpp_aggregate8_tok_s=[\d.]+ "
         r"deterministic_aggregate_vs_default=[\d.]+ invariant_default=\d/4 invariant_deterministic=4/4",
         report.last_line(),
     )

@@ -16,6 +16,7 @@ from aios.kernel.engines.configs import PrefixSharing
 from aios.kernel.engines.interface import PreparedCall
 from aios.kernel.engines.kv_cache import KVCache, KVState
 from aios.kernel.engines.local import LocalEngine, LocalEngineConfig
+from aios.kernel.engines.prefix_sharing import RETAIN_S
 from aios.kernel.syscalls import LLMResult, LLMSyscall, Message, Sampling
 
 from .test_kv_cache import FakeBackend
@@ -36,7 +37,7 @@ def hold(cache: KVCache, owner: int, tokens: list[int], *, scope: str | None, no
     """Give `owner` an idle sequence holding `tokens`, as a finished call leaves it."""
     seq = cache.acquire(owner, arrival=0.0, now=now)
     assert seq is not None
-    seq.scope, seq.tokens = scope, list(tokens)
+    seq.scope, seq.tokens, seq.prompt_tokens = scope, list(tokens), len(tokens)
     cache.finish(seq, now)
 
 
@@ -119,6 +120,20 @@ def test_an_ended_process_leaves_its_prefix_and_is_the_first_to_go() -> None:
     # a third sequence needs a slot: the ended process's goes before a live one's
     assert start(cache, 3, PROMPT, scope="alice") == 50
     assert {e.owner for e in cache.entries(7.0)} == {2, 3}
+
+
+def test_an_ended_process_keeps_only_its_prompt_and_only_for_a_while() -> None:
+    cache = KVCache(CopyingBackend(), swap_budget_bytes=0, share="user")
+    hold(cache, 1, PROMPT, scope="alice")
+    seq = cache.find(1)
+    assert seq is not None
+    seq.prompt_tokens = 150  # the last 50 tokens are its reply
+    cache.release(1, now=10.0)
+    assert [(e.state, e.tokens) for e in cache.entries(10.0)] == [(KVState.RETAINED, 150)]
+    cache.expire(10.0 + RETAIN_S - 1)
+    assert len(cache.entries(0.0)) == 1
+    cache.expire(10.0 + RETAIN_S)
+    assert cache.entries(0.0) == []
 
 
 def test_without_sharing_an_ended_process_keeps_nothing() -> None:
