@@ -37,7 +37,6 @@ class AgentHost:
         return path.read_text(errors="replace") if path.is_file() else ""
 
     async def close(self) -> None:
-        await self.agents.close()
         await self.server.stop()
         shutil.rmtree(self._scratch, ignore_errors=True)
 

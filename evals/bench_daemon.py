@@ -2,8 +2,7 @@
 
 - round trip of a no-op syscall from an isolated agent process (its Unix socket, HTTP, the kernel);
 - no-op syscalls per second from 16 isolated agents at once;
-- spawn to first syscall of an isolated agent (with `agents.warm_pool` sandboxes started ahead: the handover
-  and the connection; without: sandbox, interpreter, imports, connection);
+- spawn to first syscall of an isolated agent (sandbox, interpreter, imports, connection);
 - `bench concurrency`'s 8-agent LLM throughput with isolated agents over in-process ones.
 """
 
@@ -35,8 +34,6 @@ class DaemonBenchParams(BaseModel):
 
 
 class DaemonBenchReport(BaseModel):
-    warm_pool: int = 0
-    """Agent sandboxes the daemon kept started ahead (each isolated measurement begins with them started)."""
     rtt_p50_ms: float
     rtt_p90_ms: float
     inprocess_rtt_p50_ms: float
@@ -55,10 +52,7 @@ class DaemonBenchReport(BaseModel):
             ),
             ("no-op round trip, in-process agent (p50)", f"{self.inprocess_rtt_p50_ms:.3f} ms"),
             ("no-op syscalls per second, 16 isolated agents", f"{self.syscalls_per_s:.0f}"),
-            (
-                f"spawn to first syscall, isolated (p50, {self.warm_pool} sandboxes kept warm)",
-                f"{self.spawn_p50_ms:.0f} ms",
-            ),
+            ("spawn to first syscall, isolated (p50)", f"{self.spawn_p50_ms:.0f} ms"),
             ("8 LLM agents in-process, tokens/s", ", ".join(f"{t:.1f}" for t in self.inprocess_tokens_per_s)),
             ("8 LLM agents isolated, tokens/s", ", ".join(f"{t:.1f}" for t in self.isolated_tokens_per_s)),
             ("isolated / in-process (medians)", f"{self.isolated_vs_inprocess:.3f}"),
@@ -72,17 +66,8 @@ class DaemonBenchReport(BaseModel):
         )
 
 
-async def _at_rest(daemon: Daemon) -> None:
-    """Until the daemon's warm agent sandboxes are started, as on a daemon that waited for work."""
-    pool = daemon.host.agents.pool if daemon.host is not None else None
-    if pool is not None:
-        await pool.settled()
-
-
 async def _probe(daemon: Daemon, calls: int, *, isolated: bool) -> dict[str, float]:
     host = daemon.host if isolated else None
-    if isolated:
-        await _at_rest(daemon)
     pid = await spawn_agent(daemon.kernel, NoopProbe, json.dumps({"calls": calls}), host=host)
     record = await daemon.kernel.wait(pid)
     if record.state != "done":
@@ -92,7 +77,6 @@ async def _probe(daemon: Daemon, calls: int, *, isolated: bool) -> dict[str, flo
 
 
 async def _throughput(daemon: Daemon, agents: int, calls: int) -> float:
-    await _at_rest(daemon)
     pids = [
         await spawn_agent(daemon.kernel, NoopProbe, json.dumps({"calls": calls}), host=daemon.host)
         for _ in range(agents)
@@ -119,7 +103,6 @@ async def _spawn_ms(daemon: Daemon, spawns: int) -> list[float]:
     samples = []
     try:
         for _ in range(spawns):
-            await _at_rest(daemon)
             started = time.perf_counter()
             pid = await spawn_agent(daemon.kernel, NoopProbe, json.dumps({"calls": 1}), host=daemon.host)
             await daemon.kernel.wait(pid)
@@ -131,8 +114,6 @@ async def _spawn_ms(daemon: Daemon, spawns: int) -> list[float]:
 
 async def _llm_tokens_per_s(daemon: Daemon, params: DaemonBenchParams, run: str, *, isolated: bool) -> float:
     host = daemon.host if isolated else None
-    if isolated:
-        await _at_rest(daemon)
     started = time.perf_counter()
     pids = []
     for i in range(params.llm_agents):
@@ -174,7 +155,6 @@ async def run_daemon_bench(
         progress(f"{params.llm_agents} LLM agents isolated, round {round_ + 1}")
         isolated.append(await _llm_tokens_per_s(daemon, params, f"iso{round_}", isolated=True))
     return DaemonBenchReport(
-        warm_pool=daemon.host.agents.config.warm_pool,
         rtt_p50_ms=rtt["p50_ms"],
         rtt_p90_ms=rtt["p90_ms"],
         inprocess_rtt_p50_ms=inprocess["p50_ms"],

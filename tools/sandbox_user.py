@@ -6,9 +6,6 @@ file whoever owns it, and one agent's files are not another's. bubblewrap mounts
 becomes that uid with no capabilities and no way to gain any; a second, unprivileged bubblewrap inside
 takes away user namespaces.
 
-An agent's sandbox started before its process is known (kept warm) has a uid of a range of its own, lent
-while it lives; its process then has that uid (`assign`), so its commands and apps run as the agent does.
-
 Run as an ordinary user, aios cannot use other uids: bubblewrap maps the sandbox's uid (65534) to the
 daemon's own, as before, and `aios doctor` says so.
 """
@@ -23,7 +20,6 @@ import shutil
 import stat
 import subprocess
 import zlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,12 +38,8 @@ TRANSIENT_UIDS = 512
 """The next: sandboxes that live for one job (an evaluation's task computer), handed out in turn."""
 SERVICE_UIDS = NAMED_UIDS + TRANSIENT_UIDS
 PROCESS_UIDS = 65536 - SERVICE_UIDS
-"""The next: one per kernel process (pid modulo this)."""
-WARM_UIDS = 4096
-"""The last: sandboxes started before their process is known (an agent's, kept warm), lent in turn; the
-process then has that uid instead of its own (`assign`)."""
-WARM_BASE = UID_BASE + SERVICE_UIDS + PROCESS_UIDS
-UID_RANGE = range(UID_BASE, WARM_BASE + WARM_UIDS)
+"""The rest: one per kernel process (pid modulo this)."""
+UID_RANGE = range(UID_BASE, UID_BASE + SERVICE_UIDS + PROCESS_UIDS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,46 +67,11 @@ def switching() -> bool:
     return os.geteuid() == 0
 
 
-_lent: set[int] = set()
-_assigned: dict[int, SandboxUser] = {}  # pid -> the warm uid its agent's sandbox was started with
-_next_warm = itertools.count()
-
-
 def for_process(pid: int) -> SandboxUser:
     """The uid of kernel process `pid`'s sandboxes: its agent code, its commands, its apps."""
     if not switching():
         return SandboxUser(uid=os.geteuid(), switched=False)
-    return _assigned.get(pid) or SandboxUser(uid=UID_BASE + SERVICE_UIDS + pid % PROCESS_UIDS, switched=True)
-
-
-def lend(uid: int | None = None) -> SandboxUser | None:
-    """A warm uid no other sandbox holds, for one started before its process is known (None: all are
-    lent); `uid` asks for that one (a resumed process whose files it owns)."""
-    if not switching():
-        return SandboxUser(uid=os.geteuid(), switched=False)
-    if uid is not None:
-        candidates: Iterable[int] = [uid] if uid in range(WARM_BASE, WARM_BASE + WARM_UIDS) else []
-    else:  # in turn, so a uid given back is lent again as late as can be
-        candidates = (WARM_BASE + next(_next_warm) % WARM_UIDS for _ in range(WARM_UIDS))
-    for candidate in candidates:
-        if candidate not in _lent:
-            _lent.add(candidate)
-            return SandboxUser(uid=candidate, switched=True)
-    return None
-
-
-def assign(pid: int, user: SandboxUser) -> None:
-    """Process `pid`'s sandboxes (its commands, its apps) run as `user`, a lent uid its agent already has."""
-    if user.switched:
-        _assigned[pid] = user
-
-
-def release(user: SandboxUser) -> None:
-    """`user` may be lent again: its sandbox has ended, and the process it was assigned to has its own uid
-    again (a process run again keeps a warm uid by asking for it: its work dir's owner)."""
-    _lent.discard(user.uid)
-    for pid in [pid for pid, held in _assigned.items() if held == user]:
-        del _assigned[pid]
+    return SandboxUser(uid=UID_BASE + SERVICE_UIDS + pid % PROCESS_UIDS, switched=True)
 
 
 def for_service(name: str) -> SandboxUser:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import sys
 import traceback
 
@@ -23,8 +22,6 @@ from aios.sdk._wire import Wire
 
 AGENT_SOCKET = "/run/aios/kernel.sock"
 """Where the kernel's socket appears inside an agent's sandbox."""
-READY_LINE = b"aios: agent process ready\n"
-"""The first thing the process writes, once it has imported what agents need and waits for its bootstrap."""
 
 
 class Bootstrap(BaseModel):
@@ -35,9 +32,6 @@ class Bootstrap(BaseModel):
     agent: str
     """An entry point name in `aios.agents`, or `module:qualname` of an importable class."""
     task: str
-    nice: int = 0
-    """The niceness the agent's code runs at: the process raises its own to it before loading the agent (and
-    cannot lower it again), so starting the interpreter is not slowed down behind the engine."""
 
 
 async def run(boot: Bootstrap) -> int:
@@ -70,11 +64,7 @@ def main() -> None:
         answer = manifest(sys.argv[2])
         out.write(json.dumps(answer))
         return
-    sys.stdout.buffer.write(READY_LINE)
-    sys.stdout.flush()
     boot = Bootstrap.model_validate_json(sys.stdin.readline())
-    if boot.nice > os.nice(0):
-        os.nice(boot.nice - os.nice(0))  # before any thread: those the agent starts inherit it
     sys.exit(asyncio.run(run(boot)))
 
 

@@ -30,7 +30,4 @@ class AgentsConfig(BaseModel):
     """Syscalls one agent process may have in flight at once; more are refused with 429."""
     log_bytes: int = Field(default=64 * 1024, ge=1024)
     """Most bytes kept of an agent process's stdout and stderr (the end of it)."""
-    warm_pool: int = Field(default=2, ge=0, le=32)
-    """Agent sandboxes kept started ahead (their interpreter up, the SDK imported, no agent known yet), so a
-    spawn only hands one its bootstrap; refilled in the background after each spawn. 0: each starts cold."""
     bwrap: str = "bwrap"

@@ -9,7 +9,6 @@ import json
 import shutil
 import sys
 import sysconfig
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,18 +65,8 @@ def _import_roots(_path: tuple[str, ...]) -> tuple[tuple[Path, ...], tuple[Path,
     return tuple(sorted(set(interpreter))), tuple(sorted(set(inside)))
 
 
-_looking = threading.Lock()
-"""Spawns come in bursts: one looks for a folder's secret files, the others wait for its answer instead of
-each walking the same folder at once."""
-
-
-def _secrets(project: Path, patterns: tuple[str, ...], period: int) -> tuple[Path, ...]:
-    with _looking:
-        return _secrets_in(project, patterns, period)
-
-
 @functools.lru_cache(maxsize=64)
-def _secrets_in(project: Path, patterns: tuple[str, ...], _period: int) -> tuple[Path, ...]:
+def _secrets(project: Path, patterns: tuple[str, ...], _period: int) -> tuple[Path, ...]:
     return tuple(find_secrets(project, patterns))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable, Sequence
@@ -11,21 +12,20 @@ from pathlib import Path
 from aios.isolation.channels import AgentChannels
 from aios.isolation.child import Bootstrap
 from aios.isolation.config import AgentsConfig
-from aios.isolation.manifests import ManifestReader
-from aios.isolation.sandboxes import AgentSandbox, SandboxSpec, start_sandbox
-from aios.isolation.warm_pool import WarmPool
+from aios.isolation.launch import agent_argv
+from aios.isolation.manifests import ManifestReader, agent_bounds, agent_bwrap, agent_limits
 from aios.kernel.contracts import Program
 from aios.kernel.errors import AgentFailed
 from aios.sdk import Manifest
-from aios.tools.sandbox_user import SandboxUser, assign, for_process, hand_over, lend, release
+from aios.tools.cgroups import Cgroup, bounded
+from aios.tools.process_groups import kill_group
+from aios.tools.sandbox import launch_environment
+from aios.tools.sandbox_user import for_process, hand_over
 
 logger = logging.getLogger(__name__)
 
 TRACEBACK_CHARS = 4000
 """Most characters of a crashed process's output kept in its record (the log file keeps more)."""
-WARM_FOLDER = "warm"
-"""Under the data dir, beside the processes' work dirs: warm sandboxes' homes, each moved into a work dir at
-a spawn."""
 
 
 class IsolatedAgents:
@@ -51,10 +51,6 @@ class IsolatedAgents:
         self.masked = [data_dir, *hidden]
         """Folders agents must not read even where they lie on the import path (an evaluation's answers)."""
         self.manifests = ManifestReader(config, masked=self.masked)
-        self.spec = SandboxSpec(config=config, socket=socket, masked=tuple(self.masked))
-        staging = data_dir / WARM_FOLDER
-        self.pool = WarmPool(self.spec, size=config.warm_pool, staging=staging) if config.warm_pool else None
-        """Sandboxes started ahead; it starts filling at the first spawn."""
 
     async def manifest(self, name: str) -> Manifest:
         """An installed agent's manifest, read in a sandbox unless aios itself ships the agent."""
@@ -70,28 +66,52 @@ class IsolatedAgents:
 
     async def _run(self, pid: int, reference: str, task: str) -> str | None:
         token = self.channels.open(pid)
-        sandbox: AgentSandbox | None = None
+        proc: asyncio.subprocess.Process | None = None
         output = bytearray()
+        cgroup: Cgroup | None = None
         try:
-            sandbox = await self._sandbox(pid, self.workdir(pid))
-            if sandbox.is_lent:
-                assign(pid, sandbox.user)
-            assert sandbox.proc.stdout is not None
-            await sandbox.boot(
-                Bootstrap(pid=pid, token=token, agent=reference, task=task, nice=self.config.nice)
+            cgroup = await asyncio.to_thread(bounded, f"agent-{pid}", agent_bounds(self.config))
+            user = for_process(pid)
+            workdir = self.workdir(pid)
+            hand_over(workdir, user)
+            argv = await asyncio.to_thread(
+                agent_argv,
+                agent_bwrap(self.config),
+                user=user,
+                socket=self.socket,
+                workdir=workdir,
+                limits=agent_limits(self.config),
+                masked=self.masked,
+                nice=self.config.nice,
             )
-            output += await sandbox.ready()
-            await self._collect(sandbox.proc.stdout, output)
-            code = await sandbox.proc.wait()
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env=launch_environment(),
+                start_new_session=True,
+            )
+            assert proc.stdin is not None and proc.stdout is not None
+            if cgroup is not None:  # while its interpreter starts: the agent's code waits for the bootstrap
+                await asyncio.to_thread(cgroup.adopt, proc.pid)
+            boot = Bootstrap(pid=pid, token=token, agent=reference, task=task)
+            proc.stdin.write(boot.model_dump_json().encode() + b"\n")
+            with contextlib.suppress(ConnectionError):  # it may die before reading: its exit says why
+                await proc.stdin.drain()
+            proc.stdin.close()
+            await self._collect(proc.stdout, output)
+            code = await proc.wait()
         except asyncio.CancelledError:
-            if sandbox is not None:
-                await sandbox.kill()
+            if proc is not None:
+                kill_group(proc.pid)
+                await asyncio.shield(proc.wait())
             raise
         finally:
             report = await self.channels.close(pid)
             self._keep_log(pid, output)
-            if sandbox is not None:
-                await sandbox.end()
+            if cgroup is not None:
+                await asyncio.to_thread(cgroup.remove)
         if report is not None and report.error is not None:
             raise AgentFailed(report.error, traceback=report.traceback)
         if report is not None and code == 0:
@@ -102,29 +122,6 @@ class IsolatedAgents:
             f"the agent process {how} without reporting a result; its output ends: {text[-300:].strip()!r}",
             traceback=text[-TRACEBACK_CHARS:],
         )
-
-    async def _sandbox(self, pid: int, workdir: Path) -> AgentSandbox:
-        """A warm sandbox if one is ready and the work dir is new, else one started now."""
-        if self.pool is not None:
-            warm = await self.pool.take(workdir)
-            if warm is not None:
-                return warm
-        user, is_lent = _cold_user(pid, workdir)
-        try:
-            hand_over(workdir, user)
-            # at full priority: the spawn waits for it; the agent's code then runs at `nice` (its bootstrap)
-            return await start_sandbox(
-                self.spec, user=user, home=workdir, name=f"agent-{pid}", nice=0, is_lent=is_lent
-            )
-        except BaseException:
-            if is_lent:
-                release(user)
-            raise
-
-    async def close(self) -> None:
-        """Stop the warm sandboxes (agents that run go on until their processes end)."""
-        if self.pool is not None:
-            await self.pool.close()
 
     async def _collect(self, stream: asyncio.StreamReader, output: bytearray) -> None:
         """Keep the end of what the process writes, reading all of it so it never blocks on a full pipe."""
@@ -141,13 +138,3 @@ class IsolatedAgents:
             (self.log_dir / f"{pid}.log").write_bytes(bytes(output))
         except OSError:
             logger.exception("could not keep the output of pid %d", pid)
-
-
-def _cold_user(pid: int, workdir: Path) -> tuple[SandboxUser, bool]:
-    """The uid of a sandbox started for `pid`, and whether it is lent: a process run again keeps the warm uid
-    its files belong to, where no other sandbox holds it now."""
-    user = for_process(pid)
-    if not user.switched:
-        return user, False
-    lent = lend(workdir.lstat().st_uid)
-    return (lent, True) if lent is not None else (user, False)
