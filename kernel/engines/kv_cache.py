@@ -104,9 +104,9 @@ class KVCache:
         return sum(len(s.host) for s in self._sequences if s.host is not None)
 
     def find(self, owner: int) -> Sequence | None:
-        """The owner's idle sequence, if any."""
+        """The owner's idle sequence, if any (what an ended process left is a prefix for others only)."""
         for seq in self._sequences:
-            if seq.owner == owner and seq.state not in (KVState.ACTIVE, KVState.PREEMPTED):
+            if seq.owner == owner and seq.state not in (KVState.ACTIVE, KVState.PREEMPTED, KVState.RETAINED):
                 return seq
         return None
 

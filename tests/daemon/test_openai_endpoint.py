@@ -18,9 +18,11 @@ from openai import AsyncOpenAI
 from aios.api.openai_routes import OpenAI
 from aios.daemon import Daemon
 from aios.kernel.engines.configs import RemoteModelConfig
+from aios.kernel.engines.local import LocalEngine
 from aios.kernel.events import KernelEvent
 from aios.kernel.records import AuditRow
 from tests.daemon.conftest import asgi_client, user_token
+from tests.kernel.helpers import prefixes_unshared
 from tests.kernel.openai_stub import OpenAIStub, completion
 
 WEATHER_PARAMETERS: dict[str, Any] = {
@@ -99,39 +101,37 @@ async def test_a_completion_is_an_audited_syscall_of_a_process_the_user_owns(fak
 
 
 @pytest.mark.model
-async def test_a_stream_joins_to_the_same_answer_and_stops_where_it_does(daemon: Daemon) -> None:
+async def test_a_stream_joins_to_the_same_answer_and_stops_where_it_does(
+    daemon: Daemon, local_engine: LocalEngine
+) -> None:
     messages: Any = [{"role": "user", "content": "Write a sentence about the sea."}]
-    # each call as a user of its own: a call of the same user would start from the prompt prefix the one
-    # before left (a different batch shape, so greedy tokens may differ outside deterministic mode)
-    async with openai_client(daemon, user_token(daemon, "sea-1")) as llm:
-        whole = await llm.chat.completions.create(
-            model="local", messages=messages, temperature=0, max_tokens=24
-        )
-    async with openai_client(daemon, user_token(daemon, "sea-2")) as llm:
-        chunks = [
-            chunk
-            async for chunk in await llm.chat.completions.create(
-                model="local",
-                messages=messages,
-                temperature=0,
-                max_tokens=24,
-                stream=True,
-                stream_options={"include_usage": True},
+    with prefixes_unshared(local_engine):  # four calls, each from the same cache state
+        async with openai_client(daemon, user_token(daemon, "alice")) as llm:
+            whole = await llm.chat.completions.create(
+                model="local", messages=messages, temperature=0, max_tokens=24
             )
-        ]
-    text = whole.choices[0].message.content or ""
-    stop = text.split()[3]  # a stop string in the middle of the answer: the stream must not pass it
-    async with openai_client(daemon, user_token(daemon, "sea-3")) as llm:
-        cut = await llm.chat.completions.create(
-            model="local", messages=messages, temperature=0, max_tokens=24, stop=[stop]
-        )
-    async with openai_client(daemon, user_token(daemon, "sea-4")) as llm:
-        cut_chunks = [
-            chunk
-            async for chunk in await llm.chat.completions.create(
-                model="local", messages=messages, temperature=0, max_tokens=24, stop=[stop], stream=True
+            chunks = [
+                chunk
+                async for chunk in await llm.chat.completions.create(
+                    model="local",
+                    messages=messages,
+                    temperature=0,
+                    max_tokens=24,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
+            ]
+            text = whole.choices[0].message.content or ""
+            stop = text.split()[3]  # a stop string in the middle of the answer: the stream must not pass it
+            cut = await llm.chat.completions.create(
+                model="local", messages=messages, temperature=0, max_tokens=24, stop=[stop]
             )
-        ]
+            cut_chunks = [
+                chunk
+                async for chunk in await llm.chat.completions.create(
+                    model="local", messages=messages, temperature=0, max_tokens=24, stop=[stop], stream=True
+                )
+            ]
     pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
     assert "".join(pieces) == text and len(pieces) > 1  # as generated, not in one piece at the end
     assert chunks[0].choices[0].delta.role == "assistant"

@@ -36,6 +36,7 @@ from tests.isolation.probe_agents import (
     Sleeper,
     TraceProbe,
 )
+from tests.kernel.helpers import prefixes_unshared
 from tests.sandbox_bounds import unavailable
 
 pytestmark = pytest.mark.skipif(
@@ -56,10 +57,11 @@ def trace(kernel: Kernel, pid: int) -> list[tuple[str, str, str, int, int]]:
 
 
 async def test_one_agent_in_process_and_isolated_makes_the_same_syscalls(
-    model_kernel: Kernel, host: AgentHost
+    model_kernel: Kernel, host: AgentHost, local_engine: LocalEngine
 ) -> None:
-    inside = await model_kernel.wait(await spawn_agent(model_kernel, TraceProbe, "Say hi"))
-    isolated = await model_kernel.wait(await spawn_agent(model_kernel, TraceProbe, "Say hi", host=host))
+    with prefixes_unshared(local_engine):  # the same greedy answer needs the same start
+        inside = await model_kernel.wait(await spawn_agent(model_kernel, TraceProbe, "Say hi"))
+        isolated = await model_kernel.wait(await spawn_agent(model_kernel, TraceProbe, "Say hi", host=host))
     assert inside.state == isolated.state == ProcessState.DONE, (inside.error, isolated.error)
     assert trace(model_kernel, inside.pid) == trace(model_kernel, isolated.pid)
     assert len(trace(model_kernel, isolated.pid)) == 5  # noop, shell, denied browser, invalid shell, llm
