@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel
 
 from aios.cli_common import _settings, console, on_kernel, progress, publish, with_memory_in
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from aios.kernel.kernel import Kernel
 
 Say = Callable[[str], None]
+P = TypeVar("P", bound=BaseModel)
 
 bench_app = typer.Typer(help="Benchmarks that back the performance claims.", no_args_is_help=True)
 
@@ -124,16 +126,7 @@ def bench_kv(
             out=out,
         )
         return
-    base = QUICK if quick else KVBenchParams()
-    params = base.model_copy(
-        update={
-            "trace": trace,
-            "shape": shape,
-            "seeds": base.seeds if quick else tuple(range(1, seeds + 1)),
-            "policies": tuple(policy) if policy else base.policies,
-            "scheduler": scheduler,
-        }
-    )
+    params = _kv_params(QUICK if quick else KVBenchParams(), quick, trace, shape, seeds, policy, scheduler)
     settings = _settings()
     folder = _folder(out, "bench_kv")
 
@@ -146,6 +139,27 @@ def bench_kv(
     report = asyncio.run(go())
     report.plot(folder / "jct_vs_rate.png")
     publish(report, folder)
+
+
+def _kv_params(
+    base: P,
+    quick: bool,
+    trace: Path | None,
+    shape: str,
+    seeds: int,
+    policy: list[str] | None,
+    scheduler: str | None,
+) -> P:
+    """The KV benchmark's parameters (real or simulated) as the command line sets them."""
+    return base.model_copy(
+        update={
+            "trace": trace,
+            "shape": shape,
+            "seeds": base.seeds if quick else tuple(range(1, seeds + 1)),  # type: ignore[attr-defined]
+            "policies": tuple(policy) if policy else base.policies,  # type: ignore[attr-defined]
+            "scheduler": scheduler,
+        }
+    )
 
 
 def _simulate_kv(
@@ -163,16 +177,7 @@ def _simulate_kv(
     from aios.evals.kv_simulation import QUICK_SIM, SIM_PARAMS, profile_named, run_kv_simulation
 
     profile_named(profile)  # an unknown name fails before any work
-    base = QUICK_SIM if quick else SIM_PARAMS
-    params = base.model_copy(
-        update={
-            "trace": trace,
-            "shape": shape,
-            "seeds": base.seeds if quick else tuple(range(1, seeds + 1)),
-            "policies": tuple(policy) if policy else base.policies,
-            "scheduler": scheduler,
-        }
-    )
+    params = _kv_params(QUICK_SIM if quick else SIM_PARAMS, quick, trace, shape, seeds, policy, scheduler)
     folder = _folder(out, f"bench_kv_sim_{profile}")
     with progress("simulated KV benchmark") as say:
         report = run_kv_simulation(params, profile, progress=say)
