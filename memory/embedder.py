@@ -124,6 +124,7 @@ def _import_dynamo_with_builtin_intern() -> None:
         sys.intern = patched
 
 
+@functools.cache
 def _load(model_dir: str | None) -> Embedder:
     path = Path(model_dir).expanduser() if model_dir else packaged_model_dir()
     if not (path / "modules.json").is_file() and not (path / "config.json").is_file():

@@ -152,6 +152,12 @@ async def test_a_cached_query_sees_writes_and_forgets_after_it(small: MemoryMana
     assert [h.item.id for h in await small.recall(query)] == before
 
 
+def test_the_model_is_loaded_once_per_process() -> None:
+    """Every recall asks for the embedder: a second load would cost a model load per recall (and a thread
+    each), and its cache of query vectors would never answer."""
+    assert load_embedder() is load_embedder()
+
+
 def test_a_repeated_query_is_answered_without_the_model() -> None:
     embedder = load_embedder()
     text = "Which neighbour repairs bicycles in Quito?"
